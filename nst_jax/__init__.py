@@ -1,0 +1,1 @@
+"""nst_jax: batched, sharded neural style transfer in JAX."""

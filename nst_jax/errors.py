@@ -1,0 +1,22 @@
+"""The project's own error types.
+
+Every mistake a user can make (a bad image, a bad config, missing weights) raises a subclass of
+`NSTError`, whose message is one line naming the input and the problem. `NSTError` is a
+`ValueError`, so generic callers can catch that instead. Scripts print the message and exit 2.
+"""
+
+
+class NSTError(ValueError):
+  """Base class: a problem with something the user supplied; the message is one line."""
+
+
+class ImageError(NSTError):
+  """An image file cannot be read, or is unsuitable (too small, a decompression bomb, ...)."""
+
+
+class WeightsError(NSTError):
+  """VGG19 weights cannot be fetched, read, verified or matched to the network."""
+
+
+class ConfigError(NSTError):
+  """A config field or flag has an invalid value."""

@@ -1,0 +1,139 @@
+"""VGG19 feature extractor (Simonyan & Zisserman, 2014) as a `flax.linen` module.
+
+Layer names follow the style-transfer literature: `conv{block}_{i}`, `relu{block}_{i}` and
+`pool{block}`. Parameters are never loaded here: they come from `nst_jax.weights` and are passed
+to `apply`, as in any Flax model.
+"""
+
+from collections.abc import Sequence
+from typing import Literal
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Output channels of each conv layer, block by block.
+BLOCK_CHANNELS: tuple[tuple[int, ...], ...] = (
+  (64, 64),
+  (128, 128),
+  (256, 256, 256, 256),
+  (512, 512, 512, 512),
+  (512, 512, 512, 512),
+)
+
+CONV_NAMES: tuple[str, ...] = tuple(
+  f'conv{block}_{i}'
+  for block, channels in enumerate(BLOCK_CHANNELS, start=1)
+  for i in range(1, len(channels) + 1)
+)
+
+
+def _layer_names() -> tuple[str, ...]:
+  names = []
+  for block, channels in enumerate(BLOCK_CHANNELS, start=1):
+    for i in range(1, len(channels) + 1):
+      names += [f'conv{block}_{i}', f'relu{block}_{i}']
+    names.append(f'pool{block}')
+  return tuple(names)
+
+
+# Every layer whose activation can be requested, in network order.
+LAYER_NAMES: tuple[str, ...] = _layer_names()
+_LAYER_INDEX = {name: i for i, name in enumerate(LAYER_NAMES)}
+
+Pooling = Literal['max', 'avg']
+Preprocessing = Literal['caffe', 'torch']
+
+# Caffe/Keras VGG: BGR channel order, pixel values 0..255, minus these BGR means.
+CAFFE_BGR_MEAN = np.array([103.939, 116.779, 123.68], np.float32)
+# torchvision: RGB in [0, 1], standardised with the ImageNet statistics.
+TORCH_RGB_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+TORCH_RGB_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def check_layer_names(layers: Sequence[str]) -> None:
+  """Raises `ValueError` listing the valid names if any of `layers` is not a VGG19 layer."""
+  unknown = [name for name in layers if name not in _LAYER_INDEX]
+  if unknown:
+    raise ValueError(
+      f'unknown VGG19 layer name(s) {", ".join(map(repr, unknown))}; valid names are: '
+      + ', '.join(LAYER_NAMES)
+    )
+
+
+def layer_stride(layer: str) -> int:
+  """Spatial downsampling factor of `layer`'s output relative to the input (1, 2, ..., 32)."""
+  check_layer_names([layer])
+  return 2 ** sum(name.startswith('pool') for name in LAYER_NAMES[: _LAYER_INDEX[layer] + 1])
+
+
+def preprocess(images: jax.Array, mode: Preprocessing) -> jax.Array:
+  """Maps RGB images in [0, 1], shape (..., 3), to the input the weights were trained on."""
+  if mode == 'caffe':
+    return images[..., ::-1] * 255.0 - CAFFE_BGR_MEAN
+  if mode == 'torch':
+    return (images - TORCH_RGB_MEAN) / TORCH_RGB_STD
+  raise ValueError(f"unknown preprocessing {mode!r}; expected 'caffe' or 'torch'")
+
+
+def pool2x2(x: jax.Array, kind: Pooling) -> jax.Array:
+  """2x2, stride-2 max or average pooling of NHWC `x`; an odd last row or column is dropped.
+
+  Written as a reshape and a reduction over two small axes rather than `lax.reduce_window`:
+  the gradient of a windowed max is a select-and-scatter, which is slow on XLA:CPU.
+  """
+  n, h, w, c = x.shape
+  x = x[:, : h // 2 * 2, : w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c)
+  if kind == 'max':
+    return x.max(axis=(2, 4))
+  if kind == 'avg':
+    return x.mean(axis=(2, 4))
+  raise ValueError(f"unknown pooling {kind!r}; expected 'max' or 'avg'")
+
+
+class VGG19(nn.Module):
+  """The 16 conv layers of VGG19, returning the activations asked for.
+
+  Attributes:
+    pooling: 'max' (as trained) or 'avg' (smoother gradients, favoured for style transfer).
+    preprocessing: how the weights expect their input, set by the weights' source
+      ('caffe' for the Keras/Caffe weights, 'torch' for torchvision's); see `preprocess`.
+    dtype: computation dtype (for example `jnp.bfloat16` on accelerators); parameters stay as
+      passed in and activations are returned in this dtype.
+  """
+
+  pooling: Pooling = 'max'
+  preprocessing: Preprocessing = 'caffe'
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, images: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
+    """Runs the network up to the deepest layer in `layers`.
+
+    Args:
+      images: (N, H, W, 3) RGB floats in [0, 1].
+      layers: names from `LAYER_NAMES`.
+
+    Returns:
+      `{name: activation}` for each name in `layers`; activations are (N, H / s, W / s, C),
+      where s is `layer_stride(name)` (rounded down) and C the layer's channels.
+    """
+    check_layer_names(layers)
+    wanted = set(layers)
+    last = max(_LAYER_INDEX[name] for name in wanted)
+    x = preprocess(jnp.asarray(images, self.dtype), self.preprocessing)
+    outputs = {}
+    for name in LAYER_NAMES[: last + 1]:
+      if name.startswith('conv'):
+        block, i = map(int, name[4:].split('_'))
+        x = nn.Conv(
+          BLOCK_CHANNELS[block - 1][i - 1], (3, 3), padding='SAME', dtype=self.dtype, name=name
+        )(x)
+      elif name.startswith('relu'):
+        x = nn.relu(x)
+      else:
+        x = pool2x2(x, self.pooling)
+      if name in wanted:
+        outputs[name] = x
+    return outputs
