@@ -1,1 +1,70 @@
-"""nst_jax: batched, sharded neural style transfer in JAX."""
+"""nst_jax: batched, sharded Gatys-style neural style transfer in JAX.
+
+import nst_jax
+result = nst_jax.stylize(contents, styles, nst_jax.default_config())
+"""
+
+from nst_jax.config import default_config
+from nst_jax.engine import History, Progress, StylizeResult, make_optimizer, stylize
+from nst_jax.errors import (
+  ConfigError,
+  ImageError,
+  NonFiniteLossError,
+  NSTError,
+  StylizeInterrupted,
+  WeightsError,
+)
+from nst_jax.images import load_image, save_image
+from nst_jax.losses import (
+  blend_style_targets,
+  combine_terms,
+  content_loss,
+  gaussian_style_target,
+  gram_matrix,
+  gram_style_loss,
+  gram_style_target,
+  log_combine_terms,
+  mean_and_covariance,
+  style_loss,
+  total_variation,
+  wasserstein2_style_loss,
+)
+from nst_jax.objective import LossTerm, register_term, terms_from_config
+from nst_jax.vgg import LAYER_NAMES, VGG19
+from nst_jax.weights import load_vgg19, load_vgg19_params
+
+__all__ = [
+  'ConfigError',
+  'History',
+  'ImageError',
+  'LAYER_NAMES',
+  'LossTerm',
+  'NSTError',
+  'NonFiniteLossError',
+  'Progress',
+  'StylizeInterrupted',
+  'StylizeResult',
+  'VGG19',
+  'WeightsError',
+  'blend_style_targets',
+  'combine_terms',
+  'content_loss',
+  'default_config',
+  'gaussian_style_target',
+  'gram_matrix',
+  'gram_style_loss',
+  'gram_style_target',
+  'load_image',
+  'load_vgg19',
+  'load_vgg19_params',
+  'log_combine_terms',
+  'make_optimizer',
+  'mean_and_covariance',
+  'register_term',
+  'save_image',
+  'stylize',
+  'style_loss',
+  'terms_from_config',
+  'total_variation',
+  'wasserstein2_style_loss',
+]

@@ -20,3 +20,22 @@ class WeightsError(NSTError):
 
 class ConfigError(NSTError):
   """A config field or flag has an invalid value."""
+
+
+class NonFiniteLossError(NSTError):
+  """A loss term became NaN or infinite; `images` holds the last images with a finite loss."""
+
+  def __init__(self, message: str, *, images=None, terms: tuple[str, ...] = ()):
+    super().__init__(message)
+    self.images = images
+    self.terms = terms
+
+
+class StylizeInterrupted(KeyboardInterrupt):
+  """The run was interrupted (Ctrl-C); `images` holds the current images, (B, H, W, 3)."""
+
+  def __init__(self, images, scale: int, step: int):
+    super().__init__(f'interrupted at scale {scale}, step {step}')
+    self.images = images
+    self.scale = scale
+    self.step = step

@@ -1,0 +1,247 @@
+"""Colour spaces and colour control for style transfer (Gatys et al. 2017).
+
+"Controlling Perceptual Factors in Neural Style Transfer" (Gatys, Ecker, Bethge, Hertzmann and
+Shechtman, CVPR 2017) keeps the content image's colours in two ways, both supported here:
+
+  * Colour histogram matching: recolour the style image so that its pixel mean and covariance
+    match the content image's (`match_color`), then stylise as usual.
+  * Luminance-only transfer: stylise luminance only (`to_luminance_rgb`, with the style luminance
+    matched to the content's by `match_luminance`), then put the content's chroma back
+    (`preserve_colors`), which also works on any stylised result after the fact.
+
+Every function acts on one example, an RGB image of shape (H, W, 3) with values in [0, 1], and is
+pure `jax.numpy` with no branching on values, so it can be jitted and vmapped over a batch.
+Results that are images are clipped to [0, 1], the range the rest of nst_jax expects: swapping
+luminance and chroma or matching statistics can leave the RGB gamut.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+# NTSC (FCC 1953) RGB -> YIQ, the matrix scikit-image uses. Y uses the Rec. 601 luma weights, so
+# a grey pixel (r = g = b) has Y equal to its value and I = Q = 0. The inverse is computed, not
+# rounded, so that the two conversions are exact inverses up to float rounding.
+YIQ_FROM_RGB = np.array(
+  [
+    [0.299, 0.587, 0.114],
+    [0.59590059, -0.27455667, -0.32134392],
+    [0.21153661, -0.52273617, 0.31119955],
+  ]
+)
+RGB_FROM_YIQ = np.linalg.inv(YIQ_FROM_RGB)
+# Analogue PAL YUV with the same Y, again scikit-image's matrix.
+YUV_FROM_RGB = np.array(
+  [
+    [0.299, 0.587, 0.114],
+    [-0.14714119, -0.28886916, 0.43601035],
+    [0.61497538, -0.51496512, -0.10001026],
+  ]
+)
+RGB_FROM_YUV = np.linalg.inv(YUV_FROM_RGB)
+
+_HIGHEST = jax.lax.Precision.HIGHEST  # No TF32/bfloat16 passes: keep conversions invertible.
+
+
+def _check_rgb(image: jax.Array, name: str) -> None:
+  if image.ndim < 1 or image.shape[-1] != 3:
+    raise ValueError(f'{name} must have shape (..., 3), got {image.shape}')
+
+
+def _float(x: ArrayLike) -> jax.Array:
+  x = jnp.asarray(x)
+  return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
+
+
+def _apply(matrix: np.ndarray, image: ArrayLike, name: str) -> jax.Array:
+  image = _float(image)
+  _check_rgb(image, name)
+  return jnp.matmul(image, jnp.asarray(matrix.T, image.dtype), precision=_HIGHEST)
+
+
+def rgb_to_yiq(image: ArrayLike) -> jax.Array:
+  """RGB -> YIQ (NTSC).
+
+  Args:
+    image: RGB, shape (..., 3), values in [0, 1].
+
+  Returns:
+    YIQ, shape (..., 3): Y in [0, 1], I in about [-0.596, 0.596], Q in about [-0.523, 0.523].
+  """
+  return _apply(YIQ_FROM_RGB, image, 'image')
+
+
+def yiq_to_rgb(image: ArrayLike) -> jax.Array:
+  """YIQ -> RGB (NTSC), the exact inverse of `rgb_to_yiq`; the result is not clipped.
+
+  Args:
+    image: YIQ, shape (..., 3).
+
+  Returns:
+    RGB, shape (..., 3); in [0, 1] only if the YIQ triple came from an RGB colour in [0, 1].
+  """
+  return _apply(RGB_FROM_YIQ, image, 'image')
+
+
+def rgb_to_yuv(image: ArrayLike) -> jax.Array:
+  """RGB -> YUV (PAL); same Y as YIQ, chroma axes rotated.
+
+  Args:
+    image: RGB, shape (..., 3), values in [0, 1].
+
+  Returns:
+    YUV, shape (..., 3): Y in [0, 1], U in about [-0.436, 0.436], V in about [-0.615, 0.615].
+  """
+  return _apply(YUV_FROM_RGB, image, 'image')
+
+
+def yuv_to_rgb(image: ArrayLike) -> jax.Array:
+  """YUV -> RGB (PAL), the exact inverse of `rgb_to_yuv`; the result is not clipped.
+
+  Args:
+    image: YUV, shape (..., 3).
+
+  Returns:
+    RGB, shape (..., 3).
+  """
+  return _apply(RGB_FROM_YUV, image, 'image')
+
+
+def luminance(image: ArrayLike) -> jax.Array:
+  """Luminance (the Y of YIQ: 0.299 R + 0.587 G + 0.114 B).
+
+  Args:
+    image: RGB, shape (..., 3), values in [0, 1].
+
+  Returns:
+    shape (...), values in [0, 1] (the weights are positive and sum to 1).
+  """
+  image = _float(image)
+  _check_rgb(image, 'image')
+  return jnp.matmul(image, jnp.asarray(YIQ_FROM_RGB[0], image.dtype), precision=_HIGHEST)
+
+
+def to_luminance_rgb(image: ArrayLike) -> jax.Array:
+  """The luminance as a grey RGB image, for luminance-only style transfer.
+
+  VGG19 takes three channels, so the luminance is repeated in each; the result's own luminance
+  equals the input's, and `preserve_colors(stylized, content)` turns a stylised grey image back
+  into colour.
+
+  Args:
+    image: RGB, shape (H, W, 3), values in [0, 1].
+
+  Returns:
+    shape (H, W, 3), values in [0, 1], all three channels equal.
+  """
+  lum = luminance(image)
+  return jnp.broadcast_to(lum[..., None], lum.shape + (3,))
+
+
+def match_luminance(
+  source_lum: ArrayLike, target_lum: ArrayLike, *, eps: float = 1e-5
+) -> jax.Array:
+  """Shifts and scales `source_lum` to the mean and standard deviation of `target_lum`.
+
+  Gatys et al. (2017), Sec. 5.1: before luminance-only transfer the style luminance L_s is
+  matched to the content luminance L_c, L_s' = sigma_c / sigma_s * (L_s - mu_s) + mu_c, so that a
+  dark style does not darken the result. Statistics are over all elements, so the inputs may be
+  luminance maps (H, W) or grey RGB images (H, W, 3) from `to_luminance_rgb`, of different sizes.
+
+  Args:
+    source_lum: luminance to adjust (the style's), any shape, values in [0, 1].
+    target_lum: luminance whose statistics to copy (the content's), any shape, values in [0, 1].
+    eps: lower bound on the source variance (the std floor is sqrt(eps), about 1/300), so a flat
+      source maps to the target mean instead of amplifying rounding noise.
+
+  Returns:
+    same shape as `source_lum`, clipped to [0, 1] (a high-contrast target can push the extremes
+    of a low-contrast source out of range).
+  """
+  source = _float(source_lum)
+  target = _float(target_lum).astype(source.dtype)
+  scale = jnp.std(target) / jnp.sqrt(jnp.maximum(jnp.var(source), eps))
+  return jnp.clip((source - jnp.mean(source)) * scale + jnp.mean(target), 0.0, 1.0)
+
+
+def preserve_colors(
+  stylized: ArrayLike, content: ArrayLike, *, match_stats: bool = False, eps: float = 1e-5
+) -> jax.Array:
+  """Luminance transfer: the stylised image's luminance with the content image's colours.
+
+  Gatys et al. (2017), Sec. 5.1: Y (YIQ) comes from `stylized`, I and Q (chroma) from `content`.
+  Use it after optimisation, on a full-colour or a luminance-only (grey) result.
+
+  Args:
+    stylized: RGB, shape (H, W, 3), values in [0, 1].
+    content: RGB, same shape, values in [0, 1].
+    match_stats: if True, first match the stylised luminance's mean and standard deviation to
+      the content's (`match_luminance`). Off by default: the stylised luminance is the result
+      of the optimisation, and for luminance-only transfer the matching belongs before it, on
+      the style image.
+    eps: passed to `match_luminance`.
+
+  Returns:
+    RGB, shape (H, W, 3), clipped to [0, 1]: a luminance from one image and chroma from another
+    can fall outside the RGB gamut.
+  """
+  stylized, content = _float(stylized), _float(content)
+  _check_rgb(stylized, 'stylized')
+  if stylized.shape != content.shape:
+    raise ValueError(
+      f'stylized and content must have the same shape, got {stylized.shape} and {content.shape}'
+    )
+  y = luminance(stylized)
+  if match_stats:
+    y = match_luminance(y, luminance(content), eps=eps)
+  yiq = rgb_to_yiq(content).at[..., 0].set(y.astype(content.dtype))
+  return jnp.clip(yiq_to_rgb(yiq), 0.0, 1.0)
+
+
+def _sym_power(cov: jax.Array, power: float, eps: float) -> jax.Array:
+  """cov ** power for a symmetric positive semi-definite 3x3 matrix, eigenvalues >= eps."""
+  values, vectors = jnp.linalg.eigh(cov)
+  values = jnp.maximum(values, eps) ** power
+  return jnp.matmul(vectors * values, vectors.T, precision=_HIGHEST)
+
+
+def _mean_cov(pixels: jax.Array) -> tuple[jax.Array, jax.Array]:
+  mean = jnp.mean(pixels, axis=0)
+  centred = pixels - mean
+  return mean, jnp.matmul(centred.T, centred, precision=_HIGHEST) / pixels.shape[0]
+
+
+def match_color(source: ArrayLike, target: ArrayLike, *, eps: float = 1e-5) -> jax.Array:
+  """Recolours `source` so that its pixels' mean and covariance match `target`'s.
+
+  Gatys et al. (2017), Sec. 5.1, colour histogram matching with the linear transform of Image
+  Analogies: x' = A (x - mu_s) + mu_t with A = Sigma_t^(1/2) Sigma_s^(-1/2), the symmetric matrix
+  square roots computed by eigendecomposition. Use it on the style image (source) with the content
+  image (target) before stylising, so that the style's textures come in the content's colours.
+
+  Args:
+    source: RGB, shape (H, W, 3), values in [0, 1]: the image to recolour.
+    target: RGB, shape (H', W', 3), values in [0, 1]: the image whose colours to copy; its size
+      may differ from the source's.
+    eps: lower bound on the covariance eigenvalues (variance units, [0, 1] scale), so that flat
+      or grey images (singular covariance) do not divide by zero.
+
+  Returns:
+    RGB, shape (H, W, 3), clipped to [0, 1]: the exact statistics hold where no pixel needs
+    clipping.
+  """
+  source, target = _float(source), _float(target)
+  _check_rgb(source, 'source')
+  _check_rgb(target, 'target')
+  if source.ndim != 3 or target.ndim != 3:
+    raise ValueError(f'expected (H, W, 3) images, got {source.shape} and {target.shape}')
+  target = target.astype(source.dtype)
+  pixels = source.reshape(-1, 3)
+  mu_s, cov_s = _mean_cov(pixels)
+  mu_t, cov_t = _mean_cov(target.reshape(-1, 3))
+  transform = jnp.matmul(
+    _sym_power(cov_t, 0.5, eps), _sym_power(cov_s, -0.5, eps), precision=_HIGHEST
+  )
+  matched = jnp.matmul(pixels - mu_s, transform.T, precision=_HIGHEST) + mu_t
+  return jnp.clip(matched.reshape(source.shape), 0.0, 1.0)

