@@ -436,7 +436,8 @@ def _initial_images(content, pair_styles, init_images, key, size, config) -> jax
   if config.init == 'style_colors':
     noise = jax.vmap(lambda k: jax.random.normal(k, (*size, 3)))(keys)
     dominant = [
-      images[int(np.argmax(w))] for images, w in zip(pair_styles.images, pair_styles.weights)
+      images[int(np.argmax(w))]
+      for images, w in zip(pair_styles.images, pair_styles.weights, strict=False)
     ]
     start = jnp.stack([color.match_color(n, s) for n, s in zip(noise, dominant, strict=True)])
   elif config.init == 'image':

