@@ -435,10 +435,8 @@ def _initial_images(content, pair_styles, init_images, key, size, config) -> jax
     return jax.vmap(lambda k: jax.random.uniform(k, (*size, 3)))(keys)
   if config.init == 'style_colors':
     noise = jax.vmap(lambda k: jax.random.normal(k, (*size, 3)))(keys)
-    dominant = [
-      images[int(np.argmax(w))]
-      for images, w in zip(pair_styles.images, pair_styles.weights, strict=False)
-    ]
+    pairs = zip(pair_styles.images, pair_styles.weights, strict=True)
+    dominant = [images[int(np.argmax(w))] for images, w in pairs]
     start = jnp.stack([color.match_color(n, s) for n, s in zip(noise, dominant, strict=True)])
   elif config.init == 'image':
     start = resize(jnp.asarray(init_images), size)
