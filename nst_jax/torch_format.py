@@ -18,8 +18,10 @@ stride, ...)` and `storage_type` is a global such as `torch.FloatStorage`.
 Unpickling runs whatever callables a file names, so this reader resolves only an explicit
 allow-list of globals (`collections.OrderedDict`, the tensor rebuild functions and the storage
 types), each mapped to a harmless stand-in defined here; any other global (`os.system`,
-`builtins.eval`, ...) is refused with `WeightsError` before it can run. Tensors are rebuilt with
-NumPy after unpickling, with every offset, size and stride checked against the storage.
+`builtins.eval`, ...) is refused with `WeightsError` before it can run. Each pickle's opcodes are
+checked before it is run, so that a corrupt length or memo index cannot make the unpickler allocate
+gigabytes. Tensors are rebuilt with NumPy after unpickling, with every offset, size and stride
+checked against the storage.
 """
 
 import collections
@@ -27,6 +29,7 @@ import io
 import math
 import os
 import pickle
+import pickletools
 import struct
 import sys
 import zipfile
@@ -239,9 +242,19 @@ def _is_count(value: Any) -> bool:
   return type(value) is int and value >= 0
 
 
-def _unpickle(unpickler: _Unpickler, name: str, what: str) -> Any:
-  """Runs `unpickler`, turning every failure into a one-line `WeightsError` about `what`."""
+def _unpickle(unpickler: _Unpickler, f: io.BytesIO, name: str, what: str) -> Any:
+  """Runs `unpickler` on the pickle at `f`'s position, turning failures into `WeightsError`.
+
+  The pickle's opcodes are walked first without running them: the C unpickler trusts the lengths
+  and memo indices it reads, so a corrupt file could make it allocate (and for the memo, zero)
+  gigabytes before it noticed. `pickletools` checks lengths against the data actually there.
+  """
+  start = f.tell()
   try:
+    for count, (opcode, arg, _) in enumerate(pickletools.genops(f)):
+      if opcode.name in ('PUT', 'BINPUT', 'LONG_BINPUT') and not 0 <= arg <= count:
+        raise ValueError(f'memo index {arg} out of range')
+    f.seek(start)
     return unpickler.load()
   except WeightsError:
     raise
@@ -261,16 +274,16 @@ def _storage_array(raw: bytes | memoryview, type_name: str, byteorder: str) -> n
 
 def _load_legacy(data: bytes, name: str) -> tuple[Any, dict[str, np.ndarray]]:
   f = io.BytesIO(data)
-  magic = _unpickle(_Unpickler(f, name), name, 'header')
+  magic = _unpickle(_Unpickler(f, name), f, name, 'header')
   if type(magic) is not int or magic != _MAGIC_NUMBER:
     raise _error(name, 'not a torch.save file (bad magic number)')
-  version = _unpickle(_Unpickler(f, name), name, 'header')
+  version = _unpickle(_Unpickler(f, name), f, name, 'header')
   if version != _PROTOCOL_VERSION:
     raise _error(name, f'unsupported torch.save protocol version {_short(repr(version))}')
-  _unpickle(_Unpickler(f, name), name, 'header')  # System info: the data is little-endian anyway.
+  _unpickle(_Unpickler(f, name), f, name, 'header')  # System info; the data is little-endian.
   unpickler = _Unpickler(f, name, 'legacy')
-  obj = _unpickle(unpickler, name, 'pickle data')
-  keys = _unpickle(_Unpickler(f, name), name, 'storage list')
+  obj = _unpickle(unpickler, f, name, 'pickle data')
+  keys = _unpickle(_Unpickler(f, name), f, name, 'storage list')
   if (
     not isinstance(keys, list)
     or not all(type(key) is str for key in keys)
@@ -314,8 +327,9 @@ def _read_archive(archive: zipfile.ZipFile, name: str) -> tuple[Any, dict[str, n
   if len(pickles) != 1:
     raise _error(name, 'a zip archive without a single <archive>/data.pkl, not a torch.save file')
   prefix = pickles[0][: -len('data.pkl')]
-  unpickler = _Unpickler(io.BytesIO(archive.read(pickles[0])), name, 'zip')
-  obj = _unpickle(unpickler, name, 'pickle data')
+  pickled = io.BytesIO(archive.read(pickles[0]))
+  unpickler = _Unpickler(pickled, name, 'zip')
+  obj = _unpickle(unpickler, pickled, name, 'pickle data')
   byteorder = 'little'
   if prefix + 'byteorder' in records:
     byteorder = archive.read(prefix + 'byteorder').decode('ascii', 'replace')

@@ -6,152 +6,29 @@ modules put in `sys.modules` only while it pickles (so that the globals get torc
 """
 
 import collections
-import contextlib
 import io
 import os
 import pickle
 import struct
-import sys
-import types
 import zipfile
 
-import ml_dtypes
 import numpy as np
 import pytest
+from torch_files import (
+  MAGIC_NUMBER,
+  STORAGE_NAMES,
+  SYS_INFO,
+  Storage,
+  Tensor,
+  legacy_file,
+  tensor,
+  zip_file,
+)
 
 from nst_jax.errors import WeightsError
 from nst_jax.torch_format import load_torch_file
 
-_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
-_PROTOCOL_VERSION = 1001
-_SYS_INFO = {
-  'protocol_version': _PROTOCOL_VERSION,
-  'little_endian': True,
-  'type_sizes': {'short': 2, 'int': 4, 'long': 8},
-}
-_STORAGE_NAMES = {
-  np.dtype(np.float64): 'DoubleStorage',
-  np.dtype(np.float32): 'FloatStorage',
-  np.dtype(np.float16): 'HalfStorage',
-  np.dtype(ml_dtypes.bfloat16): 'BFloat16Storage',
-  np.dtype(np.int64): 'LongStorage',
-  np.dtype(np.int32): 'IntStorage',
-  np.dtype(np.int16): 'ShortStorage',
-  np.dtype(np.int8): 'CharStorage',
-  np.dtype(np.uint8): 'ByteStorage',
-  np.dtype(np.bool_): 'BoolStorage',
-}
-# Stand-ins for torch's storage types and tensor rebuild function, pickled under torch's names.
-_STORAGE_TYPES = {name: type(name, (), {'__module__': 'torch'}) for name in _STORAGE_NAMES.values()}
-
-
-def _rebuild_tensor_v2(*args):
-  raise AssertionError('only ever pickled')
-
-
-_rebuild_tensor_v2.__module__ = 'torch._utils'
-
-
-@contextlib.contextmanager
-def _torch_names():
-  """Puts stand-in `torch` and `torch._utils` modules in `sys.modules` for the duration."""
-  torch = types.ModuleType('torch')
-  vars(torch).update(_STORAGE_TYPES)
-  torch._utils = types.ModuleType('torch._utils')
-  torch._utils._rebuild_tensor_v2 = _rebuild_tensor_v2
-  stand_ins = {'torch': torch, 'torch._utils': torch._utils}
-  saved = {name: sys.modules.get(name) for name in stand_ins}
-  sys.modules.update(stand_ins)
-  try:
-    yield
-  finally:
-    for name, module in saved.items():
-      if module is None:
-        del sys.modules[name]
-      else:
-        sys.modules[name] = module
-
-
-class _Storage:
-  """A storage: the 1-D `data`, pickled by reference under `key` (a legacy `view` optional)."""
-
-  def __init__(self, key, data, view=None):
-    self.key, self.data, self.view = key, np.ascontiguousarray(data).ravel(), view
-
-
-class _Tensor:
-  """Pickles as torch pickles a tensor; `offset`, `size` and `stride` count elements."""
-
-  def __init__(self, storage, offset, size, stride):
-    self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
-
-  def __reduce__(self):
-    args = (self.storage, self.offset, self.size, self.stride, False, collections.OrderedDict())
-    return _rebuild_tensor_v2, args
-
-
-def _tensor(array, key):
-  """A contiguous tensor holding `array`, with a storage of its own."""
-  array = np.asarray(array)
-  stride = tuple(s // array.itemsize for s in np.ascontiguousarray(array).strides)
-  return _Tensor(_Storage(key, array), 0, array.shape, stride)
-
-
-class _TorchPickler(pickle.Pickler):
-  """Pickles storages by persistent id, as `torch.save` does, and collects them by key."""
-
-  def __init__(self, file, legacy):
-    super().__init__(file, protocol=2)
-    self.legacy = legacy
-    self.storages = {}
-
-  def persistent_id(self, obj):
-    if not isinstance(obj, _Storage):
-      return None
-    self.storages[obj.key] = obj
-    storage_type = _STORAGE_TYPES[_STORAGE_NAMES[obj.data.dtype]]
-    pid = ('storage', storage_type, obj.key, 'cpu', obj.data.size)
-    return pid + (obj.view,) if self.legacy else pid
-
-
-def _raw(data, byteorder='little'):
-  words = data.view(f'u{data.dtype.itemsize}')
-  return words.astype(words.dtype.newbyteorder('<' if byteorder == 'little' else '>')).tobytes()
-
-
-def _legacy_file(obj, sys_info=_SYS_INFO):
-  """`obj` as `torch.save(obj, f, _use_new_zipfile_serialization=False)` writes it."""
-  f = io.BytesIO()
-  with _torch_names():
-    for header in (_MAGIC_NUMBER, _PROTOCOL_VERSION, sys_info):
-      pickle.dump(header, f, protocol=2)
-    pickler = _TorchPickler(f, legacy=True)
-    pickler.dump(obj)
-  keys = sorted(pickler.storages)
-  pickle.dump(keys, f, protocol=2)
-  for key in keys:
-    data = pickler.storages[key].data
-    f.write(struct.pack('<q', data.size) + _raw(data))
-  return f.getvalue()
-
-
-def _zip_file(obj, archive='archive', byteorder='little'):
-  """`obj` as `torch.save(obj, f)` writes it, in a folder named `archive` of a zip archive."""
-  pickled = io.BytesIO()
-  with _torch_names():
-    pickler = _TorchPickler(pickled, legacy=False)
-    pickler.dump(obj)
-  f = io.BytesIO()
-  with zipfile.ZipFile(f, 'w') as z:
-    z.writestr(f'{archive}/data.pkl', pickled.getvalue())
-    z.writestr(f'{archive}/byteorder', byteorder)
-    for key in sorted(pickler.storages):
-      z.writestr(f'{archive}/data/{key}', _raw(pickler.storages[key].data, byteorder))
-    z.writestr(f'{archive}/version', '3\n')
-  return f.getvalue()
-
-
-_WRITERS = {'legacy': _legacy_file, 'zip': _zip_file}
+_WRITERS = {'legacy': legacy_file, 'zip': zip_file}
 formats = pytest.mark.parametrize('fmt', sorted(_WRITERS))
 
 
@@ -169,16 +46,16 @@ def _load_fails(data, *fragments):
 def _vgg_like_state():
   rng = np.random.default_rng(0)
   base = np.arange(40, dtype=np.float32)
-  shared = _Storage('shared', base)
+  shared = Storage('shared', base)
   return collections.OrderedDict(
-    conv_W_q=_tensor(rng.integers(0, 256, (4, 3, 3, 3), dtype=np.uint8), '0'),
-    conv_W_table=_tensor(rng.standard_normal(256).astype(np.float32), '1'),
-    conv_b=_tensor(rng.standard_normal(4).astype(np.float32), '2'),
-    steps=_tensor(np.array([7, -1, 2**40], np.int64), '3'),
+    conv_W_q=tensor(rng.integers(0, 256, (4, 3, 3, 3), dtype=np.uint8), '0'),
+    conv_W_table=tensor(rng.standard_normal(256).astype(np.float32), '1'),
+    conv_b=tensor(rng.standard_normal(4).astype(np.float32), '2'),
+    steps=tensor(np.array([7, -1, 2**40], np.int64), '3'),
     # Views of one storage: the transpose of a (4, 7) block from element 2, and a slice.
-    transposed=_Tensor(shared, 2, (7, 4), (1, 7)),
-    sliced=_Tensor(shared, 5, (10,), (1,)),
-    scalar=_Tensor(shared, 39, (), ()),
+    transposed=Tensor(shared, 2, (7, 4), (1, 7)),
+    sliced=Tensor(shared, 5, (10,), (1,)),
+    scalar=Tensor(shared, 39, (), ()),
   )
 
 
@@ -201,12 +78,10 @@ def test_round_trip(fmt):
 
 
 @formats
-@pytest.mark.parametrize('dtype', sorted(_STORAGE_NAMES, key=str))
+@pytest.mark.parametrize('dtype', sorted(STORAGE_NAMES, key=str))
 def test_every_dtype(fmt, dtype):
   values = np.array([[0, 1, 0], [1, 1, 0]]).astype(dtype)
-  arrays = load_torch_file(
-    _WRITERS[fmt]({'x': _tensor(values, 'k'), 'e': _tensor(values[:0], 'e')})
-  )
+  arrays = load_torch_file(_WRITERS[fmt]({'x': tensor(values, 'k'), 'e': tensor(values[:0], 'e')}))
   assert arrays['x'].dtype == dtype
   np.testing.assert_array_equal(arrays['x'], values)
   assert arrays['e'].shape == (0, 3) and arrays['e'].dtype == dtype
@@ -214,20 +89,20 @@ def test_every_dtype(fmt, dtype):
 
 def test_zip_folder_name_and_big_endian_data():
   values = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
-  data = _zip_file({'w': _tensor(values, '0')}, archive='my_weights', byteorder='big')
+  data = zip_file({'w': tensor(values, '0')}, archive='my_weights', byteorder='big')
   np.testing.assert_array_equal(load_torch_file(data)['w'], values)
 
 
 def test_legacy_storage_view():
   root = np.arange(10, dtype=np.int32)
-  view = _Storage('root', root, view=('view', 3, 5))  # Elements 3..7 of the root.
-  arrays = load_torch_file(_legacy_file({'v': _Tensor(view, 1, (2, 2), (2, 1))}))
+  view = Storage('root', root, view=('view', 3, 5))  # Elements 3..7 of the root.
+  arrays = load_torch_file(legacy_file({'v': Tensor(view, 1, (2, 2), (2, 1))}))
   np.testing.assert_array_equal(arrays['v'], [[4, 5], [6, 7]])
 
 
 def test_reads_paths_and_bytes(tmp_path):
   path = tmp_path / 'w.pth'
-  path.write_bytes(_zip_file({'b': _tensor(np.ones(3, np.float32), '0')}))
+  path.write_bytes(zip_file({'b': tensor(np.ones(3, np.float32), '0')}))
   for source in (str(path), path, path.read_bytes()):
     np.testing.assert_array_equal(load_torch_file(source)['b'], np.ones(3))
 
@@ -257,8 +132,8 @@ def _payloads(marker):
 def test_refuses_code_execution(fmt, global_name, tmp_path):
   marker = tmp_path / 'pwned'
   payload = _payloads(marker)[global_name]
-  state = {'w': _tensor(np.zeros(2, np.float32), '0'), 'evil': payload}
-  for obj in (state, payload, {'w': _Tensor(payload, 0, (1,), (1,))}):
+  state = {'w': tensor(np.zeros(2, np.float32), '0'), 'evil': payload}
+  for obj in (state, payload, {'w': Tensor(payload, 0, (1,), (1,))}):
     message = _load_fails(_WRITERS[fmt](obj), f"refusing to load global '{global_name}'")
     assert message.endswith('(not a tensor or dict)')
   assert not marker.exists()
@@ -278,14 +153,14 @@ def test_refuses_code_in_any_pickle_protocol(protocol, tmp_path):
 
 def test_refuses_code_in_legacy_header(tmp_path):
   marker = tmp_path / 'pwned'
-  data = _legacy_file({}, sys_info=_payloads(marker)['posix.system'])
+  data = legacy_file({}, sys_info=_payloads(marker)['posix.system'])
   _load_fails(data, "refusing to load global 'posix.system'")
   assert not marker.exists()
 
 
 def test_refusal_names_the_file(tmp_path):
   path = tmp_path / 'x.bin'
-  path.write_bytes(_legacy_file({'evil': _Call(os.system, 'true')}))
+  path.write_bytes(legacy_file({'evil': _Call(os.system, 'true')}))
   with pytest.raises(WeightsError, match=rf"^weights file {path}: refusing .*'posix\.system'"):
     load_torch_file(path)
 
@@ -326,7 +201,7 @@ def test_missing_file(tmp_path):
 
 
 def test_short_legacy_storage():
-  data = _legacy_file({'w': _tensor(np.arange(4, dtype=np.float32), '0')})
+  data = legacy_file({'w': tensor(np.arange(4, dtype=np.float32), '0')})
   count_at = len(data) - 4 * 4 - 8  # The storage: its element count, then 4 float32s.
   assert data[count_at:] == struct.pack('<q', 4) + np.arange(4, dtype='<f4').tobytes()
   _load_fails(data[:-1], "truncated (storage '0' is short of data)")
@@ -336,7 +211,7 @@ def test_short_legacy_storage():
 
 def test_short_zip_storage():
   f = io.BytesIO()
-  good = zipfile.ZipFile(io.BytesIO(_zip_file({'w': _tensor(np.arange(4.0), '0')})))
+  good = zipfile.ZipFile(io.BytesIO(zip_file({'w': tensor(np.arange(4.0), '0')})))
   with zipfile.ZipFile(f, 'w') as z:
     for name in good.namelist():
       z.writestr(name, good.read(name)[:-1] if name.endswith('data/0') else good.read(name))
@@ -345,9 +220,9 @@ def test_short_zip_storage():
 
 @formats
 def test_tensor_past_its_storage(fmt):
-  storage = _Storage('0', np.arange(6, dtype=np.float32))
+  storage = Storage('0', np.arange(6, dtype=np.float32))
   for offset, size, stride in [(0, (7,), (1,)), (5, (2,), (1,)), (0, (2, 3), (3, 2)), (6, (), ())]:
-    data = _WRITERS[fmt]({'w': _Tensor(storage, offset, size, stride)})
+    data = _WRITERS[fmt]({'w': Tensor(storage, offset, size, stride)})
     _load_fails(data, "tensor 'w' extends past the end of its storage")
 
 
@@ -356,11 +231,11 @@ def test_tensor_past_its_storage(fmt):
   'obj, problem',
   [
     ([1, 2], 'holds a list, not a dict of tensors'),
-    (_tensor(np.ones(2), '0'), 'holds a tensor, not a dict of tensors'),
+    (tensor(np.ones(2), '0'), 'holds a tensor, not a dict of tensors'),
     ({'w': 1.5}, "entry 'w' is a float, not a tensor"),
-    ({'w': _Storage('0', np.ones(2))}, "entry 'w' is a bare storage, not a tensor"),
-    ({3: _tensor(np.ones(2), '0')}, 'has a key of type int, not str'),
-    ({'w': _Tensor(_Storage('0', np.ones(2)), -1, (1,), (1,))}, 'malformed tensor'),
+    ({'w': Storage('0', np.ones(2))}, "entry 'w' is a bare storage, not a tensor"),
+    ({3: tensor(np.ones(2), '0')}, 'has a key of type int, not str'),
+    ({'w': Tensor(Storage('0', np.ones(2)), -1, (1,), (1,))}, 'malformed tensor'),
   ],
 )
 def test_not_a_dict_of_tensors(fmt, obj, problem):
@@ -369,7 +244,7 @@ def test_not_a_dict_of_tensors(fmt, obj, problem):
 
 def test_unknown_protocol_version():
   f = io.BytesIO()
-  for header in (_MAGIC_NUMBER, 1002, _SYS_INFO, {}, []):
+  for header in (MAGIC_NUMBER, 1002, SYS_INFO, {}, []):
     pickle.dump(header, f, protocol=2)
   _load_fails(f.getvalue(), 'unsupported torch.save protocol version 1002')
 
@@ -377,3 +252,33 @@ def test_unknown_protocol_version():
 @formats
 def test_empty_dict(fmt):
   assert load_torch_file(_WRITERS[fmt](collections.OrderedDict())) == {}
+
+
+@pytest.mark.parametrize(
+  'pickled, problem',
+  [
+    # EMPTY_LIST, LONG_BINPUT 2**31 - 1: the C unpickler would first grow its memo to 32 GiB.
+    (b'\x80\x02]r\xff\xff\xff\x7f.', 'memo index 2147483647 out of range'),
+    # BINBYTES8 of 2**40 bytes: the C unpickler would allocate them before reading.
+    (b'\x80\x04\x8e' + struct.pack('<Q', 2**40) + b'x.', 'but only 2 remain'),
+  ],
+)
+def test_corrupt_pickle_is_refused_before_allocating(pickled, problem):
+  f = io.BytesIO()
+  with zipfile.ZipFile(f, 'w') as z:
+    z.writestr('archive/data.pkl', pickled)
+  _load_fails(f.getvalue(), 'truncated or corrupt pickle data', problem)
+
+
+@formats
+def test_corrupted_bytes_raise_only_weights_error(fmt):
+  data = _WRITERS[fmt](_vgg_like_state())
+  rng = np.random.default_rng(0)
+  for _ in range(300):
+    corrupted = bytearray(data)
+    for pos in rng.integers(0, 1200, size=rng.integers(1, 4)):
+      corrupted[pos] = rng.integers(0, 256)
+    try:
+      assert isinstance(load_torch_file(bytes(corrupted)), dict)
+    except WeightsError as e:
+      assert '\n' not in str(e)

@@ -1,0 +1,286 @@
+"""Tests for nst_jax.engine: batching, sharding, chunking, retracing, schedules and colour."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import nst_jax
+from nst_jax import color, objective
+from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError
+
+pytestmark = pytest.mark.weights
+
+
+@pytest.fixture(scope='module')
+def network(vgg19_params):
+  return nst_jax.VGG19(pooling='avg'), vgg19_params
+
+
+@pytest.fixture(scope='module')
+def images():
+  """Two contents and two styles, 32x32, made by code."""
+  rng = np.random.default_rng(0)
+  y, x = np.mgrid[0:32, 0:32] / 31.0
+  contents = np.stack(
+    [
+      np.stack([x, y, 0.5 * np.ones_like(x)], -1),
+      np.stack([(x > 0.5) * 0.8, 0.3 + 0.4 * y, x * y], -1),
+    ]
+  ).astype(np.float32)
+  styles = [
+    rng.uniform(size=(40, 40, 3)).astype(np.float32),
+    np.stack([np.sin(8 * x) ** 2, np.cos(5 * y) ** 2, x], -1).astype(np.float32),
+  ]
+  return contents, styles
+
+
+def small_config(**overrides):
+  """Shallow layers and a tiny image, so that a step costs milliseconds."""
+  config = nst_jax.default_config()
+  config.image_size = 32
+  config.num_steps = 6
+  config.chunk_size = 3
+  config.optimizer = 'adam'
+  config.content_layers = {'relu2_1': 1.0}
+  config.style_layers = {'relu1_1': 0.5, 'relu2_1': 0.5}
+  config.terms = {'content': 1.0, 'style': 1e-3, 'tv': 0.0}
+  config.num_devices = 1
+  config.update(overrides)
+  return config
+
+
+def test_vmapped_batch_equals_each_pair_alone(network, images):
+  contents, styles = images
+  config = small_config()
+  batch = nst_jax.stylize(contents, styles, config, network=network)
+  for i in range(2):
+    alone = nst_jax.stylize(contents[i : i + 1], [styles[i]], config, network=network)
+    np.testing.assert_allclose(batch.images[i], alone.images[0], atol=2e-5)
+    np.testing.assert_allclose(batch.history.total[:, i], alone.history.total[:, 0], rtol=1e-4)
+
+
+def test_sharded_equals_unsharded(network, images):
+  assert jax.device_count() == 4, 'conftest forces four CPU devices'
+  contents, styles = images
+  contents = np.concatenate([contents, contents[::-1]])
+  weights = np.array([[1, 0], [0, 1], [1, 1], [1, 0]], np.float32)
+  config = small_config(num_steps=4, chunk_size=2)
+  one = nst_jax.stylize(contents, styles, config, style_weights=weights, network=network)
+  config.num_devices = 4
+  four = nst_jax.stylize(contents, styles, config, style_weights=weights, network=network)
+  np.testing.assert_allclose(one.images, four.images, atol=2e-5)
+
+
+def test_batch_is_padded_to_the_device_count(network, images):
+  contents, styles = images
+  config = small_config(num_steps=2, chunk_size=2, num_devices=0)  # All four devices, 2 pairs.
+  result = nst_jax.stylize(contents[:1].repeat(3, 0), styles[:1], config, network=network)
+  assert result.images.shape == (3, 32, 32, 3)
+  np.testing.assert_allclose(result.images[0], result.images[2], atol=2e-5)
+
+
+def test_chunked_scan_equals_one_scan_without_retracing(network, images, caplog):
+  contents, styles = images
+  progress = []
+  with jax.log_compiles(), caplog.at_level('WARNING'):
+    chunked = nst_jax.stylize(
+      contents,
+      styles,
+      small_config(num_steps=7, chunk_size=2),
+      network=network,
+      callback=progress.append,
+    )
+  assert [p.step for p in progress] == [2, 4, 6, 7]
+  # Four chunks (the last one partial) and one compilation of the chunk function.
+  compiles = [r for r in caplog.records if 'Compiling jit(run_chunk)' in r.getMessage()]
+  assert len(compiles) == 1
+  single = nst_jax.stylize(
+    contents, styles, small_config(num_steps=7, chunk_size=7), network=network
+  )
+  np.testing.assert_allclose(chunked.images, single.images, atol=2e-5)
+  np.testing.assert_allclose(chunked.history.total, single.history.total, rtol=1e-5)
+  assert chunked.history.total.shape == (7, 2)
+  assert list(chunked.history.term_steps) == [0, 2, 4, 6, 7]
+  assert chunked.history.terms['style'].shape == (5, 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('optimizer', ['lbfgs', 'adam'])
+def test_loss_decreases_on_a_real_photo(vgg19_params, astronaut_64, optimizer):
+  """Real weights, the default layers, a 64 px photograph and a generated style."""
+  y, x = np.mgrid[0:64, 0:64] / 63.0
+  style = np.stack([np.sin(12 * x + 3 * y) ** 2, 0.5 + 0.5 * np.cos(9 * y), 0.3 * x], -1)
+  config = nst_jax.default_config()
+  config.update(image_size=64, num_steps=20, chunk_size=10, optimizer=optimizer, init='noise')
+  config.learning_rate = 0.05
+  result = nst_jax.stylize(
+    astronaut_64[None], [style.astype(np.float32)], config, network=(nst_jax.VGG19(), vgg19_params)
+  )
+  total = result.history.total[:, 0]
+  assert np.isfinite(total).all()
+  assert total[-1] < 0.2 * total[0]
+  steps_down = np.mean(np.diff(total) <= 1e-6 * total[:-1])
+  assert steps_down >= (0.99 if optimizer == 'lbfgs' else 0.8), total
+
+
+def test_multiscale_ema_and_output_size(network, images):
+  contents, styles = images
+  config = small_config(image_size=40, num_scales=2, scale_ratio=2.0, coarse_steps=2, ema_decay=0.5)
+  sizes = []
+  result = nst_jax.stylize(
+    contents[:, :, :24],
+    styles,
+    config,
+    network=network,
+    callback=lambda p: sizes.append(p.images.shape[1:3]),
+  )
+  assert sizes[0] == (20, 15) and sizes[-1] == (40, 30)
+  assert result.images.shape == (2, 40, 30, 3)
+  assert list(np.bincount(result.history.scale)) == [2, 6]
+  assert 0.0 <= result.images.min() and result.images.max() <= 1.0
+
+
+def test_style_weights_blend_and_select(network, images):
+  contents, styles = images
+  config = small_config(num_steps=2, chunk_size=2)
+  first = nst_jax.stylize(contents[:1], styles[:1], config, network=network)
+  selected = nst_jax.stylize(contents[:1], styles, config, style_weights=[1, 0], network=network)
+  np.testing.assert_allclose(first.images, selected.images, atol=1e-6)
+  blended = nst_jax.stylize(contents[:1], styles, config, style_weights=[1, 1], network=network)
+  assert not np.allclose(first.images, blended.images, atol=1e-4)
+
+
+def test_same_seed_same_result_and_noise_init(network, images):
+  contents, styles = images
+  config = small_config(init='noise', num_steps=2, chunk_size=2)
+  a = nst_jax.stylize(contents, styles, config, network=network)
+  b = nst_jax.stylize(contents, styles, config, network=network)
+  np.testing.assert_array_equal(a.images, b.images)
+  config.seed = 1
+  c = nst_jax.stylize(contents, styles, config, network=network)
+  assert not np.allclose(a.images, c.images)
+
+
+@pytest.mark.parametrize('init', ['style_colors', 'image'])
+def test_other_inits(network, images, init):
+  contents, styles = images
+  config = small_config(init=init, num_steps=1, chunk_size=1, learning_rate=1e-6)
+  start = np.full_like(contents, 0.25)
+  result = nst_jax.stylize(contents, styles, config, init_images=start, network=network)
+  if init == 'image':
+    np.testing.assert_allclose(result.images, 0.25, atol=1e-3)
+  else:  # Noise recoloured to the style's mean colour.
+    np.testing.assert_allclose(result.images[1].mean((0, 1)), styles[1].mean((0, 1)), atol=0.05)
+
+
+@pytest.mark.parametrize('mode', ['preserve_colors', 'match_style', 'luminance_only'])
+def test_color_control(network, images, mode):
+  contents, styles = images
+  config = small_config(color_control=mode, num_steps=2, chunk_size=2)
+  result = nst_jax.stylize(contents, styles, config, network=network)
+  assert result.images.shape == contents.shape
+  if mode != 'match_style':  # The content's chroma (I, Q of YIQ) is kept.
+    yiq = np.asarray(jax.vmap(color.rgb_to_yiq)(result.images))
+    want = np.asarray(jax.vmap(color.rgb_to_yiq)(contents))
+    inside = (result.images > 0.01).all(-1) & (result.images < 0.99).all(-1)
+    np.testing.assert_allclose(yiq[..., 1:][inside], want[..., 1:][inside], atol=2e-3)
+
+
+@pytest.mark.parametrize('optimizer', ['lbfgs', 'adam'])
+def test_normalized_terms_from_noise(network, images, optimizer):
+  """The seed's setting: each term divided by its own value, starting from noise."""
+  contents, styles = images
+  config = small_config(
+    normalize_terms=True, optimizer=optimizer, init='noise', num_steps=6, learning_rate=0.02
+  )
+  config.terms = {'content': 1.0, 'style': 10.0, 'tv': 0.1}
+  result = nst_jax.stylize(contents, styles, config, network=network)
+  total = result.history.total
+  assert (total[-1] < total[0] - 0.5).all()  # log-objective: each term shrinks by a factor.
+  assert np.mean(np.diff(total, axis=0) <= 1e-4) >= 0.8
+
+
+def test_custom_terms_from_python_and_by_name(network, images):
+  contents, styles = images
+  brightness = objective.LossTerm(lambda f, t: (f['image'].mean() - 0.9) ** 2, weight=1e7)
+  terms = objective.terms_from_config(small_config())
+  terms['brightness'] = brightness
+  del terms['content']
+  config = small_config(num_steps=6, learning_rate=0.05)
+  result = nst_jax.stylize(contents, styles, config, terms=terms, network=network)
+  assert set(result.history.terms) == {'style', 'brightness'}
+  assert result.images.mean() > contents.mean() + 0.1
+
+  objective.register_term('brightness', lambda config: brightness)
+  try:
+    config.terms = {'content': 1.0, 'style': 1e-3, 'tv': 0.0, 'brightness': 1e7}
+    by_name = nst_jax.stylize(contents, styles, config, network=network)
+    assert set(by_name.history.terms) == {'content', 'style', 'brightness'}
+  finally:
+    objective._BUILDERS.pop('brightness')
+
+
+def test_any_optax_optimizer(network, images):
+  contents, styles = images
+  result = nst_jax.stylize(
+    contents,
+    styles,
+    small_config(num_steps=2, chunk_size=2),
+    optimizer=optax.sgd(1e-3),
+    network=network,
+  )
+  assert result.history.total.shape == (2, 2)
+
+
+def test_non_finite_loss_names_the_term_and_keeps_the_last_finite_image(network, images):
+  contents, styles = images
+  # Finite until the image gets brighter than it started, then NaN.
+  start = float(contents[0].mean())
+  explode = objective.LossTerm(
+    lambda f, t: jnp.where(f['image'].mean() > start + 1e-3, jnp.nan, -f['image'].mean()),
+    weight=1.0,
+  )
+  terms = {'explode': explode}
+  config = small_config(num_steps=30, chunk_size=10, learning_rate=0.01, num_devices=1)
+  with pytest.raises(NonFiniteLossError, match="'explode'") as error:
+    nst_jax.stylize(contents[:1], styles[:1], config, terms=terms, network=network)
+  assert np.isfinite(error.value.images).all()
+  assert error.value.images.mean() <= start + 1e-3
+
+
+@pytest.mark.parametrize(
+  'overrides, match',
+  [
+    ({'optimizer': 'sgdx'}, 'config.optimizer'),
+    ({'num_steps': 0}, 'config.num_steps'),
+    ({'image_size': -5}, 'config.image_size'),
+    ({'content_layers': {'relu9_1': 1.0}}, 'relu9_1'),
+    ({'terms': {'content': 0.0, 'style': 0.0, 'tv': 0.0}}, 'all zero'),
+    ({'terms': {'content': -1.0, 'style': 1.0, 'tv': 0.0}}, 'negative'),
+    ({'terms': {'contnet': 1.0}}, 'unknown loss term'),
+    ({'num_devices': 3}, 'cannot be split'),
+    ({'num_devices': 64}, 'available'),
+  ],
+)
+def test_bad_settings_are_clear_errors_before_compiling(network, images, overrides, match):
+  contents, styles = images
+  config = small_config()
+  with config.unlocked():
+    config.update(overrides)
+  with pytest.raises(ConfigError, match=match):
+    nst_jax.stylize(contents, styles, config, network=network)
+
+
+def test_bad_inputs(network, images):
+  contents, styles = images
+  config = small_config()
+  with pytest.raises(ConfigError, match='style weights'):
+    nst_jax.stylize(contents, styles, config, style_weights=[1, 1, 1], network=network)
+  with pytest.raises(ImageError, match='contents'):
+    nst_jax.stylize(contents[0], styles, config, network=network)
+  config.content_layers = {'relu5_1': 1.0}
+  config.image_size = 16
+  with pytest.raises(ImageError, match='too small'):
+    nst_jax.stylize(contents[:, :, :4], styles, config, network=network)
