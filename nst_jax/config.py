@@ -30,8 +30,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.coarse_steps = 0  # Steps at each coarser scale; 0 means num_steps.
   c.style_scale = 1.0  # Style longest side relative to the content's, at every scale.
   c.style_size = 0  # If > 0, the style's longest side in pixels (overrides style_scale).
-  # Objective: named terms and their weights; 0 drops a term. See nst_jax.objective.
-  c.terms = ml_collections.ConfigDict({'content': 1.0, 'style': 1e3, 'tv': 0.0})
+  # Objective: named terms and their weights; 0 drops a term. See nst_jax.objective. The losses
+  # are means over feature entries (not Gatys' sums), hence a style weight far below 1.
+  c.terms = ml_collections.ConfigDict({'content': 1.0, 'style': 5e-4, 'tv': 0.0})
   c.content_layers = ml_collections.ConfigDict({'relu4_2': 1.0})
   c.style_layers = ml_collections.ConfigDict(
     {name: 0.2 for name in ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1')}

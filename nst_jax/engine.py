@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -178,7 +179,7 @@ def stylize(
     init_images = _check_images(init_images, 'init_images')
     if init_images.shape[0] != num_pairs:
       raise ConfigError(f'init_images has {init_images.shape[0]} images for {num_pairs} pairs')
-  mesh = _make_mesh(num_pairs, config.num_devices)
+  layout = _PairLayout.create(num_pairs, config.num_devices)
   optimizer = make_optimizer(config) if optimizer is None else optimizer
   model, params = network or weights.load_vgg19(
     config.weights, pooling=config.pooling, dtype=jnp.dtype(config.dtype)
@@ -191,73 +192,135 @@ def stylize(
 
   run_chunk = _make_chunk_runner(model, terms, layers, optimizer, config)
   target_fn = _make_target_fn(model, terms, layers)
-  padded = mesh.size * math.ceil(num_pairs / mesh.size)
-  pad = functools.partial(_pad_pairs, size=padded)
-  shard = functools.partial(_shard_pairs, mesh=mesh)
-  params = jax.device_put(params, NamedSharding(mesh, P()))
+  start_state = jax.jit(functools.partial(_start_state, optimizer))
+  params = layout.replicate(params)
   key = jax.random.key(config.seed)
 
   totals, scale_ids, term_steps, term_values = [], [], [], []
-  images = None
+  images = None  # Global (padded, sharded) images of the previous scale.
   for scale, size in enumerate(sizes):
     content = resize(contents, size)
-    targets = target_fn(params, content, pair_styles, config, size)
+    targets = layout.shard(target_fn(params, content, pair_styles, config, size))
     if images is None:
-      images = _initial_images(content, pair_styles, init_images, key, size, config)
+      first = sum(layout.counts[: jax.process_index()])
+      start = _initial_images(content, pair_styles, init_images, key, size, config, first)
+      images = layout.shard(start)
     else:
-      images = resize(images, size)  # Fresh optimizer state: its shapes follow the image size.
+      images = jax.jit(resize, static_argnums=1)(images, size)
+    # A fresh optimizer state at each scale: its shapes follow the image size.
+    state = start_state(images)
     num_steps = (
       config.num_steps if scale == len(sizes) - 1 else config.coarse_steps or config.num_steps
     )
-    state = _LoopState(
-      images=images,
-      opt_state=jax.vmap(optimizer.init)(images),
-      average=images,
-      last_finite=images,
-      first_bad=images,
-      failed=jnp.zeros(images.shape[0], bool),
-      step=jnp.zeros((), jnp.int32),
-    )
-    state, targets = shard(pad(state)), shard(pad(targets))
     done = 0
     try:
       while done < num_steps:
         term_steps.append(sum(map(len, totals)))
         state, chunk_totals, values = run_chunk(params, state, targets, jnp.int32(num_steps))
         count = min(config.chunk_size, num_steps - done)
-        chunk_totals = np.asarray(chunk_totals)[:count, :num_pairs]
-        values = {name: np.asarray(v)[:num_pairs] for name, v in values.items()}
+        totals.append(layout.gather(chunk_totals, axis=1)[:count])
+        values = {name: layout.gather(v) for name, v in values.items()}
         term_values.append(values)
-        totals.append(chunk_totals)
         scale_ids.append(np.full(count, scale))
         done += count
-        if np.asarray(state.failed)[:num_pairs].any():
-          raise _non_finite_error(model, params, terms, layers, state, targets, num_pairs, scale)
+        if layout.gather(state.failed).any():
+          raise _non_finite_error(model, params, terms, layers, state, targets, layout, scale)
         if callback is not None:
-          current = state.average if config.ema_decay else state.images
-          callback(
-            Progress(
-              scale, len(sizes), done, num_steps, chunk_totals[-1], values, current[:num_pairs]
-            )
-          )
+          current = layout.gather(state.average if config.ema_decay else state.images)
+          callback(Progress(scale, len(sizes), done, num_steps, totals[-1][-1], values, current))
     except KeyboardInterrupt:
       current = state.average if config.ema_decay else state.images
-      raise StylizeInterrupted(np.asarray(current[:num_pairs]), scale, done) from None
-    images = (state.average if config.ema_decay else state.images)[:num_pairs]
+      raise StylizeInterrupted(layout.gather(current, local=True), scale, done) from None
+    images = state.average if config.ema_decay else state.images
 
   final_values = _evaluate_terms(model, params, terms, layers, state.images, targets)
-  term_values.append({name: np.asarray(v)[:num_pairs] for name, v in final_values.items()})
+  term_values.append({name: layout.gather(v) for name, v in final_values.items()})
   term_steps.append(sum(map(len, totals)))
   if config.color_control in ('preserve_colors', 'luminance_only'):
-    originals = resize(pair_styles.originals, sizes[-1])
-    images = jax.vmap(color.preserve_colors)(images, originals)
+    originals = layout.shard(resize(pair_styles.originals, sizes[-1]))
+    images = jax.jit(jax.vmap(color.preserve_colors))(images, originals)
   history = History(
     total=np.concatenate(totals),
     scale=np.concatenate(scale_ids),
     term_steps=np.asarray(term_steps),
     terms={name: np.stack([v[name] for v in term_values]) for name in terms},
   )
-  return StylizeResult(np.asarray(images, np.float32), history)
+  return StylizeResult(layout.gather(images).astype(np.float32), history)
+
+
+def _start_state(optimizer: optax.GradientTransformation, images: jax.Array) -> _LoopState:
+  return _LoopState(
+    images=images,
+    opt_state=jax.vmap(optimizer.init)(images),
+    average=images,
+    last_finite=images,
+    first_bad=images,
+    failed=jnp.zeros(images.shape[0], bool),
+    step=jnp.zeros((), jnp.int32),
+  )
+
+
+class _PairLayout(NamedTuple):
+  """Where the pairs live: each process's pairs, padded to `local_size`, sharded over `mesh`.
+
+  In a multi-process run (`jax.distributed`), each process passes its own pairs; their global
+  order is process 0's, then process 1's, and so on.
+  """
+
+  mesh: Mesh
+  counts: tuple[int, ...]  # Real pairs of each process.
+  local_size: int  # Pairs per process after padding (a multiple of its devices in the mesh).
+
+  @classmethod
+  def create(cls, num_local: int, num_devices: int) -> '_PairLayout':
+    if jax.process_count() == 1:
+      mesh = _make_mesh(num_local, num_devices)
+      return cls(mesh, (num_local,), mesh.size * math.ceil(num_local / mesh.size))
+    if num_devices not in (0, jax.device_count()):
+      raise ConfigError(
+        f'config.num_devices={num_devices}: a multi-process run uses all '
+        f'{jax.device_count()} devices (set 0)'
+      )
+    counts = multihost_utils.process_allgather(np.int32(num_local))
+    local_devices = jax.local_device_count()
+    mesh = Mesh(np.asarray(jax.devices()), (PAIRS,))
+    return cls(
+      mesh, tuple(map(int, counts)), local_devices * math.ceil(max(counts) / local_devices)
+    )
+
+  def shard(self, tree: Any) -> Any:
+    """This process's pairs (leading axis) padded and sharded; scalars replicated."""
+    pairs, replicated = NamedSharding(self.mesh, P(PAIRS)), NamedSharding(self.mesh, P())
+
+    def place(x):
+      x = np.asarray(x) if jax.process_count() > 1 else jnp.asarray(x)
+      if x.ndim == 0:
+        return jax.make_array_from_process_local_data(replicated, x)
+      if x.shape[0] < self.local_size:  # Pad by repeating the last pair.
+        x = jnp.concatenate([x, jnp.repeat(x[-1:], self.local_size - x.shape[0], axis=0)])
+      return jax.make_array_from_process_local_data(pairs, x)
+
+    return jax.tree.map(place, tree)
+
+  def replicate(self, tree: Any) -> Any:
+    sharding = NamedSharding(self.mesh, P())
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), tree)
+
+  def gather(self, x: jax.Array, axis: int = 0, local: bool = False) -> np.ndarray:
+    """The real pairs of a sharded array on the host: every process's, or only this one's."""
+    x = jnp.moveaxis(x, axis, 0) if axis else x
+    if jax.process_count() == 1:
+      full = np.asarray(x)[: self.counts[0]]
+    elif local:
+      shards = sorted(x.addressable_shards, key=lambda s: s.index[0].start or 0)
+      full = np.concatenate([np.asarray(s.data) for s in shards])[
+        : self.counts[jax.process_index()]
+      ]
+    else:
+      full = multihost_utils.process_allgather(x, tiled=True)
+      full = full.reshape(len(self.counts), self.local_size, *full.shape[1:])
+      full = np.concatenate([full[p, :count] for p, count in enumerate(self.counts)])
+    return np.moveaxis(full, 0, axis) if axis else full
 
 
 class _PairStyles(NamedTuple):
@@ -416,21 +479,24 @@ def _evaluate_terms(model, params, terms, layers, images, targets):
   return jax.jit(jax.vmap(lambda x, t: objective_fn(params, x, t)[1]))(images, targets)
 
 
-def _non_finite_error(model, params, terms, layers, state, targets, num_pairs, scale):
-  failed = np.flatnonzero(np.asarray(state.failed)[:num_pairs])
+def _non_finite_error(model, params, terms, layers, state, targets, layout, scale):
+  failed = np.flatnonzero(layout.gather(state.failed))
   values = _evaluate_terms(model, params, terms, layers, state.first_bad, targets)
-  bad_terms = [name for name, v in values.items() if not np.isfinite(np.asarray(v)[failed]).all()]
+  bad_terms = [
+    name for name, v in values.items() if not np.isfinite(layout.gather(v)[failed]).all()
+  ]
   what = f'loss term {", ".join(map(repr, bad_terms))}' if bad_terms else 'the gradient'
   return NonFiniteLossError(
     f'{what} became non-finite (NaN or inf) for pair(s) {failed.tolist()} at scale {scale}; '
     'stopped, keeping the last finite images',
-    images=np.asarray(state.last_finite[:num_pairs]),
+    images=layout.gather(state.last_finite),
     terms=tuple(bad_terms),
   )
 
 
-def _initial_images(content, pair_styles, init_images, key, size, config) -> jax.Array:
-  keys = jax.vmap(lambda b: jax.random.fold_in(key, b))(jnp.arange(content.shape[0]))
+def _initial_images(content, pair_styles, init_images, key, size, config, first) -> jax.Array:
+  """Start images of this process's pairs; `first` is the global index of its first pair."""
+  keys = jax.vmap(lambda b: jax.random.fold_in(key, b))(first + jnp.arange(content.shape[0]))
   if config.init == 'noise':
     return jax.vmap(lambda k: jax.random.uniform(k, (*size, 3)))(keys)
   if config.init == 'style_colors':
@@ -446,24 +512,6 @@ def _initial_images(content, pair_styles, init_images, key, size, config) -> jax
     noise = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, 1), (*size, 3)))(keys)
     start = start + config.init_noise * noise
   return jnp.clip(start, 0.0, 1.0)
-
-
-def _pad_pairs(tree: Any, size: int) -> Any:
-  """Pads every leaf's leading pair axis to `size` by repeating the last pair."""
-
-  def pad(x):
-    x = jnp.asarray(x)
-    if x.ndim == 0 or x.shape[0] == size:
-      return x
-    return jnp.concatenate([x, jnp.repeat(x[-1:], size - x.shape[0], axis=0)])
-
-  return jax.tree.map(pad, tree)
-
-
-def _shard_pairs(tree: Any, mesh: Mesh) -> Any:
-  """Places every leaf with a pair axis sharded over `mesh`, and scalars replicated."""
-  pairs, replicated = NamedSharding(mesh, P(PAIRS)), NamedSharding(mesh, P())
-  return jax.tree.map(lambda x: jax.device_put(x, pairs if jnp.ndim(x) else replicated), tree)
 
 
 def _make_mesh(num_pairs: int, num_devices: int) -> Mesh:
