@@ -1,0 +1,28 @@
+r"""Writes sample content photographs and procedural painting-like styles as PNG files.
+
+  pip install "nst_jax[samples]"   # scikit-image, for the photographs
+  python scripts/make_samples.py --out samples/
+
+Contents: astronaut.png, coffee.png, chelsea.png (scikit-image's bundled photographs). Styles:
+style_swirls.png, style_mosaic.png, style_waves.png (drawn by code from --seed) and style_ihc.png
+(scikit-image's immunohistochemistry slide).
+"""
+
+from absl import flags
+
+from nst_jax import cli, samples
+
+_OUT = flags.DEFINE_string('out', 'samples', 'Output folder (created if missing).')
+_SIZE = flags.DEFINE_integer('size', 512, 'Side of the procedural style images, in pixels.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the procedural styles.')
+
+
+def main(argv: list[str]) -> None:
+  cli.check_no_arguments(argv)
+  cli.check_folder_writable(_OUT.value, '--out')
+  for name, path in samples.write_samples(_OUT.value, size=_SIZE.value, seed=_SEED.value).items():
+    print(f'{name}: {path}')
+
+
+if __name__ == '__main__':
+  cli.run(main)

@@ -1,0 +1,51 @@
+r"""Stylizes every content image with every style image and composes the results into a grid.
+
+  python scripts/style_grid.py --contents samples/astronaut.png,samples/coffee.png \
+    --styles samples/style_swirls.png,samples/style_mosaic.png,samples/style_waves.png \
+    --output out/grid.png
+
+All pairs run together as one vmapped batch (one batch per content size, if the contents' aspect
+ratios differ), sharded over the available devices. The grid has a blank top-left corner, the
+styles as column headers, the contents as row headers and the results as cells, all fitted
+without distortion into equal cells (`--cell_size`, default: the largest result) with white
+gutters (`--gutter` pixels). Every result is also written as
+`grid_cells/<content>__<style>.png` next to the grid. Exit codes as in scripts/stylize.py.
+"""
+
+import pathlib
+
+from absl import flags
+
+from nst_jax import cli
+
+_CONFIG = cli.config_flag(pathlib.Path(__file__).resolve().parents[1] / 'configs' / 'grid.py')
+_CONTENTS = flags.DEFINE_list(
+  'contents', None, 'Content image files, comma-separated.', required=True
+)
+_STYLES = flags.DEFINE_list('styles', None, 'Style image files, comma-separated.', required=True)
+_OUTPUT = flags.DEFINE_string('output', None, 'Grid image file, e.g. grid.png.', required=True)
+_CELL_SIZE = flags.DEFINE_integer('cell_size', 0, 'Cell side in pixels; 0: the largest result.')
+_GUTTER = flags.DEFINE_integer('gutter', 8, 'White space between cells, in pixels.')
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for config, loss history and plot.')
+_BATCH_SIZE = flags.DEFINE_integer('batch_size', 0, 'Most pairs per batch; 0: no limit.')
+cli.define_multihost_flags()
+
+
+def main(argv: list[str]) -> None:
+  cli.check_no_arguments(argv)
+  dist = cli.setup_devices(**cli.multihost_flag_values())
+  cli.style_grid_files(
+    cli.get_config(_CONFIG),
+    contents=_CONTENTS.value,
+    styles=_STYLES.value,
+    output=_OUTPUT.value,
+    cell_size=_CELL_SIZE.value,
+    gutter=_GUTTER.value,
+    workdir=_WORKDIR.value,
+    batch_size=_BATCH_SIZE.value,
+    dist=dist,
+  )
+
+
+if __name__ == '__main__':
+  cli.run(main)

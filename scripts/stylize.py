@@ -1,0 +1,67 @@
+r"""Stylizes content images with one style image or a blend of several.
+
+  python scripts/stylize.py --content samples/astronaut.png --style samples/style_swirls.png \
+    --output out/astronaut_swirls.png
+  python scripts/stylize.py --content_dir photos/ --style a.jpg,b.jpg --style_weights 0.7,0.3 \
+    --output out/ --config configs/fast.py --config.num_steps=200 --workdir runs/blend
+
+Several content images (`--content a.jpg,b.jpg` or `--content_dir DIR`) run as vmapped batches,
+one per output size (contents of the same size after resizing to config.image_size, aspect ratio
+kept). `--output` is then a folder (`out/`: one `out/<content>.png` each) or a pattern with
+`{content}` (the content file's name without extension) and/or `{index}`, e.g.
+`out/{content}_swirls.jpg`; with a single content it may also be a file name.
+
+`--save_every N` writes `<output>.stepNNNN.<ext>` next to each output at the first chunk boundary
+(every config.chunk_size steps) at or after each multiple of N steps. `--workdir DIR` receives
+config.json, run.json, history.jsonl (losses) and loss.png (their curves).
+
+Ctrl-C saves `<output>.interrupted.png` and prints how to resume (`--init_image` sets
+config.init='image'); exit code 130. A non-finite loss saves `<output>.last_finite.png`; exit
+code 1. Bad flags, configs or inputs print one `error:` line; exit code 2.
+"""
+
+import pathlib
+
+from absl import flags
+
+from nst_jax import cli
+
+_CONFIG = cli.config_flag(pathlib.Path(__file__).resolve().parents[1] / 'configs' / 'default.py')
+_CONTENT = flags.DEFINE_list('content', [], 'Content image file(s), comma-separated.')
+_CONTENT_DIR = flags.DEFINE_string('content_dir', None, 'Folder of content images (all of them).')
+_STYLE = flags.DEFINE_list('style', None, 'Style image file(s), comma-separated.', required=True)
+_STYLE_WEIGHTS = flags.DEFINE_list(
+  'style_weights', None, 'Blend weight of each style image (default: equal).'
+)
+_OUTPUT = flags.DEFINE_string(
+  'output', None, 'Output file, or folder / {content} pattern for several contents.', required=True
+)
+_INIT_IMAGE = flags.DEFINE_list(
+  'init_image', [], 'Start image(s), one per content (e.g. to resume); sets config.init=image.'
+)
+_SAVE_EVERY = flags.DEFINE_integer('save_every', 0, 'Write intermediate images every N steps.')
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for config, loss history and plot.')
+_BATCH_SIZE = flags.DEFINE_integer('batch_size', 0, 'Most contents per batch; 0: no limit.')
+cli.define_multihost_flags()
+
+
+def main(argv: list[str]) -> None:
+  cli.check_no_arguments(argv)
+  dist = cli.setup_devices(**cli.multihost_flag_values())
+  cli.stylize_files(
+    cli.get_config(_CONFIG),
+    contents=_CONTENT.value,
+    content_dir=_CONTENT_DIR.value,
+    styles=_STYLE.value,
+    style_weights=_STYLE_WEIGHTS.value,
+    output=_OUTPUT.value,
+    init_images=_INIT_IMAGE.value,
+    save_every=_SAVE_EVERY.value,
+    workdir=_WORKDIR.value,
+    batch_size=_BATCH_SIZE.value,
+    dist=dist,
+  )
+
+
+if __name__ == '__main__':
+  cli.run(main)

@@ -1,0 +1,74 @@
+"""The config files in configs/: each loads, validates, documents its command and does its job."""
+
+import importlib.util
+import pathlib
+
+import ml_collections
+import pytest
+
+import nst_jax
+from nst_jax import cli
+from nst_jax import config as config_lib
+
+CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
+NAMES = ('default', 'fast', 'hq', 'seed', 'grid')
+
+
+def load(name: str):
+  spec = importlib.util.spec_from_file_location(f'configs_{name}', CONFIGS / f'{name}.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def changes(config: ml_collections.ConfigDict) -> dict:
+  """The fields that differ from `default_config()`."""
+  default = config_lib.default_config().to_dict()
+  return {k: v for k, v in config.to_dict().items() if default[k] != v}
+
+
+def test_every_config_file_is_tested():
+  assert sorted(p.stem for p in CONFIGS.glob('*.py')) == sorted(NAMES)
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_config_loads_validates_and_documents_its_command(name):
+  module = load(name)
+  config = module.get_config()
+  assert isinstance(config, ml_collections.ConfigDict)
+  cli.check_config_fields(config, name)  # Same fields as the default: started from it.
+  config_lib.validate(config)
+  doc = module.__doc__
+  assert 'python scripts/' in doc and f'configs/{name}.py' in doc.replace('\\\n', ''), doc
+
+
+def test_default_is_the_library_default():
+  assert changes(load('default').get_config()) == {}
+
+
+def test_fast_is_a_quick_adam_preview():
+  config = load('fast').get_config()
+  assert config.image_size == 256 and config.optimizer == 'adam'
+  assert 100 <= config.num_steps <= 150 and 0.02 <= config.learning_rate <= 0.05
+  assert config.num_scales == 1
+  # The loss weights stay the library's, so tuning them there carries over.
+  assert dict(config.terms) == dict(nst_jax.default_config().terms)
+
+
+def test_hq_is_multiscale_gaussian_and_averaged():
+  config = load('hq').get_config()
+  assert config.image_size >= 512 and config.num_scales == 3
+  assert config.style_loss == 'gaussian' and 0.9 <= config.ema_decay <= 0.99
+  assert config.optimizer in ('adam', 'lbfgs')
+
+
+def test_seed_is_the_tensorflow_tutorial_setup():
+  config = load('seed').get_config()
+  assert config.init == 'noise' and config.normalize_terms
+  assert config.terms.tv > 0 and config.tv_kind == 'l1' and config.optimizer == 'adam'
+
+
+def test_grid_is_moderate():
+  config = load('grid').get_config()
+  assert 256 <= config.image_size <= 512
+  assert config.num_steps < nst_jax.default_config().num_steps

