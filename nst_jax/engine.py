@@ -1,8 +1,8 @@
 """The stylization loop: one compiled, vmapped, sharded optax program for a batch of pairs.
 
 For each scale of the coarse-to-fine ladder, targets are computed once per (content, styles)
-pair; then one jitted function runs `config.chunk_size` optimizer steps under `lax.scan` for all
-pairs at once (`jax.vmap` over the pair axis, which is sharded over a device mesh), and is called
+pair; then one jitted function runs up to `config.chunk_size` optimizer steps in a compiled loop
+(`lax.fori_loop`, whose trip count is the steps left, so no step is wasted) for all pairs at once (`jax.vmap` over the pair axis, which is sharded over a device mesh), and is called
 again for each further chunk without retracing. Between chunks, progress is reported and the loss
 is checked for non-finite values.
 
@@ -438,7 +438,13 @@ def _make_chunk_runner(model, terms, layers, optimizer, config):
       updates, s = optimizer.update(g, s, x, value=v, grad=g, value_fn=value_fn_for(t))
       return jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0), s
 
-    images, opt_state = jax.vmap(update)(grad, state.opt_state, state.images, value, targets)
+    operands = (grad, state.opt_state, state.images, value, targets)
+    if cached is None:
+      images, opt_state = jax.vmap(update)(*operands)
+    else:
+      # L-BFGS: one pair at a time, so that the line search's `lax.cond`s stay conds; vmapped
+      # (a per-pair predicate) each would evaluate the objective in both of its branches.
+      images, opt_state = jax.lax.map(lambda args: update(*args), operands)
     finite = jnp.isfinite(value) & jnp.isfinite(grad).all(axis=(1, 2, 3))
     newly_bad = ~finite & ~state.failed
     keep = finite[:, None, None, None]
@@ -458,16 +464,17 @@ def _make_chunk_runner(model, terms, layers, optimizer, config):
   @jax.jit
   def run_chunk(params, state: _LoopState, targets, num_steps):
     values = jax.vmap(lambda x, t: objective_fn(params, x, t)[1])(state.images, targets)
+    # A loop over only the steps left, rather than a scan of `lax.cond`s: XLA hoists the
+    # loop-invariant work (the transposed conv kernels) out of a loop but not out of a cond.
+    count = jnp.clip(num_steps - state.step, 0, chunk_size)
+    totals = jnp.full((chunk_size, state.images.shape[0]), jnp.nan, jnp.float32)
 
-    def body(state, _):
-      return jax.lax.cond(
-        state.step < num_steps,
-        lambda s: step(params, s, targets),
-        lambda s: (s, jnp.full(s.images.shape[0], jnp.nan, jnp.float32)),
-        state,
-      )
+    def body(i, carry):
+      state, totals = carry
+      state, value = step(params, state, targets)
+      return state, totals.at[i].set(value)
 
-    state, totals = jax.lax.scan(body, state, length=chunk_size)
+    state, totals = jax.lax.fori_loop(0, count, body, (state, totals))
     return state, totals, values
 
   return run_chunk

@@ -12,6 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 # Output channels of each conv layer, block by block.
 BLOCK_CHANNELS: tuple[tuple[int, ...], ...] = (
@@ -80,16 +81,62 @@ def preprocess(images: jax.Array, mode: Preprocessing) -> jax.Array:
 def pool2x2(x: jax.Array, kind: Pooling) -> jax.Array:
   """2x2, stride-2 max or average pooling of NHWC `x`; an odd last row or column is dropped.
 
-  Written as a reshape and a reduction over two small axes rather than `lax.reduce_window`:
-  the gradient of a windowed max is a select-and-scatter, which is slow on XLA:CPU.
+  Written as a reshape and elementwise maxima of the four window positions rather than
+  `lax.reduce_window` (whose gradient is a select-and-scatter) or a max-reduction (whose gradient
+  compares, counts and divides per window): both are slower on XLA:CPU. Tied maxima share the
+  gradient, as with `jnp.max`.
   """
   n, h, w, c = x.shape
   x = x[:, : h // 2 * 2, : w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c)
   if kind == 'max':
-    return x.max(axis=(2, 4))
+    top = jnp.maximum(x[:, :, 0, :, 0], x[:, :, 0, :, 1])
+    bottom = jnp.maximum(x[:, :, 1, :, 0], x[:, :, 1, :, 1])
+    return jnp.maximum(top, bottom)
   if kind == 'avg':
     return x.mean(axis=(2, 4))
   raise ValueError(f"unknown pooling {kind!r}; expected 'max' or 'avg'")
+
+
+def _conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  return lax.conv_general_dilated(
+    x, kernel, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC')
+  )
+
+
+@jax.custom_vjp
+def conv3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """Stride-1 'SAME' convolution of NHWC `x` with an HWIO `kernel`, with a hand-written VJP.
+
+  The input gradient is a convolution with the spatially flipped, in/out-swapped kernel, made
+  here as an array in HWIO order. Left to autodiff, XLA:CPU folds that swap into the
+  convolution's dimension numbers; inside a `while` or `cond` (every optimizer step here) such a
+  convolution misses the fast (YNNPACK) kernels and runs several times slower. The kernel
+  gradient is autodiff's, and XLA drops it when unused.
+  """
+  return _conv(x, kernel)
+
+
+def _conv3x3_fwd(x, kernel):
+  return _conv(x, kernel), (x, kernel)
+
+
+def _conv3x3_bwd(residuals, g):
+  x, kernel = residuals
+  flipped = jnp.swapaxes(jnp.flip(kernel, (0, 1)), 2, 3)
+  dx = _conv(g, lax.optimization_barrier(flipped))
+  dkernel = jax.vjp(lambda k: _conv(x, k), kernel)[1](g)[0]
+  return dx, dkernel
+
+
+conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
+
+
+def _flax_conv(lhs, rhs, window_strides, padding, **unused_kwargs):
+  """`nn.Conv`'s `conv_general_dilated` for the VGG convs: stride 1, 'SAME', NHWC/HWIO."""
+  del unused_kwargs
+  if tuple(window_strides) != (1, 1) or padding != 'SAME':
+    raise ValueError(f'expected stride (1, 1) and SAME padding, got {window_strides}, {padding}')
+  return conv3x3(lhs, rhs)
 
 
 class VGG19(nn.Module):
@@ -128,7 +175,12 @@ class VGG19(nn.Module):
       if name.startswith('conv'):
         block, i = map(int, name[4:].split('_'))
         x = nn.Conv(
-          BLOCK_CHANNELS[block - 1][i - 1], (3, 3), padding='SAME', dtype=self.dtype, name=name
+          BLOCK_CHANNELS[block - 1][i - 1],
+          (3, 3),
+          padding='SAME',
+          dtype=self.dtype,
+          conv_general_dilated=_flax_conv,
+          name=name,
         )(x)
       elif name.startswith('relu'):
         x = nn.relu(x)
