@@ -650,22 +650,12 @@ class BatchRecord:
   seconds: float = 0.0
 
 
-def _final_total(terms: Mapping[str, np.ndarray], config: ml_collections.ConfigDict) -> np.ndarray:
-  """The objective from unweighted term values, as the engine combines them."""
-  weights_ = {name: float(config.terms[name]) for name in terms}
-  if config.normalize_terms:
-    return sum(w * np.log(np.abs(terms[n]) + 1e-8) for n, w in weights_.items())
-  return sum(w * terms[n] for n, w in weights_.items())
-
-
 def _floats(values: Any) -> list[float | None]:
   return [float(v) if np.isfinite(v) else None for v in np.asarray(values, np.float64).ravel()]
 
 
-def history_lines(
-  batches: Sequence[BatchRecord], config: ml_collections.ConfigDict
-) -> Iterator[dict[str, Any]]:
-  """One record per step at which the terms were evaluated (each chunk start, and the end).
+def history_lines(batches: Sequence[BatchRecord]) -> Iterator[dict[str, Any]]:
+  """One record per step at which the terms were evaluated (each chunk's end).
 
   Each has `batch`, `pairs` (names), `step` (counted over all scales), `scale`, `total` (the
   objective, one value per pair) and `terms` (`{name: [unweighted value per pair]}`).
@@ -674,12 +664,11 @@ def history_lines(
     history = record.history
     if history is None:
       continue
-    num_steps = len(history.total)
     for k, step in enumerate(history.term_steps):
       step = int(step)
       terms = {name: values[k] for name, values in history.terms.items()}
-      total = history.total[step] if step < num_steps else _final_total(terms, config)
-      scale = history.scale[min(step, num_steps - 1)] if num_steps else 0
+      total = history.term_totals[k]
+      scale = history.scale[step - 1]
       yield {
         'batch': b,
         'pairs': record.pairs,
@@ -812,7 +801,7 @@ def write_workdir(
   }
   _write_text(folder / 'run.json', json.dumps(run_info, indent=2) + '\n')
   if any(b.history is not None for b in batches):
-    lines = (json.dumps(record) for record in history_lines(batches, config))
+    lines = (json.dumps(record) for record in history_lines(batches))
     _write_text(folder / 'history.jsonl', ''.join(line + '\n' for line in lines))
     curves, markers = loss_curves(batches, config)
     pairs = sum(len(b.pairs) for b in batches)
@@ -964,6 +953,7 @@ class _Session:
       history,
       total=history.total[:, :real],
       terms={name: values[:, :real] for name, values in history.terms.items()},
+      term_totals=history.term_totals[:, :real],
     )
     self.records[b].seconds = time.monotonic() - start
     return np.asarray(result.images)[:real]

@@ -2,8 +2,9 @@
 
 For each scale of the coarse-to-fine ladder, targets are computed once per (content, styles)
 pair; then one jitted function runs up to `config.chunk_size` optimizer steps in a compiled loop
-(`lax.fori_loop`, whose trip count is the steps left, so no step is wasted) for all pairs at once (`jax.vmap` over the pair axis, which is sharded over a device mesh), and is called
-again for each further chunk without retracing. Between chunks, progress is reported and the loss
+(`lax.fori_loop`, whose trip count is the steps left, so no step is wasted) for all pairs at once
+(`jax.vmap` over the pair axis, which is sharded over a device mesh), and is called again for
+each further chunk without retracing. Between chunks, progress is reported and the loss
 is checked for non-finite values.
 
 Pixels stay in [0, 1] by projection: each update is followed by a clip. Adam and L-BFGS both see
@@ -40,15 +41,17 @@ class History:
   Attributes:
     total: (num_steps_all, B) the objective before each step.
     scale: (num_steps_all,) the scale index (0 = coarsest) of each step.
-    term_steps: (K,) indices into `total` at which the terms were evaluated (every chunk start,
-      and one past the last step).
+    term_steps: (K,) steps done (all scales) when the terms were evaluated: every chunk's end,
+      so the last entry is the final image.
     terms: `{name: (K, B)}` unweighted value of each loss term.
+    term_totals: (K, B) the objective at those same points.
   """
 
   total: np.ndarray
   scale: np.ndarray
   term_steps: np.ndarray
   terms: dict[str, np.ndarray]
+  term_totals: np.ndarray
 
 
 class StylizeResult(NamedTuple):
@@ -64,7 +67,7 @@ class Progress(NamedTuple):
   Attributes:
     scale: index of the current scale (0 = coarsest); num_scales: how many there are.
     step: steps done at this scale; num_steps: steps this scale runs.
-    total: (B,) objective of the latest step; terms: `{name: (B,)}` unweighted term values.
+    total: (B,) objective of the current images; terms: `{name: (B,)}` unweighted term values.
     images: (B, h, w, 3) current images at this scale (the iterate average, if enabled).
   """
 
@@ -196,7 +199,7 @@ def stylize(
   params = layout.replicate(params)
   key = jax.random.key(config.seed)
 
-  totals, scale_ids, term_steps, term_values = [], [], [], []
+  totals, scale_ids, term_steps, term_values, term_totals = [], [], [], [], []
   images = None  # Global (padded, sharded) images of the previous scale.
   for scale, size in enumerate(sizes):
     content = resize(contents, size)
@@ -215,27 +218,28 @@ def stylize(
     done = 0
     try:
       while done < num_steps:
-        term_steps.append(sum(map(len, totals)))
         state, chunk_totals, values = run_chunk(params, state, targets, jnp.int32(num_steps))
         count = min(config.chunk_size, num_steps - done)
         totals.append(layout.gather(chunk_totals, axis=1)[:count])
-        values = {name: layout.gather(v) for name, v in values.items()}
+        end_total, values = (
+          layout.gather(values[0]),
+          {n: layout.gather(v) for n, v in values[1].items()},
+        )
         term_values.append(values)
+        term_totals.append(end_total)
         scale_ids.append(np.full(count, scale))
+        term_steps.append(sum(map(len, totals)))
         done += count
         if layout.gather(state.failed).any():
           raise _non_finite_error(model, params, terms, layers, state, targets, layout, scale)
         if callback is not None:
           current = layout.gather(state.average if config.ema_decay else state.images)
-          callback(Progress(scale, len(sizes), done, num_steps, totals[-1][-1], values, current))
+          callback(Progress(scale, len(sizes), done, num_steps, end_total, values, current))
     except KeyboardInterrupt:
       current = state.average if config.ema_decay else state.images
       raise StylizeInterrupted(layout.gather(current, local=True), scale, done) from None
     images = state.average if config.ema_decay else state.images
 
-  final_values = _evaluate_terms(model, params, terms, layers, state.images, targets)
-  term_values.append({name: layout.gather(v) for name, v in final_values.items()})
-  term_steps.append(sum(map(len, totals)))
   if config.color_control in ('preserve_colors', 'luminance_only'):
     originals = layout.shard(resize(pair_styles.originals, sizes[-1]))
     images = jax.jit(jax.vmap(color.preserve_colors))(images, originals)
@@ -244,6 +248,7 @@ def stylize(
     scale=np.concatenate(scale_ids),
     term_steps=np.asarray(term_steps),
     terms={name: np.stack([v[name] for v in term_values]) for name in terms},
+    term_totals=np.stack(term_totals),
   )
   return StylizeResult(layout.gather(images).astype(np.float32), history)
 
@@ -408,9 +413,9 @@ def _objective_fn(model, terms, layers, normalize: bool):
 def _make_chunk_runner(model, terms, layers, optimizer, config):
   """The jitted `run_chunk(params, state, targets, num_steps) -> (state, totals, values)`.
 
-  `values` are the terms at the chunk's first iterate; `totals` (chunk_size, B) the objective
-  before each step, NaN for steps past `num_steps` (which are skipped, so that one compiled
-  function serves every chunk and any step count).
+  `values` are `(total, {name: term})` at the chunk's last iterate; `totals` (chunk_size, B) the
+  objective before each step, NaN for steps past `num_steps` (which are skipped, so that one
+  compiled function serves every chunk and any step count).
   """
   objective_fn = _objective_fn(model, terms, layers, config.normalize_terms)
   decay = config.ema_decay
@@ -463,7 +468,6 @@ def _make_chunk_runner(model, terms, layers, optimizer, config):
 
   @jax.jit
   def run_chunk(params, state: _LoopState, targets, num_steps):
-    values = jax.vmap(lambda x, t: objective_fn(params, x, t)[1])(state.images, targets)
     # A loop over only the steps left, rather than a scan of `lax.cond`s: XLA hoists the
     # loop-invariant work (the transposed conv kernels) out of a loop but not out of a cond.
     count = jnp.clip(num_steps - state.step, 0, chunk_size)
@@ -475,6 +479,7 @@ def _make_chunk_runner(model, terms, layers, optimizer, config):
       return state, totals.at[i].set(value)
 
     state, totals = jax.lax.fori_loop(0, count, body, (state, totals))
+    values = jax.vmap(lambda x, t: objective_fn(params, x, t))(state.images, targets)
     return state, totals, values
 
   return run_chunk

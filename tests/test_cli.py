@@ -300,31 +300,25 @@ def _history():
   return engine.History(
     total=np.array([[9.0, 8.0], [7.0, 6.0], [5.0, 4.0], [3.0, 2.0]]),
     scale=np.array([0, 0, 1, 1]),
-    term_steps=np.array([0, 2, 4]),
-    terms={'content': np.array([[0.0, 0.0], [1.0, 2.0], [3.0, 4.0]]), 'style': np.ones((3, 2))},
+    term_steps=np.array([2, 4]),
+    terms={'content': np.array([[1.0, 2.0], [3.0, 4.0]]), 'style': np.ones((2, 2))},
+    term_totals=np.array([[12.0, 14.0], [16.0, 18.0]]),
   )
 
 
 def test_history_lines():
-  config = nst_jax.default_config()
-  config.terms = {'content': 2.0, 'style': 10.0}
   record = cli.BatchRecord(['a', 'b'], (32, 32), _history())
-  lines = list(cli.history_lines([record], config))
-  assert [line['step'] for line in lines] == [0, 2, 4]
-  assert [line['scale'] for line in lines] == [0, 1, 1]
+  lines = list(cli.history_lines([record]))
+  assert [line['step'] for line in lines] == [2, 4]
+  assert [line['scale'] for line in lines] == [0, 1]
   assert lines[1] == {
     'batch': 0,
     'pairs': ['a', 'b'],
-    'step': 2,
+    'step': 4,
     'scale': 1,
-    'total': [5.0, 4.0],
-    'terms': {'content': [1.0, 2.0], 'style': [1.0, 1.0]},
+    'total': [16.0, 18.0],
+    'terms': {'content': [3.0, 4.0], 'style': [1.0, 1.0]},
   }
-  # After the last step the engine records terms only: the total is combined as it does.
-  assert lines[2]['total'] == [2 * 3.0 + 10, 2 * 4.0 + 10]
-  config.normalize_terms = True
-  last = list(cli.history_lines([record], config))[-1]
-  np.testing.assert_allclose(last['total'], [2 * np.log(3.0), 2 * np.log(4.0)], rtol=1e-6)
 
 
 def test_plot_losses_draws_curves_and_skips_nonpositive():
@@ -353,7 +347,7 @@ def test_write_workdir(tmp_path):
   run = json.loads((tmp_path / 'wd' / 'run.json').read_text())
   assert run['status'] == 'done' and run['batches'][0]['pairs'] == ['a', 'b']
   lines = (tmp_path / 'wd' / 'history.jsonl').read_text().splitlines()
-  assert len(lines) == 3 and all(json.loads(line)['pairs'] == ['a', 'b'] for line in lines)
+  assert len(lines) == 2 and all(json.loads(line)['pairs'] == ['a', 'b'] for line in lines)
   with Image.open(tmp_path / 'wd' / 'loss.png') as plot:
     assert plot.format == 'PNG'
   # Without a history (interrupted before any batch finished): config and run record only.
