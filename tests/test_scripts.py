@@ -149,6 +149,60 @@ def test_config_errors(inputs, tmp_path, tmp_path_factory, overrides, expected):
   assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize(
+  'case, expected',
+  [
+    ('folder', "error: content image '.*folder': .*folder"),
+    ('text', "error: content image '.*notes.png': not an image"),
+    ('truncated', "error: content image '.*truncated.png': .*(truncated|corrupt)"),
+    ('empty', "error: content image '.*empty.png': .*empty"),
+    ('bomb', "error: content image '.*square.png': .*pixels.*NST_JAX_MAX_IMAGE_PIXELS"),
+    ('too_small', 'error: .*too small for layer relu5_1'),
+    ('negative_layer_weight', 'error: config.style_layers has a negative weight'),
+    ('zero_steps', 'error: config.num_steps=0 must be > 0'),
+    ('all_zero_terms', 'error: config.terms weights are all zero'),
+    ('devices', 'error: a batch of 1 pairs cannot be split evenly over config.num_devices=3'),
+  ],
+)
+def test_bad_inputs_and_settings_through_the_script(inputs, tmp_path, case, expected):
+  """Each is one line and exit code 2, with no traceback and no output written."""
+  folder = tmp_path / 'in'
+  folder.mkdir()
+  (folder / 'folder').mkdir()
+  (folder / 'notes.png').write_text('not a picture')
+  (folder / 'empty.png').write_bytes(b'')
+  data = pathlib.Path(inputs['square']).read_bytes()
+  (folder / 'truncated.png').write_bytes(data[: len(data) // 2])
+  thin = np.zeros((4, 64, 3))
+  images.save_image(folder / 'thin.png', thin)
+  content = {
+    'folder': folder / 'folder',
+    'text': folder / 'notes.png',
+    'truncated': folder / 'truncated.png',
+    'empty': folder / 'empty.png',
+    'too_small': folder / 'thin.png',
+  }.get(case, inputs['square'])
+  overrides = {
+    'too_small': ['--config.image_size=16', '--config.num_steps=1'],
+    'negative_layer_weight': ['--config.style_layers.relu1_1=-1'],
+    'zero_steps': ['--config.num_steps=0'],
+    'all_zero_terms': ['--config.terms.content=0', '--config.terms.style=0'],
+    'devices': ['--config.num_devices=3'],
+  }.get(case, [])
+  env = dict(os.environ, NST_JAX_MAX_IMAGE_PIXELS='3000') if case == 'bomb' else None
+  result = run(
+    'stylize.py',
+    *('--content', content, '--style', inputs['dots'], '--output', tmp_path / 'out' / 'o.png'),
+    *TINY,
+    *overrides,
+    cwd=tmp_path,
+    env=env,
+  )
+  assert result.returncode == 2, result.stderr
+  assert re.match(expected, error_line(result)), result.stderr
+  assert sorted(os.listdir(tmp_path)) == ['in']
+
+
 # Full runs.
 
 
