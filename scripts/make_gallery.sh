@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the README gallery in docs/gallery/ with the project's own commands, at 256-384 px
+# Regenerates the README gallery in docs/gallery/ with the project's own commands, at 256 px
 # so that it runs on a CPU (about half an hour on 2 cores; minutes on a GPU).
 # Usage: bash scripts/make_gallery.sh
 set -euo pipefail
@@ -18,8 +18,8 @@ run() {  # run NAME CONTENT STYLE CONFIG [overrides...]
 run astronaut_swirls_default astronaut swirls default --config.image_size=256 --config.num_steps=100
 run chelsea_mosaic_fast chelsea mosaic fast
 run coffee_waves_seed coffee waves seed --config.image_size=256 --config.num_steps=400
-run astronaut_ihc_hq astronaut ihc hq --config.image_size=384 --config.num_scales=2 \
-  --config.coarse_steps=150 --config.num_steps=150
+run astronaut_ihc_hq astronaut ihc hq --config.image_size=256 --config.num_scales=2 \
+  --config.coarse_steps=100 --config.num_steps=100 --config.chunk_size=25
 run coffee_swirls_preserve coffee swirls fast --config.color_control=preserve_colors
 python scripts/style_grid.py --contents "$s/astronaut.png,$s/chelsea.png" \
   --styles "$s/style_swirls.png,$s/style_mosaic.png,$s/style_waves.png" \

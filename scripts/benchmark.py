@@ -1,0 +1,283 @@
+"""Benchmarks stylization steps on the default device: step time, compile time, FLOPs, FLOP rate.
+
+  python scripts/benchmark.py                        # 256 and 512 px, B = 1 and 4, Adam
+  python scripts/benchmark.py --sizes=256 --batches=1,4 --optimizer=lbfgs --repeats=5
+
+Each case runs `nst_jax.stylize` as users do (default config: content relu4_2, Gram style on
+relu1_1..relu5_1, max pooling, float32) on synthetic smooth images, with `chunk_size` steps per
+compiled chunk and `repeats + 1` chunks, timestamping each chunk with the progress callback
+(which runs after the chunk's results are on the host, so every chunk is complete).
+
+* compile_s: tracing, lowering and XLA compilation of the chunk function `run_chunk`, from
+  `jax.monitoring` events during that run.
+* step_s: steady-state time per step. Each chunk also evaluates the loss once (one forward
+  pass), and the progress callback times that forward pass and the reference matmul right after
+  every chunk, under the same load; step_s is the median over the timed chunks (all but the
+  first, which includes the compilation) of (chunk wall time - forward time) / chunk_size: the
+  cost per step of a long chunk. step_s_min: the fastest chunk's (least disturbed by other
+  processes on a shared machine); chunk_step_s: median chunk wall time / chunk_size, forward
+  pass and host work between chunks included.
+* step_gflop: from XLA's cost analysis of the compiled chunk. It counts a `while` loop's body
+  once, whatever the trip count, and a `cond` as its costlier branch, so the chunk's count is
+  one step plus the forward pass; the forward pass (analysed alone) is subtracted. With L-BFGS
+  the step holds a data-dependent line search (also counted once), so only the FLOPs of one
+  value-and-gradient evaluation are reported (eval_gflop) and no FLOP rate.
+* matmul: a jitted float32 n x n x n matmul at default precision on the same device, timed after
+  every chunk; fraction_of_matmul is the median over chunks of (step FLOP rate / matmul FLOP
+  rate), each pair measured back to back.
+* per_image_ratio: per-image step time at each larger B / at the smallest B (below 1: batching
+  pays); per_image_ratio_matmul_units: the same with each time in units of the matmul timed
+  beside it, which cancels a load that changed between the cases.
+
+Writes `--output` (JSON) and prints a table.
+"""
+
+import contextlib
+import json
+import platform
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags, logging
+
+import nst_jax
+from nst_jax import engine, weights
+
+_SIZES = flags.DEFINE_list('sizes', ['256', '512'], 'Image sizes (longest side, pixels).')
+_BATCHES = flags.DEFINE_list('batches', ['1', '4'], 'Numbers of (content, style) pairs, B.')
+_OPTIMIZER = flags.DEFINE_enum('optimizer', 'adam', ['adam', 'lbfgs'], 'Optimizer.')
+_CHUNK_SIZE = flags.DEFINE_integer(
+  'chunk_size', 2, 'Optimizer steps per compiled chunk.', lower_bound=1
+)
+_REPEATS = flags.DEFINE_integer(
+  'repeats', 3, 'Timed chunks per case, after one warm-up chunk.', lower_bound=1
+)
+_MATMUL_SIZE = flags.DEFINE_integer('matmul_size', 4096, 'n of the reference n^3 matmul.')
+_OUTPUT = flags.DEFINE_string('output', 'benchmark.json', 'Where to write the JSON results.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the synthetic images.')
+
+_COMPILE_EVENTS = (
+  '/jax/core/compile/jaxpr_trace_duration',
+  '/jax/core/compile/jaxpr_to_mlir_module_duration',
+  '/jax/core/compile/backend_compile_duration',
+)
+_compile_seconds: dict[str, float] = {}
+
+
+def _on_event(event: str, duration: float, *, fun_name: str = '', **_: Any) -> None:
+  if event in _COMPILE_EVENTS:
+    name = fun_name.removeprefix('jit(').removesuffix(')')
+    _compile_seconds[name] = _compile_seconds.get(name, 0.0) + duration
+
+
+def _flops(compiled: Any) -> float:
+  analysis = compiled.cost_analysis()
+  if isinstance(analysis, list | tuple):  # Older jax: one dict per device program.
+    analysis = analysis[0]
+  return float(analysis['flops'])
+
+
+def _images(rng: np.random.Generator, count: int, size: int) -> np.ndarray:
+  """`count` smooth RGB images (size, size, 3) in [0, 1]: a few random sinusoids per channel."""
+  y, x = np.mgrid[0:size, 0:size] / size
+  out = np.full((count, size, size, 3), 0.5, np.float32)
+  for _ in range(4):
+    freq = rng.uniform(1, 12, (count, 1, 1, 3, 2))
+    phase = rng.uniform(0, 2 * np.pi, (count, 1, 1, 3))
+    arg = freq[..., 0] * x[None, :, :, None] + freq[..., 1] * y[None, :, :, None]
+    out += 0.12 * np.sin(2 * np.pi * arg + phase)
+  return np.clip(out, 0.0, 1.0)
+
+
+@contextlib.contextmanager
+def _capture_chunk_runner() -> Iterator[dict[str, Any]]:
+  """Records the chunk function `stylize` builds, its builder's arguments and its first call's."""
+  captured: dict[str, Any] = {}
+  original = engine._make_chunk_runner
+
+  def make_chunk_runner(*args):
+    run_chunk = original(*args)
+    captured.update(make_args=args, run_chunk=run_chunk)
+
+    def run(*call_args):
+      captured.setdefault('call_args', call_args)
+      return run_chunk(*call_args)
+
+    return run
+
+  engine._make_chunk_runner = make_chunk_runner
+  try:
+    yield captured
+  finally:
+    engine._make_chunk_runner = original
+
+
+def _make_matmul(n: int) -> Callable[[], float]:
+  """A compiled float32 n^3 matmul at default precision; calling it times one run (seconds)."""
+  a = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+  b = jax.random.normal(jax.random.key(2), (n, n), jnp.float32)
+  matmul = jax.jit(jnp.matmul)
+  jax.block_until_ready(matmul(a, b))
+  return lambda: _seconds(lambda: matmul(a, b))
+
+
+def _seconds(fn: Callable[[], Any]) -> float:
+  start = time.perf_counter()
+  jax.block_until_ready(fn())
+  return time.perf_counter() - start
+
+
+def _case(
+  size: int, num_pairs: int, network: Any, rng: np.random.Generator, matmul: Callable[[], float]
+) -> dict[str, Any]:
+  config = nst_jax.default_config()
+  config.image_size = size
+  config.optimizer = _OPTIMIZER.value
+  config.chunk_size = _CHUNK_SIZE.value
+  config.num_steps = _CHUNK_SIZE.value * (_REPEATS.value + 1)
+  contents = _images(rng, num_pairs, size)
+  styles = list(_images(rng, num_pairs, size))  # Pair i uses style i.
+  starts, ends, forward_s, matmul_s = [], [], [], []
+  timing: dict[str, Any] = {}
+
+  def on_progress(progress: nst_jax.Progress) -> None:
+    # Chunk k ran from the end of callback k-1 to the start of callback k. After each chunk the
+    # callback times the chunk's one forward pass and the reference matmul, under the same load.
+    del progress
+    ends.append(time.perf_counter())
+    if 'forward' not in timing:  # After the first chunk: build and compile (not timed).
+      model, terms, layers, _, _ = captured['make_args']
+      params, state, targets, _ = captured['call_args']
+      objective_fn = engine._objective_fn(model, terms, layers, config.normalize_terms)
+      forward = jax.jit(jax.vmap(lambda x, t: objective_fn(params, x, t)))
+      timing.update(objective_fn=objective_fn, forward=forward, args=(state.images, targets))
+      jax.block_until_ready(forward(*timing['args']))
+    else:
+      forward_s.append(_seconds(lambda: timing['forward'](*timing['args'])))
+      matmul_s.append(matmul())
+    starts.append(time.perf_counter())
+
+  _compile_seconds.clear()
+  with _capture_chunk_runner() as captured:
+    nst_jax.stylize(contents, styles, config, network=network, callback=on_progress)
+  chunk_s = np.asarray(ends[1:]) - np.asarray(starts[:-1])
+  step_s = (chunk_s - np.asarray(forward_s)) / config.chunk_size
+  matmul_rate = 2 * _MATMUL_SIZE.value**3 / np.asarray(matmul_s) / 1e9
+  result = {
+    'size': size,
+    'pairs': num_pairs,
+    'compile_s': _compile_seconds.get('run_chunk', float('nan')),
+    'step_s': float(np.median(step_s)),
+    'step_s_min': float(np.min(step_s)),
+    'per_image_step_s': float(np.median(step_s)) / num_pairs,
+    'chunk_step_s': float(np.median(chunk_s)) / config.chunk_size,
+    'forward_s': float(np.median(forward_s)),
+    'matmul_gflop_per_s': float(np.median(matmul_rate)),
+    'chunk_times_s': chunk_s.tolist(),
+    'forward_times_s': forward_s,
+    'matmul_times_s': matmul_s,
+  }
+
+  # FLOPs of the chunk as compiled for this run, and of the forward pass in it.
+  chunk_flops = _flops(captured['run_chunk'].lower(*captured['call_args']).compile())
+  forward_flops = _flops(timing['forward'].lower(*timing['args']).compile())
+  if config.optimizer == 'adam':
+    step_flops = chunk_flops - forward_flops
+    rates = step_flops / step_s / 1e9
+    result.update(
+      step_gflop=step_flops / 1e9,
+      gflop_per_s=float(np.median(rates)),
+      fraction_of_matmul=float(np.median(rates / matmul_rate)),
+    )
+  else:
+    objective_fn = timing['objective_fn']
+    params = captured['call_args'][0]
+    value_and_grad = jax.jit(
+      jax.vmap(jax.value_and_grad(lambda x, t: objective_fn(params, x, t)[0]))
+    )
+    result.update(eval_gflop=_flops(value_and_grad.lower(*timing['args']).compile()) / 1e9)
+  return result
+
+
+def _table(results: dict[str, Any]) -> str:
+  lines = [
+    f'device: {results["device"]}   optimizer: {results["optimizer"]}   '
+    f'chunk_size: {results["chunk_size"]}   timed chunks: {results["repeats"]}',
+    f'{"size":>5} {"B":>3} {"compile s":>10} {"step s":>8} {"min":>7} {"per image":>10}'
+    f' {"chunk/step":>11} {"GFLOP/step":>11} {"GFLOP/s":>8} {"matmul":>7} {"% matmul":>9}',
+  ]
+  for c in results['cases']:
+    gflop = c.get('step_gflop', c.get('eval_gflop', float('nan')))
+    rate = c.get('gflop_per_s', float('nan'))
+    lines.append(
+      f'{c["size"]:>5} {c["pairs"]:>3} {c["compile_s"]:>10.2f} {c["step_s"]:>8.3f}'
+      f' {c["step_s_min"]:>7.3f} {c["per_image_step_s"]:>10.3f} {c["chunk_step_s"]:>11.3f}'
+      f' {gflop:>11.1f} {rate:>8.1f} {c["matmul_gflop_per_s"]:>7.1f}'
+      f' {100 * c.get("fraction_of_matmul", float("nan")):>8.1f}%'
+    )
+  for r in results['batching']:
+    lines.append(
+      f'{r["size"]} px: per-image step at B={r["pairs"]} / B={r["base_pairs"]} = '
+      f'{r["per_image_ratio"]:.3f} (in units of the matmul timed beside each: '
+      f'{r["per_image_ratio_matmul_units"]:.3f})'
+    )
+  if results['optimizer'] == 'lbfgs':
+    lines.append('L-BFGS: GFLOP/step is one value-and-gradient evaluation; no FLOP rate.')
+  return '\n'.join(lines)
+
+
+def main(argv: list[str]) -> None:
+  del argv
+  sizes = [int(s) for s in _SIZES.value]
+  batches = sorted(int(b) for b in _BATCHES.value)
+  device = jax.devices()[0]
+  logging.info('Devices: %s', jax.devices())
+  jax.monitoring.register_event_duration_secs_listener(_on_event)
+  defaults = nst_jax.default_config()
+  network = weights.load_vgg19(
+    defaults.weights, pooling=defaults.pooling, dtype=jnp.dtype(defaults.dtype)
+  )
+  rng = np.random.default_rng(_SEED.value)
+  matmul = _make_matmul(_MATMUL_SIZE.value)
+  results: dict[str, Any] = {
+    'device': f'{device.platform}: {device.device_kind}',
+    'host': platform.processor() or platform.machine(),
+    'jax': jax.__version__,
+    'optimizer': _OPTIMIZER.value,
+    'chunk_size': _CHUNK_SIZE.value,
+    'repeats': _REPEATS.value,
+    'matmul_n': _MATMUL_SIZE.value,
+    'cases': [],
+    'batching': [],
+  }
+  for size in sizes:
+    for num_pairs in batches:
+      logging.info('Benchmarking %d px, B=%d', size, num_pairs)
+      results['cases'].append(_case(size, num_pairs, network, rng, matmul))
+  for size in sizes:
+    cases = [c for c in results['cases'] if c['size'] == size]
+    for c in cases[1:]:
+      ratio = c['per_image_step_s'] / cases[0]['per_image_step_s']
+      # The same in units of the matmul timed beside each case: robust to a load that changed
+      # between the cases.
+      load = cases[0]['matmul_gflop_per_s'] / c['matmul_gflop_per_s']
+      results['batching'].append(
+        {
+          'size': size,
+          'pairs': c['pairs'],
+          'base_pairs': cases[0]['pairs'],
+          'per_image_ratio': ratio,
+          'per_image_ratio_matmul_units': ratio / load,
+        }
+      )
+  with open(_OUTPUT.value, 'w') as f:
+    json.dump(results, f, indent=2)
+  print(_table(results))
+
+
+if __name__ == '__main__':
+  app.run(main)
