@@ -175,7 +175,7 @@ def stylize(
   if layers:
     vgg.check_layer_names(layers)
   sizes = scale_sizes(contents.shape[1:3], config)
-  _check_sizes(sizes, styles, layers, terms, config)
+  _check_sizes(sizes, styles, layers, config)
   if config.init == 'image':
     if init_images is None:
       raise ConfigError("config.init='image' needs init_images")
@@ -362,12 +362,7 @@ def _pair_styles(
 def _make_target_fn(model: vgg.VGG19, terms: Mapping[str, objective.LossTerm], layers):
   """Returns `targets(params, contents, pair_styles, config, size)`: stacked per-pair targets."""
 
-  @jax.jit
-  def features(params, images):
-    if not layers:
-      return {'image': images}
-    out = model.apply(params, images, layers)
-    return {'image': images, **{k: v.astype(jnp.float32) for k, v in out.items()}}
+  features = jax.jit(functools.partial(_features, model, layers=layers))
 
   @functools.partial(jax.jit, static_argnums=2)
   def pair_targets(content, styles, blend):
@@ -391,15 +386,18 @@ def _make_target_fn(model: vgg.VGG19, terms: Mapping[str, objective.LossTerm], l
   return targets
 
 
+def _features(model: vgg.VGG19, params, images: jax.Array, layers) -> dict[str, jax.Array]:
+  """`{'image': images, layer: float32 activation}` for (N, H, W, 3) images."""
+  out = model.apply(params, images, layers) if layers else {}
+  return {'image': images, **{k: v.astype(jnp.float32) for k, v in out.items()}}
+
+
 def _objective_fn(model, terms, layers, normalize: bool):
   """`objective(params, image, targets) -> (total, values)` for one example."""
   weights_ = {name: term.weight for name, term in terms.items()}
 
   def objective_fn(params, image, targets):
-    features = {'image': image}
-    if layers:
-      out = model.apply(params, image[None], layers)
-      features.update({k: v[0].astype(jnp.float32) for k, v in out.items()})
+    features = jax.tree.map(lambda x: x[0], _features(model, params, image[None], layers))
     values = objective.evaluate(terms, features, targets)
     if normalize:
       total = losses.log_combine_terms(values, weights_)
@@ -578,7 +576,7 @@ def _depth(layer: str) -> int:
   return vgg.LAYER_NAMES.index(layer)
 
 
-def _check_sizes(sizes, styles, layers, terms, config) -> None:
+def _check_sizes(sizes, styles, layers, config) -> None:
   if not layers:
     return
   stride = vgg.layer_stride(layers[-1])
