@@ -295,6 +295,9 @@ def test_ctrl_c_saves_the_image_and_the_run_resumes_from_it(inputs, tmp_path):
     cwd=tmp_path,
     stderr=subprocess.PIPE,
     text=True,
+    # A shell's background job starts with SIGINT ignored, and Python then installs no Ctrl-C
+    # handler: give the child the default, whoever launched the tests.
+    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
   )
   stderr = []
   deadline = time.monotonic() + 240
@@ -303,8 +306,12 @@ def test_ctrl_c_saves_the_image_and_the_run_resumes_from_it(inputs, tmp_path):
     if 'step 2/' in line or time.monotonic() > deadline:
       break
   process.send_signal(signal.SIGINT)
-  stderr.append(process.stderr.read())
-  assert process.wait(timeout=60) == 130, ''.join(stderr)
+  try:
+    stderr.append(process.communicate(timeout=60)[1])
+  except subprocess.TimeoutExpired:
+    process.kill()
+    raise
+  assert process.returncode == 130, ''.join(stderr)
   stderr = ''.join(stderr)
   assert 'Traceback' not in stderr
   saved = tmp_path / 'out' / 'a.interrupted.png'
