@@ -55,6 +55,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.pooling = 'max'
   c.dtype = 'float32'  # Network compute dtype; 'bfloat16' for accelerators.
   c.num_devices = 0  # Devices to shard the pair axis over; 0 means all (padding the batch).
+  # Pairs per device whose steps run together (vmapped); the device's other pairs follow group by
+  # group. Fewer pairs at once need less memory. 0: all of them on accelerators, 1 on a CPU (where
+  # one image already fills the cores and a bigger batch only misses the caches).
+  c.pair_group_size = 0
   c.seed = 0
   return c
 
@@ -101,7 +105,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _choice(config, field, choices)
   for field in ('image_size', 'num_steps', 'num_scales', 'chunk_size', 'learning_rate'):
     _positive(config, field)
-  for field in ('coarse_steps', 'style_size', 'init_noise', 'num_devices', 'lbfgs_memory'):
+  for field in (
+    'coarse_steps',
+    'style_size',
+    'init_noise',
+    'num_devices',
+    'lbfgs_memory',
+    'pair_group_size',
+  ):
     _positive(config, field, allow_zero=True)
   _positive(config, 'style_scale')
   if config.image_size < 16:

@@ -90,13 +90,39 @@ class _LoopState(NamedTuple):
   step: jax.Array  # () int32, steps done at this scale.
 
 
+def _memoized(builder: Callable[..., Any]) -> Callable[..., Any]:
+  """`builder` with its results kept for equal arguments (the 8 latest), so that `stylize` calls
+  with the same network, terms and settings reuse one traced and compiled program. Arguments that
+  cannot be hashed (a user's term holding an array, say) are built afresh each time."""
+  cached = functools.lru_cache(maxsize=8)(builder)
+
+  @functools.wraps(builder)
+  def build(*args):
+    try:
+      hash(args)
+    except TypeError:
+      return builder(*args)
+    return cached(*args)
+
+  build.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+  return build
+
+
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  """The optimizer named by `config.optimizer`: optax L-BFGS with zoom line search, or Adam."""
-  if config.optimizer == 'lbfgs':
-    return optax.lbfgs(memory_size=config.lbfgs_memory)
-  if config.optimizer == 'adam':
-    return optax.adam(config.learning_rate)
-  raise ConfigError(f'config.optimizer={config.optimizer!r} is not one of: lbfgs, adam')
+  """The optimizer named by `config.optimizer`: optax L-BFGS with zoom line search, or Adam.
+
+  Equal settings give the same object, so that repeated `stylize` calls reuse their compilation.
+  """
+  return _optimizer(config.optimizer, float(config.learning_rate), int(config.lbfgs_memory))
+
+
+@functools.lru_cache(maxsize=8)
+def _optimizer(name: str, learning_rate: float, lbfgs_memory: int) -> optax.GradientTransformation:
+  if name == 'lbfgs':
+    return optax.lbfgs(memory_size=lbfgs_memory)
+  if name == 'adam':
+    return optax.adam(learning_rate)
+  raise ConfigError(f'config.optimizer={name!r} is not one of: lbfgs, adam')
 
 
 def scale_sizes(shape: tuple[int, int], config: ml_collections.ConfigDict) -> list[tuple[int, int]]:
@@ -193,10 +219,23 @@ def stylize(
   if config.color_control == 'luminance_only':
     contents = jax.vmap(color.to_luminance_rgb)(contents)
 
-  run_chunk = _make_chunk_runner(model, terms, layers, optimizer, config)
-  target_fn = _make_target_fn(model, terms, layers)
-  start_state = jax.jit(functools.partial(_start_state, optimizer))
+  # Weights are arguments of the compiled programs, not constants in them: a sweep over weights
+  # compiles once. The programs are built from the terms without their weights.
+  term_fns = tuple((name, term._replace(weight=1.0)) for name, term in terms.items())
+  run_chunk = _make_chunk_runner(
+    model,
+    term_fns,
+    layers,
+    optimizer,
+    config.normalize_terms,
+    config.ema_decay,
+    config.chunk_size,
+    layout.pair_groups(config.pair_group_size),
+  )
+  target_fn = _make_target_fn(model, term_fns, layers)
+  start_state = _start_state_fn(optimizer)
   params = layout.replicate(params)
+  term_weights = layout.replicate({name: np.float32(term.weight) for name, term in terms.items()})
   key = jax.random.key(config.seed)
 
   totals, scale_ids, term_steps, term_values, term_totals = [], [], [], [], []
@@ -209,7 +248,7 @@ def stylize(
       start = _initial_images(content, pair_styles, init_images, key, size, config, first)
       images = layout.shard(start)
     else:
-      images = jax.jit(resize, static_argnums=1)(images, size)
+      images = _resize_jit(images, size)
     # A fresh optimizer state at each scale: its shapes follow the image size.
     state = start_state(images)
     num_steps = (
@@ -218,7 +257,9 @@ def stylize(
     done = 0
     try:
       while done < num_steps:
-        state, chunk_totals, values = run_chunk(params, state, targets, jnp.int32(num_steps))
+        state, chunk_totals, values = run_chunk(
+          params, state, targets, term_weights, jnp.int32(num_steps)
+        )
         count = min(config.chunk_size, num_steps - done)
         totals.append(layout.gather(chunk_totals, axis=1)[:count])
         end_total, values = (
@@ -242,7 +283,7 @@ def stylize(
 
   if config.color_control in ('preserve_colors', 'luminance_only'):
     originals = layout.shard(resize(pair_styles.originals, sizes[-1]))
-    images = jax.jit(jax.vmap(color.preserve_colors))(images, originals)
+    images = _preserve_colors_jit(images, originals)
   history = History(
     total=np.concatenate(totals),
     scale=np.concatenate(scale_ids),
@@ -251,6 +292,15 @@ def stylize(
     term_totals=np.stack(term_totals),
   )
   return StylizeResult(layout.gather(images).astype(np.float32), history)
+
+
+_resize_jit = jax.jit(resize, static_argnums=1)
+_preserve_colors_jit = jax.jit(jax.vmap(color.preserve_colors))
+
+
+@_memoized
+def _start_state_fn(optimizer: optax.GradientTransformation) -> Callable[[jax.Array], _LoopState]:
+  return jax.jit(functools.partial(_start_state, optimizer))
 
 
 def _start_state(optimizer: optax.GradientTransformation, images: jax.Array) -> _LoopState:
@@ -307,6 +357,15 @@ class _PairLayout(NamedTuple):
 
     return jax.tree.map(place, tree)
 
+  def pair_groups(self, group_size: int) -> '_PairGroups':
+    """How the pairs of each device are grouped for `group_size` (see `config.pair_group_size`)."""
+    per_device = self.local_size * len(self.counts) // self.mesh.size
+    if not group_size:
+      group_size = 1 if self.mesh.devices.flat[0].platform == 'cpu' else per_device
+    # The largest group size that divides the device's pairs, so that every group is full.
+    size = max(d for d in range(1, min(group_size, per_device) + 1) if per_device % d == 0)
+    return _PairGroups(self.mesh, per_device // size)
+
   def replicate(self, tree: Any) -> Any:
     sharding = NamedSharding(self.mesh, P())
     return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), tree)
@@ -326,6 +385,42 @@ class _PairLayout(NamedTuple):
       full = full.reshape(len(self.counts), self.local_size, *full.shape[1:])
       full = np.concatenate([full[p, :count] for p, count in enumerate(self.counts)])
     return np.moveaxis(full, 0, axis) if axis else full
+
+
+class _PairGroups(NamedTuple):
+  """The pair axis, sharded over `mesh`, as `num_groups` groups of pairs on every device."""
+
+  mesh: Mesh  # The pair axis is sharded over its devices, in contiguous blocks.
+  num_groups: int  # Groups per device, run one after another.
+
+  def map(self, fn: Callable[..., Any], *args: Any) -> Any:
+    """`jax.vmap(fn)(*args)` over the leading (pair) axis of `args`, computed group by group.
+
+    Each device maps over its own pairs (`shard_map`), so nothing moves between devices; groups of
+    one pair are not vmapped at all, so that `lax.cond`s in `fn` stay conditional.
+    """
+    groups = self.num_groups
+    if groups == 1 and jax.tree.leaves(args)[0].shape[0] > self.mesh.size:
+      return jax.vmap(fn)(*args)
+
+    def local(*local_args):
+      if groups == 1:  # This device's only pair.
+        out = fn(*jax.tree.map(lambda x: x[0], local_args))
+        return jax.tree.map(lambda y: y[None], out)
+      if jax.tree.leaves(local_args)[0].shape[0] == groups:  # One pair per group.
+        return jax.lax.map(lambda a: fn(*a), local_args)
+      split = lambda x: x.reshape(groups, -1, *x.shape[1:])  # noqa: E731
+      out = jax.lax.map(lambda a: jax.vmap(fn)(*a), jax.tree.map(split, local_args))
+      return jax.tree.map(lambda y: y.reshape(-1, *y.shape[2:]), out)
+
+    if self.mesh.size == 1:
+      return local(*args)
+    specs = tuple(P(PAIRS) for _ in args)
+    # No replication checks: every value is per pair, and optax's line search trips them.
+    mapped = jax.shard_map(
+      local, mesh=self.mesh, in_specs=specs, out_specs=P(PAIRS), check_vma=False
+    )
+    return mapped(*args)
 
 
 class _PairStyles(NamedTuple):
@@ -359,9 +454,10 @@ def _pair_styles(
   return _PairStyles(contents, images, weights_, ids)
 
 
-def _make_target_fn(model: vgg.VGG19, terms: Mapping[str, objective.LossTerm], layers):
+@_memoized
+def _make_target_fn(model: vgg.VGG19, term_fns: tuple[tuple[str, objective.LossTerm], ...], layers):
   """Returns `targets(params, contents, pair_styles, config, size)`: stacked per-pair targets."""
-
+  terms = dict(term_fns)
   features = jax.jit(functools.partial(_features, model, layers=layers))
 
   @functools.partial(jax.jit, static_argnums=2)
@@ -392,13 +488,17 @@ def _features(model: vgg.VGG19, params, images: jax.Array, layers) -> dict[str, 
   return {'image': images, **{k: v.astype(jnp.float32) for k, v in out.items()}}
 
 
-def _objective_fn(model, terms, layers, normalize: bool):
-  """`objective(params, image, targets) -> (total, values)` for one example."""
-  weights_ = {name: term.weight for name, term in terms.items()}
+def _term_values(model, terms, layers, params, image, targets) -> dict[str, jax.Array]:
+  """`{name: value}` of the (unweighted) terms for one image (h, w, 3)."""
+  features = jax.tree.map(lambda x: x[0], _features(model, params, image[None], layers))
+  return objective.evaluate(terms, features, targets)
 
-  def objective_fn(params, image, targets):
-    features = jax.tree.map(lambda x: x[0], _features(model, params, image[None], layers))
-    values = objective.evaluate(terms, features, targets)
+
+def _objective_fn(model, terms, layers, normalize: bool):
+  """`objective(params, image, targets, weights) -> (total, values)` for one example."""
+
+  def objective_fn(params, image, targets, weights_):
+    values = _term_values(model, terms, layers, params, image, targets)
     if normalize:
       total = losses.log_combine_terms(values, weights_)
     else:
@@ -408,22 +508,26 @@ def _objective_fn(model, terms, layers, normalize: bool):
   return objective_fn
 
 
-def _make_chunk_runner(model, terms, layers, optimizer, config):
-  """The jitted `run_chunk(params, state, targets, num_steps) -> (state, totals, values)`.
+@_memoized
+def _make_chunk_runner(model, term_fns, layers, optimizer, normalize, decay, chunk_size, groups):
+  """The jitted `run_chunk(params, state, targets, weights, num_steps) -> (state, totals, values)`.
 
-  `values` are `(total, {name: term})` at the chunk's last iterate; `totals` (chunk_size, B) the
-  objective before each step, NaN for steps past `num_steps` (which are skipped, so that one
-  compiled function serves every chunk and any step count).
+  The pairs' objectives and gradients are computed in `groups` (a `_PairGroups`).
+
+  `weights` are the terms' `{name: weight}`. `values` are `(total, {name: term})` at the chunk's
+  last iterate; `totals` (chunk_size, B) the objective before each step, NaN for steps past
+  `num_steps` (which are skipped, so that one compiled function serves every chunk and any step
+  count).
   """
-  objective_fn = _objective_fn(model, terms, layers, config.normalize_terms)
-  decay = config.ema_decay
-  chunk_size = config.chunk_size
+  objective_fn = _objective_fn(model, dict(term_fns), layers, normalize)
 
-  def step(params, state: _LoopState, targets) -> tuple[_LoopState, jax.Array]:
+  def step(params, state: _LoopState, targets, weights_) -> tuple[_LoopState, jax.Array]:
     def value_fn_for(target):
-      return lambda image: objective_fn(params, image, target)[0]
+      return lambda image: objective_fn(params, image, target, weights_)[0]
 
-    value_and_grad = jax.vmap(lambda x, t: jax.value_and_grad(value_fn_for(t))(x))
+    def value_and_grad(images, targets):
+      return groups.map(lambda x, t: jax.value_and_grad(value_fn_for(t))(x), images, targets)
+
     cached = optax.tree_utils.tree_get(state.opt_state, 'value')
     if cached is None:
       value, grad = value_and_grad(state.images, targets)
@@ -447,7 +551,8 @@ def _make_chunk_runner(model, terms, layers, optimizer, config):
     else:
       # L-BFGS: one pair at a time, so that the line search's `lax.cond`s stay conds; vmapped
       # (a per-pair predicate) each would evaluate the objective in both of its branches.
-      images, opt_state = jax.lax.map(lambda args: update(*args), operands)
+      one_by_one = groups._replace(num_groups=value.shape[0] // groups.mesh.size)
+      images, opt_state = one_by_one.map(update, *operands)
     finite = jnp.isfinite(value) & jnp.isfinite(grad).all(axis=(1, 2, 3))
     newly_bad = ~finite & ~state.failed
     keep = finite[:, None, None, None]
@@ -465,7 +570,7 @@ def _make_chunk_runner(model, terms, layers, optimizer, config):
     )
 
   @jax.jit
-  def run_chunk(params, state: _LoopState, targets, num_steps):
+  def run_chunk(params, state: _LoopState, targets, weights_, num_steps):
     # A loop over only the steps left, rather than a scan of `lax.cond`s: XLA hoists the
     # loop-invariant work (the transposed conv kernels) out of a loop but not out of a cond.
     count = jnp.clip(num_steps - state.step, 0, chunk_size)
@@ -473,11 +578,11 @@ def _make_chunk_runner(model, terms, layers, optimizer, config):
 
     def body(i, carry):
       state, totals = carry
-      state, value = step(params, state, targets)
+      state, value = step(params, state, targets, weights_)
       return state, totals.at[i].set(value)
 
     state, totals = jax.lax.fori_loop(0, count, body, (state, totals))
-    values = jax.vmap(lambda x, t: objective_fn(params, x, t))(state.images, targets)
+    values = groups.map(lambda x, t: objective_fn(params, x, t, weights_), state.images, targets)
     return state, totals, values
 
   return run_chunk
@@ -485,8 +590,8 @@ def _make_chunk_runner(model, terms, layers, optimizer, config):
 
 def _evaluate_terms(model, params, terms, layers, images, targets):
   """`{name: (B,)}` unweighted term values of `images` (B, h, w, 3)."""
-  objective_fn = _objective_fn(model, terms, layers, normalize=False)
-  return jax.jit(jax.vmap(lambda x, t: objective_fn(params, x, t)[1]))(images, targets)
+  values = jax.vmap(lambda x, t: _term_values(model, terms, layers, params, x, t))
+  return jax.jit(values)(images, targets)
 
 
 def _non_finite_error(model, params, terms, layers, state, targets, layout, scale):

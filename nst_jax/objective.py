@@ -14,8 +14,13 @@ before optimisation, by `target(content_features, style_features, style_weights)
 Terms can also be named in `config.terms` (`{name: weight}`) once registered with
 `register_term(name, builder)`, where `builder(config) -> LossTerm` (its weight is then the
 config's).
+
+`stylize` reuses its compiled programs when called again with terms that compare equal (weights
+aside: they are arguments of the programs). The built-in terms compare by value; for your own,
+pass the same function objects again (a new `lambda` each call means a new compilation).
 """
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -48,42 +53,78 @@ class LossTerm(NamedTuple):
   target: TargetFn | None = None
 
 
+# The built-in terms' functions are frozen dataclasses rather than closures, so that terms built
+# twice from the same settings compare equal and `stylize` reuses its compiled programs.
+
+
+@dataclasses.dataclass(frozen=True)
+class _ContentTarget:
+  layers: tuple[str, ...]
+
+  def __call__(self, content: Features, styles: Sequence[Features], blend: Sequence[float]) -> Any:
+    del styles, blend
+    return {name: content[name] for name in self.layers}
+
+
+@dataclasses.dataclass(frozen=True)
+class _ContentLoss:
+  layer_weights: tuple[tuple[str, float], ...]
+
+  def __call__(self, features: Features, target: Any) -> jax.Array:
+    return sum(w * losses.content_loss(features[n], target[n]) for n, w in self.layer_weights)
+
+
+@dataclasses.dataclass(frozen=True)
+class _StyleTarget:
+  layers: tuple[str, ...]
+  kind: losses.StyleKind
+
+  def __call__(self, content: Features, styles: Sequence[Features], blend: Sequence[float]) -> Any:
+    del content
+    per_style = [{n: losses.style_target(s[n], self.kind) for n in self.layers} for s in styles]
+    return losses.blend_style_targets(per_style, blend)
+
+
+@dataclasses.dataclass(frozen=True)
+class _StyleLoss:
+  layer_weights: tuple[tuple[str, float], ...]
+
+  def __call__(self, features: Features, target: Any) -> jax.Array:
+    return sum(w * losses.style_loss(features[n], target[n]) for n, w in self.layer_weights)
+
+
+@dataclasses.dataclass(frozen=True)
+class _TVLoss:
+  kind: losses.TVKind
+
+  def __call__(self, features: Features, target: Any) -> jax.Array:
+    del target
+    return losses.total_variation(features['image'], kind=self.kind)
+
+
+def _positive(layer_weights: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
+  return tuple((name, float(w)) for name, w in layer_weights.items() if w > 0)
+
+
 def content_term(layer_weights: Mapping[str, float], weight: float = 1.0) -> LossTerm:
   """Feature MSE to the content image, summed over layers with `layer_weights`."""
-  layer_weights = {name: w for name, w in layer_weights.items() if w > 0}
-
-  def target(content: Features, styles: Sequence[Features], blend: Sequence[float]) -> Any:
-    del styles, blend
-    return {name: content[name] for name in layer_weights}
-
-  def loss(features: Features, target: Any) -> jax.Array:
-    return sum(w * losses.content_loss(features[n], target[n]) for n, w in layer_weights.items())
-
-  return LossTerm(loss, weight, tuple(layer_weights), target)
+  layer_weights = _positive(layer_weights)
+  layers = tuple(name for name, _ in layer_weights)
+  return LossTerm(_ContentLoss(layer_weights), weight, layers, _ContentTarget(layers))
 
 
 def style_term(
   layer_weights: Mapping[str, float], kind: losses.StyleKind = 'gram', weight: float = 1.0
 ) -> LossTerm:
   """Gram or Gaussian (mean/covariance W2) style loss to the blend of the style images."""
-  layer_weights = {name: w for name, w in layer_weights.items() if w > 0}
-
-  def target(content: Features, styles: Sequence[Features], blend: Sequence[float]) -> Any:
-    del content
-    per_style = [{n: losses.style_target(s[n], kind) for n in layer_weights} for s in styles]
-    return losses.blend_style_targets(per_style, blend)
-
-  def loss(features: Features, target: Any) -> jax.Array:
-    return sum(w * losses.style_loss(features[n], target[n]) for n, w in layer_weights.items())
-
-  return LossTerm(loss, weight, tuple(layer_weights), target)
+  layer_weights = _positive(layer_weights)
+  layers = tuple(name for name, _ in layer_weights)
+  return LossTerm(_StyleLoss(layer_weights), weight, layers, _StyleTarget(layers, kind))
 
 
 def tv_term(kind: losses.TVKind = 'l1', weight: float = 1.0) -> LossTerm:
   """Total variation of the image: the seed's 'denoising' term."""
-  return LossTerm(
-    lambda features, target: losses.total_variation(features['image'], kind=kind), weight
-  )
+  return LossTerm(_TVLoss(kind), weight)
 
 
 TermBuilder = Callable[[ml_collections.ConfigDict], LossTerm]

@@ -17,22 +17,27 @@ compiled chunk and `repeats + 1` chunks, timestamping each chunk with the progre
   cost per step of a long chunk. step_s_min: the fastest chunk's (least disturbed by other
   processes on a shared machine); chunk_step_s: median chunk wall time / chunk_size, forward
   pass and host work between chunks included.
-* step_gflop: from XLA's cost analysis of the compiled chunk. It counts a `while` loop's body
-  once, whatever the trip count, and a `cond` as its costlier branch, so the chunk's count is
-  one step plus the forward pass; the forward pass (analysed alone) is subtracted. With L-BFGS
-  the step holds a data-dependent line search (also counted once), so only the FLOPs of one
-  value-and-gradient evaluation are reported (eval_gflop) and no FLOP rate.
+* step_gflop: XLA's cost analysis of one value-and-gradient evaluation of all pairs (an Adam
+  step; its elementwise update is left out, well under 0.1%). Not of the chunk: the analysis
+  counts a `while` loop's body once, whatever the trip count. With L-BFGS a step holds a
+  data-dependent line search, so the same figure is reported as eval_gflop, with no FLOP rate.
 * matmul: a jitted float32 n x n x n matmul at default precision on the same device, timed after
   every chunk; fraction_of_matmul is the median over chunks of (step FLOP rate / matmul FLOP
   rate), each pair measured back to back.
 * per_image_ratio: per-image step time at each larger B / at the smallest B (below 1: batching
   pays); per_image_ratio_matmul_units: the same with each time in units of the matmul timed
   beside it, which cancels a load that changed between the cases.
+* per_image_ratio_paired: the most robust of the three. After all cases of a size ran, their
+  compiled chunks are run again in turn, one chunk of each B per round (`paired_rounds`), so that
+  each round's cases see the same load; the median over rounds of the per-image ratio.
+* With several devices (for example `JAX_NUM_CPU_DEVICES=2`), the pairs are sharded as in
+  `stylize` and GFLOP counts all devices' work (XLA's cost analysis counts one device's program).
 
 Writes `--output` (JSON) and prints a table.
 """
 
 import contextlib
+import functools
 import json
 import platform
 import time
@@ -55,6 +60,9 @@ _CHUNK_SIZE = flags.DEFINE_integer(
 )
 _REPEATS = flags.DEFINE_integer(
   'repeats', 3, 'Timed chunks per case, after one warm-up chunk.', lower_bound=1
+)
+_PAIRED_ROUNDS = flags.DEFINE_integer(
+  'paired_rounds', 5, 'Rounds of the interleaved batching comparison (0 skips it).', lower_bound=0
 )
 _MATMUL_SIZE = flags.DEFINE_integer('matmul_size', 4096, 'n of the reference n^3 matmul.')
 _OUTPUT = flags.DEFINE_string('output', 'benchmark.json', 'Where to write the JSON results.')
@@ -133,7 +141,8 @@ def _seconds(fn: Callable[[], Any]) -> float:
 
 def _case(
   size: int, num_pairs: int, network: Any, rng: np.random.Generator, matmul: Callable[[], float]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Callable[[], float]]:
+  """Runs one case; returns its results and `replay`, which times one more chunk (seconds)."""
   config = nst_jax.default_config()
   config.image_size = size
   config.optimizer = _OPTIMIZER.value
@@ -150,11 +159,16 @@ def _case(
     del progress
     ends.append(time.perf_counter())
     if 'forward' not in timing:  # After the first chunk: build and compile (not timed).
-      model, terms, layers, _, _ = captured['make_args']
-      params, state, targets, _ = captured['call_args']
-      objective_fn = engine._objective_fn(model, terms, layers, config.normalize_terms)
-      forward = jax.jit(jax.vmap(lambda x, t: objective_fn(params, x, t)))
-      timing.update(objective_fn=objective_fn, forward=forward, args=(state.images, targets))
+      model, term_fns, layers, _, normalize, _, _, groups = captured['make_args']
+      params, state, targets, term_weights, _ = captured['call_args']
+      objective_fn = functools.partial(
+        engine._objective_fn(model, dict(term_fns), layers, normalize), params
+      )
+      # The chunk's forward pass, with its grouping of the pairs.
+      forward = jax.jit(lambda x, t, w: groups.map(lambda a, b: objective_fn(a, b, w), x, t))
+      timing.update(
+        objective_fn=objective_fn, forward=forward, args=(state.images, targets, term_weights)
+      )
       jax.block_until_ready(forward(*timing['args']))
     else:
       forward_s.append(_seconds(lambda: timing['forward'](*timing['args'])))
@@ -182,25 +196,44 @@ def _case(
     'matmul_times_s': matmul_s,
   }
 
-  # FLOPs of the chunk as compiled for this run, and of the forward pass in it.
-  chunk_flops = _flops(captured['run_chunk'].lower(*captured['call_args']).compile())
-  forward_flops = _flops(timing['forward'].lower(*timing['args']).compile())
+  # FLOPs of one value-and-gradient evaluation of every pair, vmapped (XLA's cost analysis counts
+  # a loop's body once, so not the chunk itself, whose pairs may run in a loop; and it counts one
+  # device's share of a sharded program).
+  params, state, targets, term_weights, _ = captured['call_args']
+  num_devices = len(state.images.sharding.device_set)
+  result['devices'] = num_devices
+  objective_fn = timing['objective_fn']
+  value_and_grad = jax.jit(
+    jax.vmap(jax.value_and_grad(lambda *args: objective_fn(*args)[0]), in_axes=(0, 0, None))
+  )
+  eval_flops = num_devices * _flops(value_and_grad.lower(*timing['args']).compile())
   if config.optimizer == 'adam':
-    step_flops = chunk_flops - forward_flops
-    rates = step_flops / step_s / 1e9
+    rates = eval_flops / step_s / 1e9
     result.update(
-      step_gflop=step_flops / 1e9,
+      step_gflop=eval_flops / 1e9,
       gflop_per_s=float(np.median(rates)),
       fraction_of_matmul=float(np.median(rates / matmul_rate)),
     )
   else:
-    objective_fn = timing['objective_fn']
-    params = captured['call_args'][0]
-    value_and_grad = jax.jit(
-      jax.vmap(jax.value_and_grad(lambda x, t: objective_fn(params, x, t)[0]))
-    )
-    result.update(eval_gflop=_flops(value_and_grad.lower(*timing['args']).compile()) / 1e9)
-  return result
+    result.update(eval_gflop=eval_flops / 1e9)
+  run_chunk = captured['run_chunk']
+
+  def replay() -> float:
+    # A step count no chunk reaches, so that every call runs a full chunk.
+    return _seconds(lambda: run_chunk(params, state, targets, term_weights, jnp.int32(2**30)))
+
+  return result, replay
+
+
+def _paired_ratios(cases: list[dict[str, Any]], replays: list[Callable[[], float]]) -> list[float]:
+  """Per-image chunk time of each case / the first case's, median over interleaved rounds."""
+  per_image = np.asarray(
+    [
+      [replay() / case['pairs'] for case, replay in zip(cases, replays, strict=True)]
+      for _ in range(_PAIRED_ROUNDS.value)
+    ]
+  )
+  return [float(r) for r in np.median(per_image / per_image[:, :1], axis=0)]
 
 
 def _table(results: dict[str, Any]) -> str:
@@ -208,7 +241,8 @@ def _table(results: dict[str, Any]) -> str:
     f'device: {results["device"]}   optimizer: {results["optimizer"]}   '
     f'chunk_size: {results["chunk_size"]}   timed chunks: {results["repeats"]}',
     f'{"size":>5} {"B":>3} {"compile s":>10} {"step s":>8} {"min":>7} {"per image":>10}'
-    f' {"chunk/step":>11} {"GFLOP/step":>11} {"GFLOP/s":>8} {"matmul":>7} {"% matmul":>9}',
+    f' {"chunk/step":>11} {"GFLOP/step":>11} {"GFLOP/s":>8} {"matmul":>7} {"% matmul":>9}'
+    f' {"devices":>8}',
   ]
   for c in results['cases']:
     gflop = c.get('step_gflop', c.get('eval_gflop', float('nan')))
@@ -217,13 +251,14 @@ def _table(results: dict[str, Any]) -> str:
       f'{c["size"]:>5} {c["pairs"]:>3} {c["compile_s"]:>10.2f} {c["step_s"]:>8.3f}'
       f' {c["step_s_min"]:>7.3f} {c["per_image_step_s"]:>10.3f} {c["chunk_step_s"]:>11.3f}'
       f' {gflop:>11.1f} {rate:>8.1f} {c["matmul_gflop_per_s"]:>7.1f}'
-      f' {100 * c.get("fraction_of_matmul", float("nan")):>8.1f}%'
+      f' {100 * c.get("fraction_of_matmul", float("nan")):>8.1f}% {c["devices"]:>8}'
     )
   for r in results['batching']:
     lines.append(
       f'{r["size"]} px: per-image step at B={r["pairs"]} / B={r["base_pairs"]} = '
       f'{r["per_image_ratio"]:.3f} (in units of the matmul timed beside each: '
-      f'{r["per_image_ratio_matmul_units"]:.3f})'
+      f'{r["per_image_ratio_matmul_units"]:.3f}; interleaved: '
+      f'{r.get("per_image_ratio_paired", float("nan")):.3f})'
     )
   if results['optimizer'] == 'lbfgs':
     lines.append('L-BFGS: GFLOP/step is one value-and-gradient evaluation; no FLOP rate.')
@@ -255,9 +290,18 @@ def main(argv: list[str]) -> None:
     'batching': [],
   }
   for size in sizes:
+    cases, replays = [], []
     for num_pairs in batches:
       logging.info('Benchmarking %d px, B=%d', size, num_pairs)
-      results['cases'].append(_case(size, num_pairs, network, rng, matmul))
+      case, replay = _case(size, num_pairs, network, rng, matmul)
+      cases.append(case)
+      replays.append(replay)
+    results['cases'] += cases
+    if _PAIRED_ROUNDS.value and len(cases) > 1:
+      logging.info('Interleaved batching comparison at %d px', size)
+      for case, ratio in zip(cases, _paired_ratios(cases, replays), strict=True):
+        case['per_image_ratio_paired'] = ratio
+    del replays  # Frees this size's buffers.
   for size in sizes:
     cases = [c for c in results['cases'] if c['size'] == size]
     for c in cases[1:]:
@@ -272,6 +316,11 @@ def main(argv: list[str]) -> None:
           'base_pairs': cases[0]['pairs'],
           'per_image_ratio': ratio,
           'per_image_ratio_matmul_units': ratio / load,
+          **(
+            {'per_image_ratio_paired': c['per_image_ratio_paired']}
+            if 'per_image_ratio_paired' in c
+            else {}
+          ),
         }
       )
   with open(_OUTPUT.value, 'w') as f:

@@ -1,5 +1,8 @@
 """Tests for nst_jax.engine: batching, sharding, chunking, retracing, schedules and colour."""
 
+import contextlib
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,7 +10,7 @@ import optax
 import pytest
 
 import nst_jax
-from nst_jax import color, objective
+from nst_jax import color, engine, objective
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError
 
 pytestmark = pytest.mark.weights
@@ -51,9 +54,10 @@ def small_config(**overrides):
   return config
 
 
-def test_vmapped_batch_equals_each_pair_alone(network, images):
+@pytest.mark.parametrize('group_size', [2, 1])  # Both pairs vmapped; one pair after the other.
+def test_vmapped_batch_equals_each_pair_alone(network, images, group_size):
   contents, styles = images
-  config = small_config()
+  config = small_config(pair_group_size=group_size)
   batch = nst_jax.stylize(contents, styles, config, network=network)
   for i in range(2):
     alone = nst_jax.stylize(contents[i : i + 1], [styles[i]], config, network=network)
@@ -73,6 +77,50 @@ def test_sharded_equals_unsharded(network, images):
   np.testing.assert_allclose(one.images, four.images, atol=2e-5)
 
 
+@pytest.mark.parametrize('optimizer', ['adam', 'lbfgs'])
+def test_pair_groups_on_sharded_devices_match_and_move_nothing(network, images, optimizer):
+  """Two devices with two pairs each: groups of one and two pairs, and both unsharded."""
+  contents, styles = images
+  contents = np.concatenate([contents, contents[::-1]])
+  weights = np.array([[1, 0], [0, 1], [1, 1], [1, 0]], np.float32)
+  config = small_config(num_steps=4, chunk_size=2, optimizer=optimizer, pair_group_size=4)
+  reference = nst_jax.stylize(contents, styles, config, style_weights=weights, network=network)
+  config.num_devices = 2
+  for group_size in (1, 2):
+    config.pair_group_size = group_size
+    with capture_chunk_runner() as captured:
+      result = nst_jax.stylize(contents, styles, config, style_weights=weights, network=network)
+    np.testing.assert_allclose(result.images, reference.images, atol=2e-5)
+    np.testing.assert_allclose(result.history.total, reference.history.total, rtol=1e-4)
+    hlo = captured['run_chunk'].lower(*captured['args']).compile().as_text()
+    assert not re.search(r' (all-gather|all-to-all|collective-permute)\(', hlo)
+    # L-BFGS decides once for the batch whether its cached gradient is usable: one bool.
+    assert len(re.findall(r' all-reduce\(', hlo)) == (optimizer == 'lbfgs')
+
+
+@contextlib.contextmanager
+def capture_chunk_runner():
+  """Records the chunk function that `stylize` builds and its first call's arguments."""
+  captured = {}
+  original = engine._make_chunk_runner
+
+  def make(*args):
+    run_chunk = original(*args)
+
+    def run(*call_args):
+      captured.setdefault('args', call_args)
+      return run_chunk(*call_args)
+
+    captured['run_chunk'] = run_chunk
+    return run
+
+  engine._make_chunk_runner = make
+  try:
+    yield captured
+  finally:
+    engine._make_chunk_runner = original
+
+
 def test_batch_is_padded_to_the_device_count(network, images):
   contents, styles = images
   config = small_config(num_steps=2, chunk_size=2, num_devices=0)  # All four devices, 2 pairs.
@@ -83,6 +131,7 @@ def test_batch_is_padded_to_the_device_count(network, images):
 
 def test_chunked_scan_equals_one_scan_without_retracing(network, images, caplog):
   contents, styles = images
+  engine._make_chunk_runner.cache_clear()  # Earlier tests may have compiled these settings.
   progress = []
   with jax.log_compiles(), caplog.at_level('WARNING'):
     chunked = nst_jax.stylize(
@@ -104,6 +153,26 @@ def test_chunked_scan_equals_one_scan_without_retracing(network, images, caplog)
   assert chunked.history.total.shape == (7, 2)
   assert list(chunked.history.term_steps) == [2, 4, 6, 7]
   assert chunked.history.terms['style'].shape == (4, 2)
+
+
+def test_calls_with_new_weights_or_step_counts_reuse_the_compiled_chunk(network, images, caplog):
+  contents, styles = images
+  engine._make_chunk_runner.cache_clear()
+  config = small_config(num_steps=2, chunk_size=2)
+  with jax.log_compiles(), caplog.at_level('WARNING'):
+    first = nst_jax.stylize(contents, styles, config, network=network)
+    config.terms.style = 0.1
+    config.num_steps = 4
+    second = nst_jax.stylize(contents, styles, config, network=network)
+  compiles = [r for r in caplog.records if 'Compiling jit(run_chunk)' in r.getMessage()]
+  assert len(compiles) == 1
+  assert first.history.total.shape == (2, 2) and second.history.total.shape == (4, 2)
+  # The new weight took effect, exactly as in a program built for it.
+  assert not np.allclose(first.images, second.images, atol=1e-3)
+  engine._make_chunk_runner.cache_clear()
+  fresh = nst_jax.stylize(contents, styles, config, network=network)
+  np.testing.assert_allclose(fresh.images, second.images, atol=1e-6)
+  np.testing.assert_allclose(fresh.history.total, second.history.total, rtol=1e-6)
 
 
 @pytest.mark.slow
@@ -262,6 +331,7 @@ def test_non_finite_loss_names_the_term_and_keeps_the_last_finite_image(network,
     ({'terms': {'contnet': 1.0}}, 'unknown loss term'),
     ({'num_devices': 3}, 'cannot be split'),
     ({'num_devices': 64}, 'available'),
+    ({'pair_group_size': -1}, 'config.pair_group_size'),
   ],
 )
 def test_bad_settings_are_clear_errors_before_compiling(network, images, overrides, match):

@@ -335,6 +335,32 @@ def test_port_vgg19_reports_the_cache(tmp_path):
   assert error_line(missing) == "error: --path 'nope.pth': file not found"
 
 
+def test_benchmark_counts_every_device_and_compares_batches(tmp_path):
+  # conftest gives four CPU devices, so the B=2 case is sharded over two of them.
+  result = run(
+    'benchmark.py',
+    '--sizes=32',
+    '--batches=2,1',
+    '--repeats=1',
+    '--paired_rounds=2',
+    '--matmul_size=64',
+    '--output',
+    tmp_path / 'bench.json',
+    cwd=tmp_path,
+  )
+  assert result.returncode == 0, result.stderr
+  report = json.loads((tmp_path / 'bench.json').read_text())
+  one, two = report['cases']
+  assert (one['pairs'], one['devices'], two['pairs'], two['devices']) == (1, 1, 2, 2)
+  # XLA's cost analysis is per device: the benchmark must add the second device's pair.
+  assert two['step_gflop'] == pytest.approx(2 * one['step_gflop'], rel=1e-3)
+  assert one['step_gflop'] > 0 and one['step_s'] > 0
+  (batching,) = report['batching']
+  assert batching['pairs'] == 2 and batching['base_pairs'] == 1
+  assert 0 < batching['per_image_ratio_paired'] < float('inf')
+  assert 'interleaved:' in result.stdout
+
+
 def test_make_samples(tmp_path):
   result = run('make_samples.py', '--out', tmp_path / 'samples', '--size', 64, cwd=tmp_path)
   assert result.returncode == 0, result.stderr
