@@ -2,10 +2,11 @@
 
 For each scale of the coarse-to-fine ladder, targets are computed once per (content, styles)
 pair; then one jitted function runs up to `config.chunk_size` optimizer steps in a compiled loop
-(`lax.fori_loop`, whose trip count is the steps left, so no step is wasted) for all pairs at once
-(`jax.vmap` over the pair axis, which is sharded over a device mesh), and is called again for
-each further chunk without retracing. Between chunks, progress is reported and the loss
-is checked for non-finite values.
+(`lax.fori_loop`, whose trip count is the steps left, so no step is wasted) for all pairs (the
+pair axis is sharded over a device mesh; each device's pairs are vmapped, all at once or in
+groups, `config.pair_group_size`), and is called again for each further chunk without retracing.
+Between chunks, progress is reported and the loss is checked for non-finite values. Equal
+settings reuse the compiled programs across `stylize` calls.
 
 Pixels stay in [0, 1] by projection: each update is followed by a clip. Adam and L-BFGS both see
 the projected iterate; for L-BFGS the line search's cached value and gradient (those of the point
