@@ -22,16 +22,14 @@ to `config.image_size` (aspect ratio kept) run together, one batch per size.
 import collections
 import dataclasses
 import functools
-import json
 import math
 import os
 import pathlib
 import re
-import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TextIO
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -39,10 +37,10 @@ import ml_collections
 import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from nst_jax import config as config_lib
-from nst_jax import engine, images, weights
+from nst_jax import engine, grid, images, records, reporting, weights
 from nst_jax.errors import (
   ConfigError,
   ImageError,
@@ -503,11 +501,6 @@ def style_side(config: ml_collections.ConfigDict) -> int:
   return int(config.style_size or max(16, round(config.style_scale * config.image_size)))
 
 
-def steps_per_scale(config: ml_collections.ConfigDict) -> list[int]:
-  coarse = config.coarse_steps or config.num_steps
-  return [coarse] * (config.num_scales - 1) + [config.num_steps]
-
-
 def save_points(config: ml_collections.ConfigDict, save_every: int) -> list[int]:
   """Steps (counted over all scales) after which `--save_every N` writes intermediate images.
 
@@ -518,7 +511,7 @@ def save_points(config: ml_collections.ConfigDict, save_every: int) -> list[int]
   if save_every <= 0:
     return []
   boundaries, offset = [], 0
-  for steps in steps_per_scale(config):
+  for steps in engine.steps_per_scale(config):
     boundaries += [
       offset + min(c * config.chunk_size, steps)
       for c in range(1, 1 + -(-steps // config.chunk_size))
@@ -530,351 +523,6 @@ def save_points(config: ml_collections.ConfigDict, save_every: int) -> list[int]
       points.append(b)
     previous = b
   return points
-
-
-# ---------------------------------------------------------------------------------------------
-# Progress.
-
-
-def _duration(seconds: float | None) -> str:
-  if seconds is None or not math.isfinite(seconds):
-    return '--:--'
-  seconds = round(seconds)
-  hours, rest = divmod(seconds, 3600)
-  return f'{hours}:{rest // 60:02d}:{rest % 60:02d}' if hours else f'{rest // 60}:{rest % 60:02d}'
-
-
-class ProgressReporter:
-  """Shows step, losses and ETA after each chunk: a bar on a terminal, else absl log lines.
-
-  Call `start_batch` before each `stylize` call and pass the reporter as its callback; the losses
-  shown are means over the batch's pairs.
-  """
-
-  def __init__(
-    self,
-    config: ml_collections.ConfigDict,
-    num_batches: int = 1,
-    *,
-    stream: TextIO | None = None,
-    bar: bool | None = None,
-    clock: Callable[[], float] = time.monotonic,
-  ):
-    self._stream = sys.stderr if stream is None else stream
-    self._bar = self._stream.isatty() if bar is None else bar
-    self._clock = clock
-    self._scale_steps = steps_per_scale(config)
-    self._batch_steps = sum(self._scale_steps)
-    self._num_batches = num_batches
-    self._total = self._batch_steps * num_batches
-    self._start = clock()
-    self._batch = -1
-    self._last: tuple[Any, float, int] | None = None
-    self._steady = [0.0, 0]  # Seconds and steps between reports of the same compiled program.
-    self._open_line = False
-    self.done = 0
-
-  def start_batch(self, index: int) -> None:
-    self._batch = index
-
-  def batch_step(self, progress: engine.Progress) -> int:
-    """Steps done in the current batch, over all scales."""
-    return sum(self._scale_steps[: progress.scale]) + progress.step
-
-  def eta(self) -> float | None:
-    seconds, steps = self._steady
-    return None if steps == 0 else seconds / steps * (self._total - self.done)
-
-  def __call__(self, progress: engine.Progress) -> None:
-    now = self._clock()
-    self.done = max(0, self._batch) * self._batch_steps + self.batch_step(progress)
-    segment = (self._batch, progress.scale)
-    if self._last is not None and self._last[0] == segment:
-      self._steady[0] += now - self._last[1]
-      self._steady[1] += self.done - self._last[2]
-    self._last = (segment, now, self.done)
-    losses = [('loss', float(np.mean(progress.total)))]
-    losses += [(name, float(np.mean(v))) for name, v in progress.terms.items()]
-    where = []
-    if progress.num_scales > 1:
-      where.append(f'scale {progress.scale + 1}/{progress.num_scales}')
-    if self._num_batches > 1:
-      where.append(f'batch {self._batch + 1}/{self._num_batches}')
-    elapsed = now - self._start
-    if self._bar:
-      self._draw_bar(losses, where, elapsed)
-    else:
-      logging.info(
-        'step %d/%d%s: %s | %s elapsed, ETA %s',
-        self.done,
-        self._total,
-        f' ({", ".join(where)})' if where else '',
-        ', '.join(f'{name} {value:.4g}' for name, value in losses),
-        _duration(elapsed),
-        _duration(self.eta()),
-      )
-
-  def _draw_bar(self, losses, where, elapsed) -> None:
-    fraction = self.done / max(1, self._total)
-    filled = round(20 * fraction)
-    text = (
-      f'[{"#" * filled}{"-" * (20 - filled)}] {fraction:4.0%} {self.done}/{self._total} '
-      + ''.join(f'{w} ' for w in where)
-      + ' '.join(f'{name} {value:.3g}' for name, value in losses)
-      + f' | {_duration(elapsed)}<{_duration(self.eta())}'
-    )
-    width = shutil.get_terminal_size((100, 20)).columns - 1
-    self._stream.write('\r' + text[:width].ljust(width))
-    self._stream.flush()
-    self._open_line = True
-
-  def close(self) -> None:
-    """Ends the bar's line, so that what follows starts on a fresh line."""
-    if self._open_line:
-      self._stream.write('\n')
-      self._stream.flush()
-      self._open_line = False
-
-
-# ---------------------------------------------------------------------------------------------
-# Loss history: JSON lines and a plot.
-
-
-@dataclasses.dataclass
-class BatchRecord:
-  """One `stylize` call of a run: its pairs' names, final size, history and time."""
-
-  pairs: list[str]
-  size: tuple[int, int]
-  history: engine.History | None = None
-  seconds: float = 0.0
-
-
-def _floats(values: Any) -> list[float | None]:
-  return [float(v) if np.isfinite(v) else None for v in np.asarray(values, np.float64).ravel()]
-
-
-def history_lines(batches: Sequence[BatchRecord]) -> Iterator[dict[str, Any]]:
-  """One record per step at which the terms were evaluated (each chunk's end).
-
-  Each has `batch`, `pairs` (names), `step` (counted over all scales), `scale`, `total` (the
-  objective, one value per pair) and `terms` (`{name: [unweighted value per pair]}`).
-  """
-  for b, record in enumerate(batches):
-    history = record.history
-    if history is None:
-      continue
-    for k, step in enumerate(history.term_steps):
-      step = int(step)
-      terms = {name: values[k] for name, values in history.terms.items()}
-      total = history.term_totals[k]
-      scale = history.scale[step - 1]
-      yield {
-        'batch': b,
-        'pairs': record.pairs,
-        'step': step,
-        'scale': int(scale),
-        'total': _floats(total),
-        'terms': {name: _floats(v) for name, v in terms.items()},
-      }
-
-
-_COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189))
-
-
-def _font(size: int):
-  try:
-    return ImageFont.load_default(size=size)
-  except (TypeError, OSError, ImportError):  # Pillow without FreeType: the bitmap font.
-    return ImageFont.load_default()
-
-
-def plot_losses(
-  curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
-  *,
-  title: str = '',
-  markers: Sequence[float] = (),
-  size: tuple[int, int] = (800, 480),
-) -> Image.Image:
-  """Draws loss curves `{label: (steps, values)}` on a log-scale y axis, with a legend.
-
-  Non-positive and non-finite values are left out (a log scale cannot show them). `markers` are
-  steps drawn as light vertical lines (e.g. where a new scale starts).
-  """
-  width, height = size
-  left, right, top, bottom = 78, 20, 34, 46
-  image = Image.new('RGB', size, 'white')
-  draw = ImageDraw.Draw(image)
-  font, small = _font(14), _font(12)
-  points = {}
-  for label, (xs, ys) in curves.items():
-    xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
-    keep = np.isfinite(xs) & np.isfinite(ys) & (ys > 0)
-    if keep.any():
-      points[label] = (xs[keep], np.log10(ys[keep]))
-  draw.text((left, 8), title, fill='black', font=font)
-  box = (left, top, width - right, height - bottom)
-  draw.rectangle(box, outline='black')
-  if not points:
-    draw.text((left + 10, top + 10), 'no positive loss values to plot', fill='black', font=font)
-    return image
-  all_x = np.concatenate([x for x, _ in points.values()])
-  all_y = np.concatenate([y for _, y in points.values()])
-  x0, x1 = float(all_x.min()), float(all_x.max())
-  x1 = x1 if x1 > x0 else x0 + 1
-  y0, y1 = math.floor(all_y.min()), math.ceil(all_y.max())
-  y1 = y1 if y1 > y0 else y0 + 1
-
-  def to_pixel(x, y):
-    px = box[0] + (x - x0) / (x1 - x0) * (box[2] - box[0])
-    py = box[3] - (y - y0) / (y1 - y0) * (box[3] - box[1])
-    return px, py
-
-  decade_step = max(1, math.ceil((y1 - y0) / 10))
-  for decade in range(y0, y1 + 1, decade_step):
-    _, py = to_pixel(x0, decade)
-    draw.line((box[0], py, box[2], py), fill=(225, 225, 225))
-    draw.text((box[0] - 6, py), f'1e{decade}', fill='black', font=small, anchor='rm')
-  for marker in markers:
-    if x0 < marker < x1:
-      px, _ = to_pixel(marker, y0)
-      draw.line((px, box[1], px, box[3]), fill=(200, 200, 235))
-  tick = 10 ** math.floor(math.log10((x1 - x0) / 5 or 1))
-  tick *= next(m for m in (1, 2, 5, 10) if (x1 - x0) / (tick * m) <= 8)
-  for x in np.arange(math.ceil(x0 / tick) * tick, x1 + tick / 2, tick):
-    px, _ = to_pixel(x, y0)
-    draw.line((px, box[3], px, box[3] + 4), fill='black')
-    draw.text((px, box[3] + 6), f'{x:g}', fill='black', font=small, anchor='mt')
-  draw.text(((box[0] + box[2]) / 2, height - 6), 'step', fill='black', font=small, anchor='mb')
-  colours = {label: _COLOURS[i % len(_COLOURS)] for i, label in enumerate(points)}
-  for label, (xs, ys) in points.items():
-    pixels = [to_pixel(x, y) for x, y in zip(xs, ys, strict=True)]
-    if len(pixels) > 1:
-      draw.line(pixels, fill=colours[label], width=2, joint='curve')
-    for px, py in pixels if len(pixels) <= 60 else pixels[-1:]:
-      draw.ellipse((px - 2.5, py - 2.5, px + 2.5, py + 2.5), fill=colours[label])
-  # Legend: top right, on white, over the curves.
-  text_width = max(draw.textlength(label, font=small) for label in points)
-  legend = (box[2] - text_width - 52, box[1] + 8, box[2] - 8, box[1] + 14 + 18 * len(points))
-  draw.rectangle(legend, fill='white', outline=(160, 160, 160))
-  for i, label in enumerate(points):
-    ly = legend[1] + 12 + 18 * i
-    draw.line((legend[0] + 8, ly, legend[0] + 32, ly), fill=colours[label], width=3)
-    draw.text((legend[0] + 38, ly), label, fill='black', font=small, anchor='lm')
-  return image
-
-
-def loss_curves(
-  batches: Sequence[BatchRecord], config: ml_collections.ConfigDict
-) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[int]]:
-  """Curves for `plot_losses`: the mean over all pairs of each term, and of the objective."""
-  histories = [b.history for b in batches if b.history is not None]
-  if not histories:
-    return {}, []
-  first = histories[0]
-  curves = {}
-  totals = np.concatenate([h.total for h in histories], axis=1)
-  if (totals > 0).all() and not config.normalize_terms:
-    curves['total'] = (np.arange(len(totals)), totals.mean(axis=1))
-  for name in first.terms:
-    values = np.concatenate([h.terms[name] for h in histories], axis=1)
-    curves[f'{name} (x{float(config.terms[name]):g})'] = (first.term_steps, values.mean(axis=1))
-  markers = [int(i) for i in np.flatnonzero(np.diff(first.scale)) + 1]
-  return curves, markers
-
-
-def write_workdir(
-  workdir: str | os.PathLike,
-  config: ml_collections.ConfigDict,
-  batches: Sequence[BatchRecord],
-  info: Mapping[str, Any],
-) -> None:
-  """Writes config.json, run.json, and with a history, history.jsonl and loss.png."""
-  folder = pathlib.Path(workdir)
-  folder.mkdir(parents=True, exist_ok=True)
-  _write_text(folder / 'config.json', config.to_json_best_effort(indent=2, sort_keys=True) + '\n')
-  run_info = {
-    **info,
-    'batches': [
-      {'pairs': b.pairs, 'size': list(b.size), 'seconds': round(b.seconds, 3)} for b in batches
-    ],
-  }
-  _write_text(folder / 'run.json', json.dumps(run_info, indent=2) + '\n')
-  if any(b.history is not None for b in batches):
-    lines = (json.dumps(record) for record in history_lines(batches))
-    _write_text(folder / 'history.jsonl', ''.join(line + '\n' for line in lines))
-    curves, markers = loss_curves(batches, config)
-    pairs = sum(len(b.pairs) for b in batches)
-    plot = plot_losses(
-      curves, title=f'losses, mean over {pairs} pair(s) (unweighted terms)', markers=markers
-    )
-    _write_bytes(folder / 'loss.png', lambda f: plot.save(f, format='PNG'))
-
-
-def _write_text(path: pathlib.Path, text: str) -> None:
-  _write_bytes(path, lambda f: f.write(text.encode()))
-
-
-def _write_bytes(path: pathlib.Path, write: Callable[[Any], Any]) -> None:
-  temp = path.with_name(f'.{path.name}.tmp')
-  with open(temp, 'wb') as f:
-    write(f)
-  os.replace(temp, path)
-
-
-# ---------------------------------------------------------------------------------------------
-# Grids.
-
-
-def fit_and_pad(image: np.ndarray, size: tuple[int, int], fill: float = 1.0) -> np.ndarray:
-  """Scales `image` to fit inside `size` = (H, W), keeping its aspect ratio, centred on `fill`."""
-  height, width = size
-  scale = min(height / image.shape[0], width / image.shape[1])
-  fitted = (
-    max(1, min(height, round(image.shape[0] * scale))),
-    max(1, min(width, round(image.shape[1] * scale))),
-  )
-  if fitted != image.shape[:2]:
-    image = images.resize_image(image, fitted)
-  out = np.full((height, width, 3), fill, np.float32)
-  top, left = (height - fitted[0]) // 2, (width - fitted[1]) // 2
-  out[top : top + fitted[0], left : left + fitted[1]] = image
-  return out
-
-
-def compose_grid(
-  cells: Sequence[Sequence[np.ndarray | None]],
-  row_headers: Sequence[np.ndarray],
-  column_headers: Sequence[np.ndarray],
-  cell_size: tuple[int, int],
-  gutter: int = 8,
-) -> np.ndarray:
-  """A white sheet: a blank corner, column headers on top, row headers on the left, cells.
-
-  Every image is fitted into `cell_size` (H, W) without distortion; cells that are None stay
-  blank. The sheet is `gutter + (len(columns) + 1) * (W + gutter)` pixels wide and
-  `gutter + (len(rows) + 1) * (H + gutter)` high.
-  """
-  height, width = cell_size
-  rows, columns = len(row_headers), len(column_headers)
-  sheet = np.ones(
-    (gutter + (rows + 1) * (height + gutter), gutter + (columns + 1) * (width + gutter), 3),
-    np.float32,
-  )
-
-  def place(row: int, column: int, image: np.ndarray | None) -> None:
-    if image is None:
-      return
-    top, left = gutter + row * (height + gutter), gutter + column * (width + gutter)
-    sheet[top : top + height, left : left + width] = fit_and_pad(image, cell_size)
-
-  for j, header in enumerate(column_headers):
-    place(0, j + 1, header)
-  for i, header in enumerate(row_headers):
-    place(i + 1, 0, header)
-    for j in range(columns):
-      place(i + 1, j + 1, cells[i][j])
-  return sheet
 
 
 # ---------------------------------------------------------------------------------------------
@@ -892,11 +540,11 @@ class _Session:
     names: Sequence[str],
     workdir: str | None,
     info: dict[str, Any],
-    reporter: ProgressReporter | None,
+    reporter: reporting.ProgressReporter | None,
   ):
     self.config, self.dist, self.workdir = config, dist, workdir
     self.batches = list(batches)
-    self.records = [BatchRecord([names[i] for i in pairs], size) for size, pairs in batches]
+    self.records = [records.BatchRecord([names[i] for i in pairs], size) for size, pairs in batches]
     self.info = {
       'command': sys.argv,
       **info,
@@ -904,7 +552,7 @@ class _Session:
       'processes': dist.process_count,
       'jax': jax.__version__,
     }
-    self.reporter = reporter or ProgressReporter(config, len(self.batches))
+    self.reporter = reporter or reporting.ProgressReporter(config, len(self.batches))
     self.current = 0  # The batch running (or that failed).
     logging.info('Loading VGG19 weights (%s)', config.weights)
     self.network = weights.load_vgg19(
@@ -961,12 +609,14 @@ class _Session:
   def finish(self, status: str) -> None:
     """Writes the run record into the workdir (process 0), whatever the outcome."""
     if self.workdir and self.dist.is_writer:
-      write_workdir(self.workdir, self.config, self.records, {**self.info, 'status': status})
+      records.write_workdir(
+        self.workdir, self.config, self.records, {**self.info, 'status': status}
+      )
       logging.info('Wrote the run record (%s) to %s', status, self.workdir)
 
 
 def _position(exc: StylizeInterrupted, config: ml_collections.ConfigDict) -> str:
-  steps = steps_per_scale(config)
+  steps = engine.steps_per_scale(config)
   where = f'at step {exc.step} of {steps[exc.scale]}'
   return where + (f' at scale {exc.scale + 1} of {len(steps)}' if len(steps) > 1 else '')
 
@@ -999,7 +649,7 @@ def stylize_files(
   workdir: str | None = None,
   batch_size: int = 0,
   dist: Distributed | None = None,
-  reporter: ProgressReporter | None = None,
+  reporter: reporting.ProgressReporter | None = None,
 ) -> list[pathlib.Path]:
   """Stylizes content image files with a blend of style image files: `scripts/stylize.py`.
 
@@ -1057,7 +707,7 @@ def stylize_files(
     len(content_list),
     len(batches),
     len(styles),
-    '+'.join(map(str, steps_per_scale(config))),
+    '+'.join(map(str, engine.steps_per_scale(config))),
     config.image_size,
   )
   info = {
@@ -1166,7 +816,7 @@ def style_grid_files(
   workdir: str | None = None,
   batch_size: int = 0,
   dist: Distributed | None = None,
-  reporter: ProgressReporter | None = None,
+  reporter: reporting.ProgressReporter | None = None,
 ) -> pathlib.Path:
   """Stylizes every content with every style and composes a grid: `scripts/style_grid.py`.
 
@@ -1228,7 +878,7 @@ def style_grid_files(
     num_styles,
     len(contents) * num_styles,
     len(batches),
-    '+'.join(map(str, steps_per_scale(config))),
+    '+'.join(map(str, engine.steps_per_scale(config))),
     config.image_size,
   )
   info = {'contents': list(contents), 'styles': list(styles), 'output': str(grid_path)}
@@ -1254,7 +904,7 @@ def style_grid_files(
       )
     )
     rows = [results[i * num_styles : (i + 1) * num_styles] for i in range(len(contents))]
-    sheet = compose_grid(rows, loaded, style_images, size, gutter)
+    sheet = grid.compose_grid(rows, loaded, style_images, size, gutter)
     images.save_image(path, sheet, label=label)
     logging.info('Wrote %s (%dx%d)', path, sheet.shape[1], sheet.shape[0])
 

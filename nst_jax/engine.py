@@ -137,6 +137,12 @@ def scale_sizes(shape: tuple[int, int], config: ml_collections.ConfigDict) -> li
   return sizes
 
 
+def steps_per_scale(config: ml_collections.ConfigDict) -> list[int]:
+  """Optimizer steps at each scale, coarsest first."""
+  coarse = config.coarse_steps or config.num_steps
+  return [coarse] * (config.num_scales - 1) + [config.num_steps]
+
+
 def style_size(
   style_shape: tuple[int, int], content_size: tuple[int, int], config: ml_collections.ConfigDict
 ) -> tuple[int, int]:
@@ -252,9 +258,7 @@ def stylize(
       images = _resize_jit(images, size)
     # A fresh optimizer state at each scale: its shapes follow the image size.
     state = start_state(images)
-    num_steps = (
-      config.num_steps if scale == len(sizes) - 1 else config.coarse_steps or config.num_steps
-    )
+    num_steps = steps_per_scale(config)[scale]
     done = 0
     try:
       while done < num_steps:

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import nst_jax
-from nst_jax import cli, engine, images, samples
+from nst_jax import cli, engine, grid, images, records, reporting, samples
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
 
 
@@ -267,7 +267,7 @@ def test_progress_bar_shows_step_losses_and_eta():
   config = nst_jax.default_config()
   config.update(num_steps=100, chunk_size=10)
   stream, clock = io.StringIO(), _Clock()
-  reporter = cli.ProgressReporter(config, stream=stream, bar=True, clock=clock)
+  reporter = reporting.ProgressReporter(config, stream=stream, bar=True, clock=clock)
   clock.now = 5.0  # Compiling.
   reporter(_progress(step=10))
   assert '10/100' in stream.getvalue() and '--:--' in stream.getvalue()
@@ -285,7 +285,7 @@ def test_progress_bar_shows_step_losses_and_eta():
 def test_progress_counts_scales_and_batches(caplog):
   config = nst_jax.default_config()
   config.update(num_steps=30, num_scales=2, coarse_steps=20, chunk_size=10)
-  reporter = cli.ProgressReporter(config, 2, stream=io.StringIO(), bar=False)
+  reporter = reporting.ProgressReporter(config, 2, stream=io.StringIO(), bar=False)
   reporter.start_batch(1)
   with caplog.at_level('INFO'):
     reporter(_progress(scale=1, step=10, num_scales=2, num_steps=30))
@@ -307,8 +307,8 @@ def _history():
 
 
 def test_history_lines():
-  record = cli.BatchRecord(['a', 'b'], (32, 32), _history())
-  lines = list(cli.history_lines([record]))
+  record = records.BatchRecord(['a', 'b'], (32, 32), _history())
+  lines = list(records.history_lines([record]))
   assert [line['step'] for line in lines] == [2, 4]
   assert [line['scale'] for line in lines] == [0, 1]
   assert lines[1] == {
@@ -326,23 +326,23 @@ def test_plot_losses_draws_curves_and_skips_nonpositive():
     'total': (np.arange(50), np.geomspace(1e6, 1e3, 50)),
     'content': (np.array([0, 10, 20]), np.array([0.0, 5.0, np.nan])),
   }
-  image = cli.plot_losses(curves, title='t', markers=[25], size=(640, 400))
+  image = records.plot_losses(curves, title='t', markers=[25], size=(640, 400))
   assert image.size == (640, 400)
   pixels = np.asarray(image)
-  blue = np.all(pixels == cli._COLOURS[0], axis=-1)
-  red = np.all(pixels == cli._COLOURS[1], axis=-1)
+  blue = np.all(pixels == records._COLOURS[0], axis=-1)
+  red = np.all(pixels == records._COLOURS[1], axis=-1)
   assert blue.sum() > 200 and red.sum() > 10  # The curve, and the legend swatch / one point.
   # A falling curve on a log axis: its pixels' rows rise towards the right.
   rows, columns = np.nonzero(blue[:, :500])
   assert np.corrcoef(rows, columns)[0, 1] > 0.9
-  empty = cli.plot_losses({'x': ([0, 1], [0.0, -1.0])})
+  empty = records.plot_losses({'x': ([0, 1], [0.0, -1.0])})
   assert empty.size == (800, 480)
 
 
 def test_write_workdir(tmp_path):
   config = nst_jax.default_config()
-  records = [cli.BatchRecord(['a', 'b'], (32, 32), _history(), 1.5)]
-  cli.write_workdir(tmp_path / 'wd', config, records, {'status': 'done'})
+  batches = [records.BatchRecord(['a', 'b'], (32, 32), _history(), 1.5)]
+  records.write_workdir(tmp_path / 'wd', config, batches, {'status': 'done'})
   assert json.loads((tmp_path / 'wd' / 'config.json').read_text())['image_size'] == 512
   run = json.loads((tmp_path / 'wd' / 'run.json').read_text())
   assert run['status'] == 'done' and run['batches'][0]['pairs'] == ['a', 'b']
@@ -351,7 +351,7 @@ def test_write_workdir(tmp_path):
   with Image.open(tmp_path / 'wd' / 'loss.png') as plot:
     assert plot.format == 'PNG'
   # Without a history (interrupted before any batch finished): config and run record only.
-  cli.write_workdir(tmp_path / 'wd2', config, [cli.BatchRecord(['a'], (32, 32))], {})
+  records.write_workdir(tmp_path / 'wd2', config, [records.BatchRecord(['a'], (32, 32))], {})
   assert sorted(os.listdir(tmp_path / 'wd2')) == ['config.json', 'run.json']
 
 
@@ -360,7 +360,7 @@ def test_write_workdir(tmp_path):
 
 def test_fit_and_pad_never_distorts():
   image = np.zeros((20, 40, 3), np.float32)
-  out = cli.fit_and_pad(image, (30, 30))
+  out = grid.fit_and_pad(image, (30, 30))
   assert out.shape == (30, 30, 3)
   dark = out.mean(axis=-1) < 0.5
   rows, columns = np.nonzero(dark)
@@ -374,7 +374,7 @@ def test_compose_grid_layout():
   red, green, blue = (np.zeros((10, 12, 3), np.float32) for _ in range(3))
   red[..., 0] = green[..., 1] = blue[..., 2] = 1.0
   results = [[red, None], [green, blue]]
-  sheet = cli.compose_grid(results, [red, green], [blue, blue], cell, gutter)
+  sheet = grid.compose_grid(results, [red, green], [blue, blue], cell, gutter)
   assert sheet.shape == (gutter + 3 * (10 + gutter), gutter + 3 * (12 + gutter), 3)
 
   def at(row, column):

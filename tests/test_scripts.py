@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_jax import cli, images, weights
+from nst_jax import grid, images, weights
 
 SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / 'scripts'
 TINY = [
@@ -262,26 +262,26 @@ def test_style_grid(inputs, tmp_path):
     cwd=tmp_path,
   )
   assert result.returncode == 0, result.stderr
-  grid = images.load_image(tmp_path / 'grids' / 'grid.png')
+  sheet = images.load_image(tmp_path / 'grids' / 'grid.png')
   cell, gutter = 32, 4  # The largest result is 32x32.
-  assert grid.shape == (gutter + 3 * (cell + gutter), gutter + 3 * (cell + gutter), 3)
+  assert sheet.shape == (gutter + 3 * (cell + gutter), gutter + 3 * (cell + gutter), 3)
 
   def at(row, column):
     top, left = gutter + row * (cell + gutter), gutter + column * (cell + gutter)
-    return grid[top : top + cell, left : left + cell]
+    return sheet[top : top + cell, left : left + cell]
 
   assert at(0, 0).min() == 1.0  # Blank corner, white gutters.
-  assert grid[:gutter].min() == 1.0 and grid[:, :gutter].min() == 1.0
+  assert sheet[:gutter].min() == 1.0 and sheet[:, :gutter].min() == 1.0
   for column, style in ((1, 'dots'), (2, 'stripes')):  # Styles head the columns.
-    header = cli.fit_and_pad(images.load_image(inputs[style]), (cell, cell))
+    header = grid.fit_and_pad(images.load_image(inputs[style]), (cell, cell))
     np.testing.assert_allclose(at(0, column), header, atol=0.02)
   for row, content in ((1, 'square'), (2, 'wide')):
-    header = cli.fit_and_pad(images.load_image(inputs[content]), (cell, cell))
+    header = grid.fit_and_pad(images.load_image(inputs[content]), (cell, cell))
     np.testing.assert_allclose(at(row, 0), header, atol=0.02)
     for column, style in ((1, 'dots'), (2, 'stripes')):
       path = tmp_path / 'grids' / 'grid_cells' / f'{content}__{style}.png'
       assert size_of(path) == ((32, 32) if content == 'square' else (32, 21))
-      expected = cli.fit_and_pad(images.load_image(path), (cell, cell))
+      expected = grid.fit_and_pad(images.load_image(path), (cell, cell))
       np.testing.assert_allclose(at(row, column), expected, atol=1e-6)
   # The wide result is padded, not stretched: white above and below it.
   assert at(2, 1)[:5].min() == 1.0 and at(2, 1)[-5:].min() == 1.0
