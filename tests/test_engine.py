@@ -98,6 +98,17 @@ def test_pair_groups_on_sharded_devices_match_and_move_nothing(network, images, 
     assert len(re.findall(r' all-reduce\(', hlo)) == (optimizer == 'lbfgs')
 
 
+def test_pair_groups_default_to_one_pair_at_a_time_on_a_cpu():
+  def groups(num_pairs, num_devices, group_size):
+    return engine._PairLayout.create(num_pairs, num_devices).pair_groups(group_size).num_groups
+
+  assert groups(4, 1, 0) == 4  # A CPU: one pair at a time.
+  assert groups(4, 2, 0) == 2  # Per device.
+  assert groups(4, 1, 2) == 2
+  assert groups(6, 1, 4) == 2  # Groups are full: the largest size <= 4 that divides 6 is 3.
+  assert groups(4, 1, 8) == 1  # All at once.
+
+
 @contextlib.contextmanager
 def capture_chunk_runner():
   """Records the chunk function that `stylize` builds and its first call's arguments."""
