@@ -67,11 +67,14 @@ class _ContentTarget:
 
 
 @dataclasses.dataclass(frozen=True)
-class _ContentLoss:
+class _LayerLoss:
+  """`sum_l w_l * loss(features[l], target[l])` over the layers and weights `layer_weights`."""
+
+  loss: Callable[[jax.Array, Any], jax.Array]
   layer_weights: tuple[tuple[str, float], ...]
 
   def __call__(self, features: Features, target: Any) -> jax.Array:
-    return sum(w * losses.content_loss(features[n], target[n]) for n, w in self.layer_weights)
+    return sum(w * self.loss(features[n], target[n]) for n, w in self.layer_weights)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,14 +86,6 @@ class _StyleTarget:
     del content
     per_style = [{n: losses.style_target(s[n], self.kind) for n in self.layers} for s in styles]
     return losses.blend_style_targets(per_style, blend)
-
-
-@dataclasses.dataclass(frozen=True)
-class _StyleLoss:
-  layer_weights: tuple[tuple[str, float], ...]
-
-  def __call__(self, features: Features, target: Any) -> jax.Array:
-    return sum(w * losses.style_loss(features[n], target[n]) for n, w in self.layer_weights)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +105,9 @@ def content_term(layer_weights: Mapping[str, float], weight: float = 1.0) -> Los
   """Feature MSE to the content image, summed over layers with `layer_weights`."""
   layer_weights = _positive(layer_weights)
   layers = tuple(name for name, _ in layer_weights)
-  return LossTerm(_ContentLoss(layer_weights), weight, layers, _ContentTarget(layers))
+  return LossTerm(
+    _LayerLoss(losses.content_loss, layer_weights), weight, layers, _ContentTarget(layers)
+  )
 
 
 def style_term(
@@ -119,7 +116,9 @@ def style_term(
   """Gram or Gaussian (mean/covariance W2) style loss to the blend of the style images."""
   layer_weights = _positive(layer_weights)
   layers = tuple(name for name, _ in layer_weights)
-  return LossTerm(_StyleLoss(layer_weights), weight, layers, _StyleTarget(layers, kind))
+  return LossTerm(
+    _LayerLoss(losses.style_loss, layer_weights), weight, layers, _StyleTarget(layers, kind)
+  )
 
 
 def tv_term(kind: losses.TVKind = 'l1', weight: float = 1.0) -> LossTerm:
