@@ -13,10 +13,11 @@ the projected iterate; for L-BFGS the line search's cached value and gradient (t
 before the clip) are reused, which is exact whenever no pixel left [0, 1] in that step.
 """
 
+import contextlib
 import dataclasses
 import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -369,7 +370,7 @@ class _PairLayout(NamedTuple):
       group_size = 1 if self.mesh.devices.flat[0].platform == 'cpu' else per_device
     # The largest group size that divides the device's pairs, so that every group is full.
     size = max(d for d in range(1, min(group_size, per_device) + 1) if per_device % d == 0)
-    return _PairGroups(self.mesh, per_device // size)
+    return _PairGroups(self.mesh, size)
 
   def replicate(self, tree: Any) -> Any:
     sharding = NamedSharding(self.mesh, P())
@@ -393,10 +394,10 @@ class _PairLayout(NamedTuple):
 
 
 class _PairGroups(NamedTuple):
-  """The pair axis, sharded over `mesh`, as `num_groups` groups of pairs on every device."""
+  """The pair axis, sharded over `mesh`, in groups of `size` pairs on every device."""
 
   mesh: Mesh  # The pair axis is sharded over its devices, in contiguous blocks.
-  num_groups: int  # Groups per device, run one after another.
+  size: int  # Pairs per group (dividing each device's pairs); groups run one after another.
 
   def map(self, fn: Callable[..., Any], *args: Any) -> Any:
     """`jax.vmap(fn)(*args)` over the leading (pair) axis of `args`, computed group by group.
@@ -404,17 +405,17 @@ class _PairGroups(NamedTuple):
     Each device maps over its own pairs (`shard_map`), so nothing moves between devices; groups of
     one pair are not vmapped at all, so that `lax.cond`s in `fn` stay conditional.
     """
-    groups = self.num_groups
-    if groups == 1 and jax.tree.leaves(args)[0].shape[0] > self.mesh.size:
+    per_device = jax.tree.leaves(args)[0].shape[0] // self.mesh.size
+    if 1 < per_device <= self.size:  # One group: all pairs at once.
       return jax.vmap(fn)(*args)
 
     def local(*local_args):
-      if groups == 1:  # This device's only pair.
+      if per_device == 1:
         out = fn(*jax.tree.map(lambda x: x[0], local_args))
         return jax.tree.map(lambda y: y[None], out)
-      if jax.tree.leaves(local_args)[0].shape[0] == groups:  # One pair per group.
+      if self.size == 1:
         return jax.lax.map(lambda a: fn(*a), local_args)
-      split = lambda x: x.reshape(groups, -1, *x.shape[1:])  # noqa: E731
+      split = lambda x: x.reshape(-1, self.size, *x.shape[1:])  # noqa: E731
       out = jax.lax.map(lambda a: jax.vmap(fn)(*a), jax.tree.map(split, local_args))
       return jax.tree.map(lambda y: y.reshape(-1, *y.shape[2:]), out)
 
@@ -556,8 +557,7 @@ def _make_chunk_runner(model, term_fns, layers, optimizer, normalize, decay, chu
     else:
       # L-BFGS: one pair at a time, so that the line search's `lax.cond`s stay conds; vmapped
       # (a per-pair predicate) each would evaluate the objective in both of its branches.
-      one_by_one = groups._replace(num_groups=value.shape[0] // groups.mesh.size)
-      images, opt_state = one_by_one.map(update, *operands)
+      images, opt_state = groups._replace(size=1).map(update, *operands)
     finite = jnp.isfinite(value) & jnp.isfinite(grad).all(axis=(1, 2, 3))
     newly_bad = ~finite & ~state.failed
     keep = finite[:, None, None, None]
@@ -591,6 +591,34 @@ def _make_chunk_runner(model, term_fns, layers, optimizer, normalize, decay, chu
     return state, totals, values
 
   return run_chunk
+
+
+@contextlib.contextmanager
+def capture_chunk_runner() -> Iterator[dict[str, Any]]:
+  """For benchmarks and tests: records what `stylize` calls build inside the block.
+
+  Yields a dict that receives `run_chunk` (the jitted chunk function), `make_args` (the arguments
+  of `_make_chunk_runner`) and `call_args` (those of the first `run_chunk` call).
+  """
+  global _make_chunk_runner
+  captured: dict[str, Any] = {}
+  original = _make_chunk_runner
+
+  def make_chunk_runner(*args):
+    run_chunk = original(*args)
+    captured.update(make_args=args, run_chunk=run_chunk)
+
+    def run(*call_args):
+      captured.setdefault('call_args', call_args)
+      return run_chunk(*call_args)
+
+    return run
+
+  _make_chunk_runner = make_chunk_runner
+  try:
+    yield captured
+  finally:
+    _make_chunk_runner = original
 
 
 def _evaluate_terms(model, params, terms, layers, images, targets):

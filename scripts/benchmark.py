@@ -36,12 +36,11 @@ compiled chunk and `repeats + 1` chunks, timestamping each chunk with the progre
 Writes `--output` (JSON) and prints a table.
 """
 
-import contextlib
 import functools
 import json
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -101,29 +100,6 @@ def _images(rng: np.random.Generator, count: int, size: int) -> np.ndarray:
   return np.clip(out, 0.0, 1.0)
 
 
-@contextlib.contextmanager
-def _capture_chunk_runner() -> Iterator[dict[str, Any]]:
-  """Records the chunk function `stylize` builds, its builder's arguments and its first call's."""
-  captured: dict[str, Any] = {}
-  original = engine._make_chunk_runner
-
-  def make_chunk_runner(*args):
-    run_chunk = original(*args)
-    captured.update(make_args=args, run_chunk=run_chunk)
-
-    def run(*call_args):
-      captured.setdefault('call_args', call_args)
-      return run_chunk(*call_args)
-
-    return run
-
-  engine._make_chunk_runner = make_chunk_runner
-  try:
-    yield captured
-  finally:
-    engine._make_chunk_runner = original
-
-
 def _make_matmul(n: int) -> Callable[[], float]:
   """A compiled float32 n^3 matmul at default precision; calling it times one run (seconds)."""
   a = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
@@ -176,7 +152,7 @@ def _case(
     starts.append(time.perf_counter())
 
   _compile_seconds.clear()
-  with _capture_chunk_runner() as captured:
+  with engine.capture_chunk_runner() as captured:
     nst_jax.stylize(contents, styles, config, network=network, callback=on_progress)
   chunk_s = np.asarray(ends[1:]) - np.asarray(starts[:-1])
   step_s = (chunk_s - np.asarray(forward_s)) / config.chunk_size

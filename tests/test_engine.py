@@ -1,6 +1,5 @@
 """Tests for nst_jax.engine: batching, sharding, chunking, retracing, schedules and colour."""
 
-import contextlib
 import re
 
 import jax
@@ -88,48 +87,25 @@ def test_pair_groups_on_sharded_devices_match_and_move_nothing(network, images, 
   config.num_devices = 2
   for group_size in (1, 2):
     config.pair_group_size = group_size
-    with capture_chunk_runner() as captured:
+    with engine.capture_chunk_runner() as captured:
       result = nst_jax.stylize(contents, styles, config, style_weights=weights, network=network)
     np.testing.assert_allclose(result.images, reference.images, atol=2e-5)
     np.testing.assert_allclose(result.history.total, reference.history.total, rtol=1e-4)
-    hlo = captured['run_chunk'].lower(*captured['args']).compile().as_text()
+    hlo = captured['run_chunk'].lower(*captured['call_args']).compile().as_text()
     assert not re.search(r' (all-gather|all-to-all|collective-permute)\(', hlo)
     # L-BFGS decides once for the batch whether its cached gradient is usable: one bool.
     assert len(re.findall(r' all-reduce\(', hlo)) == (optimizer == 'lbfgs')
 
 
 def test_pair_groups_default_to_one_pair_at_a_time_on_a_cpu():
-  def groups(num_pairs, num_devices, group_size):
-    return engine._PairLayout.create(num_pairs, num_devices).pair_groups(group_size).num_groups
+  def size(num_pairs, num_devices, group_size):
+    return engine._PairLayout.create(num_pairs, num_devices).pair_groups(group_size).size
 
-  assert groups(4, 1, 0) == 4  # A CPU: one pair at a time.
-  assert groups(4, 2, 0) == 2  # Per device.
-  assert groups(4, 1, 2) == 2
-  assert groups(6, 1, 4) == 2  # Groups are full: the largest size <= 4 that divides 6 is 3.
-  assert groups(4, 1, 8) == 1  # All at once.
-
-
-@contextlib.contextmanager
-def capture_chunk_runner():
-  """Records the chunk function that `stylize` builds and its first call's arguments."""
-  captured = {}
-  original = engine._make_chunk_runner
-
-  def make(*args):
-    run_chunk = original(*args)
-
-    def run(*call_args):
-      captured.setdefault('args', call_args)
-      return run_chunk(*call_args)
-
-    captured['run_chunk'] = run_chunk
-    return run
-
-  engine._make_chunk_runner = make
-  try:
-    yield captured
-  finally:
-    engine._make_chunk_runner = original
+  assert size(4, 1, 0) == 1  # A CPU: one pair at a time.
+  assert size(4, 2, 0) == 1  # On each device.
+  assert size(4, 1, 2) == 2
+  assert size(6, 1, 4) == 3  # Groups are full: the largest size <= 4 that divides 6.
+  assert size(4, 1, 8) == 4  # All at once.
 
 
 def test_batch_is_padded_to_the_device_count(network, images):
