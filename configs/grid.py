@@ -4,18 +4,16 @@ r"""Style grids: every content with every style, at a moderate size, in one batc
     --styles samples/style_swirls.png,samples/style_mosaic.png --output out/grid.png \
     --config configs/grid.py
 
-The default config of scripts/style_grid.py: 256 px and 120 Adam steps, so that a grid of a few
-contents and styles stays quick, as one vmapped batch sharded over the devices.
+The default config of scripts/style_grid.py: configs/fast.py (256 px, Adam) with 120 steps, so
+that a grid of a few contents and styles stays quick, as one batch sharded over the devices.
 """
+
+import pathlib
 
 from nst_jax import config as config_lib
 
 
 def get_config():
-  config = config_lib.default_config()
-  config.image_size = 256
-  config.optimizer = 'adam'
+  config = config_lib.from_file(pathlib.Path(__file__).with_name('fast.py'))
   config.num_steps = 120
-  config.learning_rate = 0.04
-  config.chunk_size = 25
   return config

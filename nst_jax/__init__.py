@@ -5,7 +5,7 @@ result = nst_jax.stylize(contents, styles, nst_jax.default_config())
 """
 
 from nst_jax.config import default_config
-from nst_jax.engine import History, Progress, StylizeResult, make_optimizer, stylize
+from nst_jax.engine import History, Progress, StylizeResult, stylize
 from nst_jax.errors import (
   ConfigError,
   ImageError,
@@ -17,19 +17,19 @@ from nst_jax.errors import (
 from nst_jax.images import load_image, save_image
 from nst_jax.losses import (
   blend_style_targets,
-  combine_terms,
   content_loss,
   gaussian_style_target,
   gram_matrix,
   gram_style_loss,
   gram_style_target,
-  log_combine_terms,
   mean_and_covariance,
   style_loss,
   total_variation,
   wasserstein2_style_loss,
 )
-from nst_jax.objective import LossTerm, register_term, terms_from_config
+from nst_jax.objective import LossTerm, combine_terms, log_combine_terms
+from nst_jax.optimizers import Optimizer, make_optimizer
+from nst_jax.terms import register_term, terms_from_config
 from nst_jax.vgg import LAYER_NAMES, VGG19
 from nst_jax.weights import load_vgg19, load_vgg19_params
 
@@ -41,6 +41,7 @@ __all__ = [
   'LossTerm',
   'NSTError',
   'NonFiniteLossError',
+  'Optimizer',
   'Progress',
   'StylizeInterrupted',
   'StylizeResult',

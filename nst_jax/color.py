@@ -9,11 +9,17 @@ Shechtman, CVPR 2017) keeps the content image's colours in two ways, both suppor
     matched to the content's by `match_luminance`), then put the content's chroma back
     (`preserve_colors`), which also works on any stylised result after the fact.
 
-Every function acts on one example, an RGB image of shape (H, W, 3) with values in [0, 1], and is
-pure `jax.numpy` with no branching on values, so it can be jitted and vmapped over a batch.
-Results that are images are clipped to [0, 1], the range the rest of nst_jax expects: swapping
-luminance and chroma or matching statistics can leave the RGB gamut.
+Every colour function acts on one example, an RGB image of shape (H, W, 3) with values in
+[0, 1], and is pure `jax.numpy` with no branching on values, so it can be jitted and vmapped over
+a batch. Results that are images are clipped to [0, 1], the range the rest of nst_jax expects:
+swapping luminance and chroma or matching statistics can leave the RGB gamut.
+
+`config.color_control` names a mode; `control_inputs` does what it does to a batch's inputs
+before optimisation, and `control_result` what it does to the result.
 """
+
+from collections.abc import Hashable, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -60,51 +66,27 @@ def _apply(matrix: np.ndarray, image: ArrayLike, name: str) -> jax.Array:
   return jnp.matmul(image, jnp.asarray(matrix.T, image.dtype), precision=_HIGHEST)
 
 
+# The conversions act on (..., 3) arrays. Neither direction clips: an inverse conversion gives RGB
+# in [0, 1] only for a triple that came from an RGB colour in [0, 1].
+
+
 def rgb_to_yiq(image: ArrayLike) -> jax.Array:
-  """RGB -> YIQ (NTSC).
-
-  Args:
-    image: RGB, shape (..., 3), values in [0, 1].
-
-  Returns:
-    YIQ, shape (..., 3): Y in [0, 1], I in about [-0.596, 0.596], Q in about [-0.523, 0.523].
-  """
+  """RGB in [0, 1] -> YIQ (NTSC): Y in [0, 1], I in about +-0.596, Q in about +-0.523."""
   return _apply(YIQ_FROM_RGB, image, 'image')
 
 
 def yiq_to_rgb(image: ArrayLike) -> jax.Array:
-  """YIQ -> RGB (NTSC), the exact inverse of `rgb_to_yiq`; the result is not clipped.
-
-  Args:
-    image: YIQ, shape (..., 3).
-
-  Returns:
-    RGB, shape (..., 3); in [0, 1] only if the YIQ triple came from an RGB colour in [0, 1].
-  """
+  """YIQ -> RGB, the exact inverse of `rgb_to_yiq`."""
   return _apply(RGB_FROM_YIQ, image, 'image')
 
 
 def rgb_to_yuv(image: ArrayLike) -> jax.Array:
-  """RGB -> YUV (PAL); same Y as YIQ, chroma axes rotated.
-
-  Args:
-    image: RGB, shape (..., 3), values in [0, 1].
-
-  Returns:
-    YUV, shape (..., 3): Y in [0, 1], U in about [-0.436, 0.436], V in about [-0.615, 0.615].
-  """
+  """RGB in [0, 1] -> YUV (PAL), YIQ's Y with rotated chroma: U about +-0.436, V about +-0.615."""
   return _apply(YUV_FROM_RGB, image, 'image')
 
 
 def yuv_to_rgb(image: ArrayLike) -> jax.Array:
-  """YUV -> RGB (PAL), the exact inverse of `rgb_to_yuv`; the result is not clipped.
-
-  Args:
-    image: YUV, shape (..., 3).
-
-  Returns:
-    RGB, shape (..., 3).
-  """
+  """YUV -> RGB, the exact inverse of `rgb_to_yuv`."""
   return _apply(RGB_FROM_YUV, image, 'image')
 
 
@@ -245,3 +227,69 @@ def match_color(source: ArrayLike, target: ArrayLike, *, eps: float = 1e-5) -> j
   )
   matched = jnp.matmul(pixels - mu_s, transform.T, precision=_HIGHEST) + mu_t
   return jnp.clip(matched.reshape(source.shape), 0.0, 1.0)
+
+
+class PairStyles(NamedTuple):
+  """A batch's style images after colour control, per pair.
+
+  Attributes:
+    images: for each pair, its style images with a positive blend weight, (Hs, Ws, 3) each.
+    weights: for each pair, those styles' blend weights.
+    ids: for each pair, a key per style image: equal keys mean equal images, so that their
+      features are computed once.
+  """
+
+  images: list[list[jax.Array]]
+  weights: list[tuple[float, ...]]
+  ids: list[list[Hashable]]
+
+
+def control_inputs(
+  contents: jax.Array, styles: Sequence[jax.Array], blend: np.ndarray, mode: str
+) -> tuple[jax.Array, PairStyles]:
+  """What colour-control `mode` does to a batch's inputs before optimisation.
+
+  Args:
+    contents: (B, H, W, 3) in [0, 1].
+    styles: S style images (Hs, Ws, 3) in [0, 1].
+    blend: (B, S) blend weights; a pair uses the styles with a positive weight.
+    mode: `config.color_control`: 'match_style' recolours each style to each content
+      (`match_color`); 'luminance_only' turns contents and styles grey, the styles' luminance
+      matched to the content's (`match_luminance`); 'none' and 'preserve_colors' change nothing.
+
+  Returns:
+    `(contents, pair_styles)`: the contents to optimise towards, (B, H, W, 3), and the styles.
+  """
+  images, weights, ids = [], [], []
+  for b, row in enumerate(blend):
+    used = [s for s in range(len(styles)) if row[s] > 0]
+    weights.append(tuple(float(row[s]) for s in used))
+    if mode == 'match_style':
+      images.append([match_color(styles[s], contents[b]) for s in used])
+      ids.append([(s, b) for s in used])
+    elif mode == 'luminance_only':
+      content_luminance = luminance(contents[b])
+      images.append([match_luminance(to_luminance_rgb(styles[s]), content_luminance) for s in used])
+      ids.append([(s, b) for s in used])
+    else:
+      images.append([styles[s] for s in used])
+      ids.append([(s,) for s in used])
+  if mode == 'luminance_only':
+    contents = jax.vmap(to_luminance_rgb)(contents)
+  return contents, PairStyles(images, weights, ids)
+
+
+_preserve_colors_batch = jax.jit(jax.vmap(preserve_colors))
+
+
+def control_result(images: jax.Array, contents: jax.Array, mode: str) -> jax.Array:
+  """What colour-control `mode` does to the result: 'preserve_colors' and 'luminance_only' put
+  the original contents' chroma back (`preserve_colors`); the others change nothing.
+
+  Args:
+    images: (B, H, W, 3) optimised images in [0, 1].
+    contents: (B, H, W, 3) the contents as given, before `control_inputs`.
+  """
+  if mode in ('preserve_colors', 'luminance_only'):
+    return _preserve_colors_batch(images, contents)
+  return images

@@ -5,10 +5,13 @@ change what differs. `validate(config)` turns every bad value into one clear `Co
 before anything is compiled.
 """
 
+import os
+import runpy
+
 import ml_collections
 
+from nst_jax import vgg
 from nst_jax.errors import ConfigError
-from nst_jax.vgg import LAYER_NAMES
 
 OPTIMIZERS = ('lbfgs', 'adam')
 INITS = ('content', 'noise', 'style_colors', 'image')
@@ -63,6 +66,20 @@ def default_config() -> ml_collections.ConfigDict:
   return c
 
 
+def from_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
+  """`get_config()` of a config file such as `configs/fast.py` (so one can build on another).
+
+  Raises:
+    ConfigError: the file is missing or has no `get_config`.
+  """
+  if not os.path.isfile(path):
+    raise ConfigError(f'config file {os.fspath(path)!r}: file not found')
+  get_config = runpy.run_path(os.fspath(path)).get('get_config')
+  if get_config is None:
+    raise ConfigError(f'config file {os.fspath(path)!r} defines no get_config()')
+  return get_config()
+
+
 def _choice(config: ml_collections.ConfigDict, field: str, choices: tuple[str, ...]) -> None:
   if config[field] not in choices:
     raise ConfigError(
@@ -79,12 +96,7 @@ def _positive(config: ml_collections.ConfigDict, field: str, *, allow_zero: bool
 
 def _layer_weights(config: ml_collections.ConfigDict, field: str) -> None:
   weights = dict(config[field])
-  unknown = [name for name in weights if name not in LAYER_NAMES]
-  if unknown:
-    raise ConfigError(
-      f'config.{field} names unknown VGG19 layer(s) {", ".join(unknown)}; valid names are: '
-      + ', '.join(LAYER_NAMES)
-    )
+  vgg.check_layer_names(weights, f'config.{field}')
   if any(w < 0 for w in weights.values()):
     raise ConfigError(f'config.{field} has a negative weight: {weights}')
   if weights and not any(w > 0 for w in weights.values()):

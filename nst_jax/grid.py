@@ -4,19 +4,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nst_jax import images
+from nst_jax import schedule
 
 
 def fit_and_pad(image: np.ndarray, size: tuple[int, int], fill: float = 1.0) -> np.ndarray:
   """Scales `image` to fit inside `size` = (H, W), keeping its aspect ratio, centred on `fill`."""
   height, width = size
-  scale = min(height / image.shape[0], width / image.shape[1])
-  fitted = (
-    max(1, min(height, round(image.shape[0] * scale))),
-    max(1, min(width, round(image.shape[1] * scale))),
-  )
-  if fitted != image.shape[:2]:
-    image = images.resize_image(image, fitted)
+  fitted = schedule.fit_size(image.shape[:2], size)
+  image = np.asarray(schedule.resize(image, fitted))
   out = np.full((height, width, 3), fill, np.float32)
   top, left = (height - fitted[0]) // 2, (width - fitted[1]) // 2
   out[top : top + fitted[0], left : left + fitted[1]] = image

@@ -1,4 +1,4 @@
-"""Reading and writing image files: the I/O edge of nst_jax (NumPy and Pillow, no JAX).
+"""Reading and writing image files: the I/O edge of nst_jax (NumPy and Pillow).
 
 Inside the library an image is an array of shape (H, W, 3): RGB, float32, values in [0, 1].
 `load_image` turns any file Pillow can decode into that form and `save_image` writes it back as
@@ -21,12 +21,10 @@ Conventions of `load_image`:
 """
 
 import contextlib
-import functools
 import logging
 import os
 import pathlib
 import re
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -34,6 +32,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError, features
 
+from nst_jax import files, schedule
 from nst_jax.errors import ConfigError, ImageError
 
 log = logging.getLogger(__name__)
@@ -236,12 +235,6 @@ def _read(path: PathLike, where: str, limit: int | None) -> np.ndarray:
     ) from exc
 
 
-def _fit(shape: tuple[int, int], max_side: int) -> tuple[int, int]:
-  height, width = shape
-  scale = max_side / max(height, width)
-  return max(1, round(height * scale)), max(1, round(width * scale))
-
-
 def load_image(
   path: PathLike,
   *,
@@ -253,9 +246,9 @@ def load_image(
 
   Args:
     path: any file Pillow can decode (PNG, JPEG, WebP, BMP, GIF, TIFF, ...).
-    max_side: if given, the image is resized (Lanczos, antialiased) so that its longer side is
-      exactly `max_side` pixels, up or down, keeping the aspect ratio (the shorter side is
-      rounded, at least 1).
+    max_side: if given, the image is resized by nst_jax's one rule (`schedule.resize`: Lanczos,
+      antialiased) so that its longer side is exactly `max_side` pixels, up or down, keeping the
+      aspect ratio (`schedule.fit_size`: the shorter side rounded, at least 1).
     max_pixels: decompression-bomb limit for this call, in pixels (width * height, before any
       resizing). Defaults to `$NST_JAX_MAX_IMAGE_PIXELS`, else Pillow's `Image.MAX_IMAGE_PIXELS`.
     label: what the image is for, e.g. 'content image'; prefixes error messages.
@@ -273,43 +266,25 @@ def load_image(
   if max_side is not None:
     max_side = _positive_int(max_side, 'max_side', where)
   image = _read(path, where, _pixel_limit(max_pixels, where))
-  if max_side is not None and max(image.shape[:2]) != max_side:
-    image = resize_image(image, _fit(image.shape[:2], max_side))
+  if max_side is not None:
+    image = np.asarray(schedule.resize(image, schedule.fit_size(image.shape[:2], max_side)))
   return image
 
 
-def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-  """Resizes a float image with Pillow's Lanczos filter, antialiased when shrinking.
+def read_size(path: PathLike, *, label: str | None = None) -> tuple[int, int]:
+  """(height, width) of an image file as displayed (EXIF rotation applied), from its header.
 
-  Each channel is resampled as a 32-bit float ('F') image, so no precision is lost to 8 bits.
-
-  Args:
-    image: array of shape (H, W, C) or (H, W), values in [0, 1].
-    size: (height, width) of the result, both positive.
-
-  Returns:
-    float32 array of shape (height, width, C) or (height, width), clipped to [0, 1] (Lanczos
-    rings slightly beyond the input range near sharp edges).
+  Raises:
+    ImageError: as `load_image`, for a file that cannot be read (then it is decoded, so that
+      the message is the same).
   """
-  array = np.asarray(image, np.float32)
-  if array.ndim not in (2, 3) or 0 in array.shape:
-    raise ValueError(f'expected a non-empty (H, W, C) or (H, W) image, got shape {array.shape}')
-  height, width = (int(s) for s in size)
-  if height < 1 or width < 1:
-    raise ValueError(f'resize size must be positive (height, width), got {tuple(size)}')
-  lanczos = Image.Resampling.LANCZOS
-  planes = array[..., None] if array.ndim == 2 else array
-  out = np.stack(
-    [
-      np.asarray(
-        Image.fromarray(np.ascontiguousarray(planes[..., c])).resize((width, height), lanczos)
-      )
-      for c in range(planes.shape[-1])
-    ],
-    axis=-1,
-  )
-  out = out[..., 0] if array.ndim == 2 else out
-  return np.clip(out, 0.0, 1.0).astype(np.float32)
+  try:
+    with Image.open(path) as image:
+      width, height = image.size
+      orientation = image.getexif().get(_EXIF_ORIENTATION)
+  except Exception:  # Let load_image report the problem, with its wording.
+    return load_image(path, label=label).shape[:2]
+  return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
 
 
 def _format_for(path: pathlib.Path, where: str) -> str:
@@ -320,13 +295,6 @@ def _format_for(path: pathlib.Path, where: str) -> str:
       + ', '.join(SAVE_FORMATS)
     )
   return fmt
-
-
-@functools.cache
-def _umask() -> int:
-  mask = os.umask(0o022)
-  os.umask(mask)
-  return mask
 
 
 def check_writable(path: PathLike, *, label: str | None = None) -> None:
@@ -344,15 +312,9 @@ def check_writable(path: PathLike, *, label: str | None = None) -> None:
     raise ImageError(f'{where}: this Pillow was built without WebP support; use .png or .jpg')
   if target.is_dir():
     raise ImageError(f'{where}: is a folder; give a file name such as {str(target / "out.png")!r}')
-  folder = target.absolute().parent
-  while not folder.exists() and folder != folder.parent:
-    if os.path.lexists(folder):  # A dangling symbolic link.
-      raise ImageError(f'{where}: {str(folder)!r} is a broken link')
-    folder = folder.parent
-  if not folder.is_dir():
-    raise ImageError(f'{where}: cannot create the output folder, {str(folder)!r} is a file')
-  if not os.access(folder, os.W_OK | os.X_OK):
-    raise ImageError(f'{where}: folder {str(folder)!r} is not writable')
+  problem = files.folder_problem(target.absolute().parent, 'the output folder')
+  if problem:
+    raise ImageError(f'{where}: {problem}')
 
 
 def save_image(path: PathLike, image: np.ndarray, *, label: str | None = None) -> None:
@@ -387,19 +349,6 @@ def save_image(path: PathLike, image: np.ndarray, *, label: str | None = None) -
   except OSError as exc:
     raise ImageError(f'{where}: cannot create the output folder ({_one_line(exc)})') from None
   try:
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f'.{target.name}.', suffix='.tmp')
-  except OSError as exc:
-    raise ImageError(f'{where}: cannot write to the output folder ({_one_line(exc)})') from None
-  try:
-    with os.fdopen(fd, 'wb') as file:
-      pixels.save(file, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
-      file.flush()
-      os.fsync(file.fileno())
-    os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes the file private; use the usual mode.
-    os.replace(temp, target)
-  except BaseException as exc:
-    with contextlib.suppress(OSError):
-      os.unlink(temp)
-    if isinstance(exc, OSError | ValueError | KeyError):
-      raise ImageError(f'{where}: cannot write the image ({_one_line(exc)})') from exc
-    raise
+    files.atomic_write(target, lambda f: pixels.save(f, format=fmt, **_SAVE_OPTIONS.get(fmt, {})))
+  except (OSError, ValueError, KeyError) as exc:
+    raise ImageError(f'{where}: cannot write the image ({_one_line(exc)})') from exc

@@ -1,34 +1,33 @@
-"""The objective as a mapping of named, weighted loss terms that users can add, remove or replace.
+"""The objective of one example: network features, named loss terms, and their weighted total.
 
 A `LossTerm` is pure: `loss(features, target)` is a scalar for ONE example, where `features` maps
 VGG19 layer names to (h, w, c) activations of the image being optimised, plus `'image'` to the
 image itself, (H, W, 3) in [0, 1]. Its `target` is computed once per (content, styles) pair
 before optimisation, by `target(content_features, style_features, style_weights)`.
 
-    terms = objective.terms_from_config(config)
+    terms = nst_jax.terms_from_config(config)
     del terms['tv']
-    terms['brightness'] = objective.LossTerm(
+    terms['brightness'] = nst_jax.LossTerm(
         loss=lambda features, target: (features['image'].mean() - 0.6) ** 2, weight=10.0)
     result = nst_jax.stylize(contents, styles, config, terms=terms)
 
-Terms can also be named in `config.terms` (`{name: weight}`) once registered with
-`register_term(name, builder)`, where `builder(config) -> LossTerm` (its weight is then the
-config's).
-
-`stylize` reuses its compiled programs when called again with terms that compare equal (weights
-aside: they are arguments of the programs). The built-in terms compare by value; for your own,
-pass the same function objects again (a new `lambda` each call means a new compilation).
+The built-in terms, and naming terms in config files, are in `nst_jax.terms`. An `Objective`
+runs the network and combines the terms' values: a weighted sum, or with `normalize`, the
+log-normalised combination (`log_combine_terms`) in which each term's weight is its share of the
+relative rate of change, whatever its scale.
 """
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
-import ml_collections
+import jax.numpy as jnp
+from jax.typing import ArrayLike
 
-from nst_jax import losses
+from nst_jax import vgg
 from nst_jax.errors import ConfigError
+from nst_jax.losses.common import as_float
 
 Features = Mapping[str, jax.Array]
 TargetFn = Callable[[Features, Sequence[Features], Sequence[float]], Any]
@@ -53,110 +52,11 @@ class LossTerm(NamedTuple):
   target: TargetFn | None = None
 
 
-# The built-in terms' functions are frozen dataclasses rather than closures, so that terms built
-# twice from the same settings compare equal and `stylize` reuses its compiled programs.
-
-
-@dataclasses.dataclass(frozen=True)
-class _ContentTarget:
-  layers: tuple[str, ...]
-
-  def __call__(self, content: Features, styles: Sequence[Features], blend: Sequence[float]) -> Any:
-    del styles, blend
-    return {name: content[name] for name in self.layers}
-
-
-@dataclasses.dataclass(frozen=True)
-class _LayerLoss:
-  """`sum_l w_l * loss(features[l], target[l])` over the layers and weights `layer_weights`."""
-
-  loss: Callable[[jax.Array, Any], jax.Array]
-  layer_weights: tuple[tuple[str, float], ...]
-
-  def __call__(self, features: Features, target: Any) -> jax.Array:
-    return sum(w * self.loss(features[n], target[n]) for n, w in self.layer_weights)
-
-
-@dataclasses.dataclass(frozen=True)
-class _StyleTarget:
-  layers: tuple[str, ...]
-  kind: losses.StyleKind
-
-  def __call__(self, content: Features, styles: Sequence[Features], blend: Sequence[float]) -> Any:
-    del content
-    per_style = [{n: losses.style_target(s[n], self.kind) for n in self.layers} for s in styles]
-    return losses.blend_style_targets(per_style, blend)
-
-
-@dataclasses.dataclass(frozen=True)
-class _TVLoss:
-  kind: losses.TVKind
-
-  def __call__(self, features: Features, target: Any) -> jax.Array:
-    del target
-    return losses.total_variation(features['image'], kind=self.kind)
-
-
-def _positive(layer_weights: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
-  return tuple((name, float(w)) for name, w in layer_weights.items() if w > 0)
-
-
-def content_term(layer_weights: Mapping[str, float], weight: float = 1.0) -> LossTerm:
-  """Feature MSE to the content image, summed over layers with `layer_weights`."""
-  layer_weights = _positive(layer_weights)
-  layers = tuple(name for name, _ in layer_weights)
-  return LossTerm(
-    _LayerLoss(losses.content_loss, layer_weights), weight, layers, _ContentTarget(layers)
-  )
-
-
-def style_term(
-  layer_weights: Mapping[str, float], kind: losses.StyleKind = 'gram', weight: float = 1.0
-) -> LossTerm:
-  """Gram or Gaussian (mean/covariance W2) style loss to the blend of the style images."""
-  layer_weights = _positive(layer_weights)
-  layers = tuple(name for name, _ in layer_weights)
-  return LossTerm(
-    _LayerLoss(losses.style_loss, layer_weights), weight, layers, _StyleTarget(layers, kind)
-  )
-
-
-def tv_term(kind: losses.TVKind = 'l1', weight: float = 1.0) -> LossTerm:
-  """Total variation of the image: the seed's 'denoising' term."""
-  return LossTerm(_TVLoss(kind), weight)
-
-
-TermBuilder = Callable[[ml_collections.ConfigDict], LossTerm]
-
-_BUILDERS: dict[str, TermBuilder] = {
-  'content': lambda c: content_term(c.content_layers),
-  'style': lambda c: style_term(c.style_layers, c.style_loss),
-  'tv': lambda c: tv_term(c.tv_kind),
-}
-
-
-def register_term(name: str, builder: TermBuilder) -> None:
-  """Makes `name` usable in `config.terms`; `builder(config)` returns its `LossTerm`."""
-  _BUILDERS[name] = builder
-
-
-def registered_terms() -> tuple[str, ...]:
-  return tuple(_BUILDERS)
-
-
-def terms_from_config(config: ml_collections.ConfigDict) -> dict[str, LossTerm]:
-  """The terms named in `config.terms` with a positive weight, in that order."""
-  unknown = [name for name in config.terms if name not in _BUILDERS]
-  if unknown:
-    raise ConfigError(
-      f'config.terms names unknown loss term(s) {", ".join(unknown)}; registered terms are: '
-      f'{", ".join(_BUILDERS)} (add your own with nst_jax.objective.register_term)'
-    )
-  return {
-    name: _BUILDERS[name](config)._replace(weight=float(weight))
-    for name, weight in config.terms.items()
-    if weight > 0
-  }
+def layers_of(terms: Iterable[LossTerm]) -> tuple[str, ...]:
+  """The layers any of `terms` reads, in network order; `ConfigError` for an unknown name."""
+  used = {layer for term in terms for layer in term.layers}
+  vgg.check_layer_names(sorted(used), 'the loss terms')
+  return tuple(sorted(used, key=vgg.LAYER_NAMES.index))
 
 
 def check_terms(terms: Mapping[str, LossTerm]) -> None:
@@ -192,3 +92,103 @@ def evaluate(
 ) -> dict[str, jax.Array]:
   """Each term's (unweighted) value for one example."""
   return {name: term.loss(features, targets[name]) for name, term in terms.items()}
+
+
+def _check_names(values: Mapping[str, Any], weights: Mapping[str, Any]) -> None:
+  if set(values) != set(weights):
+    missing = sorted(set(values) - set(weights))
+    extra = sorted(set(weights) - set(values))
+    raise ValueError(f'loss weights do not match terms: missing {missing}, unexpected {extra}')
+
+
+def combine_terms(values: Mapping[str, ArrayLike], weights: Mapping[str, ArrayLike]) -> jax.Array:
+  """The weighted sum `sum_k weights[k] * values[k]` of scalar loss terms.
+
+  Args:
+    values: scalar loss terms by name, e.g. {'content': ..., 'style': ..., 'tv': ...}.
+    weights: a weight for every name in `values`, no others.
+
+  Raises:
+    ValueError: if the names in `values` and `weights` differ, or a value is not a scalar.
+  """
+  _check_names(values, weights)
+  total = jnp.zeros((), jnp.float32)
+  for name in sorted(values):
+    value = as_float(values[name])
+    if value.ndim != 0:
+      raise ValueError(f'loss term {name!r} must be a scalar, got shape {value.shape}')
+    total = total + weights[name] * value
+  return total
+
+
+def log_combine_terms(
+  values: Mapping[str, ArrayLike], weights: Mapping[str, ArrayLike], *, eps: float = 1e-8
+) -> jax.Array:
+  """`sum_k weights[k] * log(|values[k]| + eps)`: the seed's normalised combination as an objective.
+
+  The seed divides each term by a stop-gradient of its own value, `sum_k w_k L_k / sg(L_k)`, so
+  that the weights are pure ratios between the terms' relative rates of change, whatever their
+  scale or the image size. That sum is constant in value; this one has exactly its gradient,
+  `sum_k w_k grad(L_k) / (|L_k| + eps)`, at every point, but it is one fixed function whose
+  value falls as the terms do, which line searches (L-BFGS) and loss curves need.
+
+  Args:
+    values: scalar loss terms by name.
+    weights: a weight for every name in `values`, no others.
+    eps: keeps a zero term finite.
+
+  Returns:
+    Scalar total (may be negative).
+  """
+  _check_names(values, weights)
+  return sum(
+    (weights[name] * jnp.log(jnp.abs(as_float(values[name])) + eps) for name in sorted(values)),
+    jnp.zeros((), jnp.float32),
+  )
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+  """The objective of one example: the network's features, each term's value, their total.
+
+  Hashable (when its terms are), so that equal objectives share compiled programs. The terms'
+  own weights are ignored: weights are passed in at each call, so that they can change without
+  recompiling.
+
+  Attributes:
+    model: the feature network.
+    terms: `((name, LossTerm), ...)`.
+    normalize: combine with `log_combine_terms` instead of `combine_terms`.
+  """
+
+  model: vgg.VGG19
+  terms: tuple[tuple[str, LossTerm], ...]
+  normalize: bool = False
+
+  @property
+  def layers(self) -> tuple[str, ...]:
+    """The layers any term reads, in network order."""
+    return layers_of(term for _, term in self.terms)
+
+  def features(self, params: Any, images: jax.Array) -> dict[str, jax.Array]:
+    """`{'image': images, layer: float32 activation}` for (N, H, W, 3) images in [0, 1]."""
+    layers = self.layers
+    out = self.model.apply(params, images, layers) if layers else {}
+    return {'image': images, **{k: v.astype(jnp.float32) for k, v in out.items()}}
+
+  def values(self, params: Any, image: jax.Array, targets: Mapping[str, Any]) -> dict[str, Any]:
+    """`{name: scalar}`: each term's unweighted value for one image (H, W, 3)."""
+    features = jax.tree.map(lambda x: x[0], self.features(params, image[None]))
+    return evaluate(dict(self.terms), features, targets)
+
+  def __call__(
+    self,
+    params: Any,
+    image: jax.Array,
+    targets: Mapping[str, Any],
+    weights: Mapping[str, ArrayLike],
+  ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """`(total, values)` for one image (H, W, 3): the combined objective and each term's value."""
+    values = self.values(params, image, targets)
+    combine = log_combine_terms if self.normalize else combine_terms
+    return combine(values, weights), values

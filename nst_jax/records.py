@@ -5,14 +5,14 @@ import json
 import math
 import os
 import pathlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import ml_collections
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from nst_jax import engine
+from nst_jax import engine, files
 
 
 @dataclasses.dataclass
@@ -54,7 +54,7 @@ def history_lines(batches: Sequence[BatchRecord]) -> Iterator[dict[str, Any]]:
       }
 
 
-_COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189))
+CURVE_COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189))
 
 
 def _font(size: int):
@@ -121,7 +121,7 @@ def plot_losses(
     draw.line((px, box[3], px, box[3] + 4), fill='black')
     draw.text((px, box[3] + 6), f'{x:g}', fill='black', font=small, anchor='mt')
   draw.text(((box[0] + box[2]) / 2, height - 6), 'step', fill='black', font=small, anchor='mb')
-  colours = {label: _COLOURS[i % len(_COLOURS)] for i, label in enumerate(points)}
+  colours = {label: CURVE_COLOURS[i % len(CURVE_COLOURS)] for i, label in enumerate(points)}
   for label, (xs, ys) in points.items():
     pixels = [to_pixel(x, y) for x, y in zip(xs, ys, strict=True)]
     if len(pixels) > 1:
@@ -183,15 +183,8 @@ def write_workdir(
     plot = plot_losses(
       curves, title=f'losses, mean over {pairs} pair(s) (unweighted terms)', markers=markers
     )
-    _write_bytes(folder / 'loss.png', lambda f: plot.save(f, format='PNG'))
+    files.atomic_write(folder / 'loss.png', lambda f: plot.save(f, format='PNG'))
 
 
 def _write_text(path: pathlib.Path, text: str) -> None:
-  _write_bytes(path, lambda f: f.write(text.encode()))
-
-
-def _write_bytes(path: pathlib.Path, write: Callable[[Any], Any]) -> None:
-  temp = path.with_name(f'.{path.name}.tmp')
-  with open(temp, 'wb') as f:
-    write(f)
-  os.replace(temp, path)
+  files.atomic_write(path, lambda f: f.write(text.encode()))

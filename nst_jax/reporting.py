@@ -11,7 +11,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from nst_jax import engine
+from nst_jax import engine, schedule
 
 
 def _duration(seconds: float | None) -> str:
@@ -41,7 +41,7 @@ class ProgressReporter:
     self._stream = sys.stderr if stream is None else stream
     self._bar = self._stream.isatty() if bar is None else bar
     self._clock = clock
-    self._scale_steps = engine.steps_per_scale(config)
+    self._scale_steps = schedule.steps_per_scale(config)
     self._batch_steps = sum(self._scale_steps)
     self._num_batches = num_batches
     self._total = self._batch_steps * num_batches

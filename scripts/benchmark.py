@@ -3,20 +3,18 @@
   python scripts/benchmark.py                        # 256 and 512 px, B = 1 and 4, Adam
   python scripts/benchmark.py --sizes=256 --batches=1,4 --optimizer=lbfgs --repeats=5
 
-Each case runs `nst_jax.stylize` as users do (default config: content relu4_2, Gram style on
-relu1_1..relu5_1, max pooling, float32) on synthetic smooth images, with `chunk_size` steps per
-compiled chunk and `repeats + 1` chunks, timestamping each chunk with the progress callback
-(which runs after the chunk's results are on the host, so every chunk is complete).
+Each case prepares a batch as `nst_jax.stylize` does (`engine.prepare`; default config: content
+relu4_2, Gram style on relu1_1..relu5_1, max pooling, float32) on synthetic smooth images, and
+runs its compiled chunk (`Program.run_chunk`, `chunk_size` steps) `repeats + 1` times, the first
+as a warm-up.
 
-* compile_s: tracing, lowering and XLA compilation of the chunk function `run_chunk`, from
-  `jax.monitoring` events during that run.
+* compile_s: tracing, lowering and XLA compilation of the chunk function.
 * step_s: steady-state time per step. Each chunk also evaluates the loss once (one forward
-  pass), and the progress callback times that forward pass and the reference matmul right after
-  every chunk, under the same load; step_s is the median over the timed chunks (all but the
-  first, which includes the compilation) of (chunk wall time - forward time) / chunk_size: the
-  cost per step of a long chunk. step_s_min: the fastest chunk's (least disturbed by other
-  processes on a shared machine); chunk_step_s: median chunk wall time / chunk_size, forward
-  pass and host work between chunks included.
+  pass); that forward pass and the reference matmul are timed right after every chunk, under the
+  same load. step_s is the median over the timed chunks of (chunk wall time - forward time) /
+  chunk_size: the cost per step of a long chunk. step_s_min: the fastest chunk's (least
+  disturbed by other processes on a shared machine); chunk_step_s: median chunk wall time /
+  chunk_size, forward pass included.
 * step_gflop: XLA's cost analysis of one value-and-gradient evaluation of all pairs (an Adam
   step; its elementwise update is left out, well under 0.1%). Not of the chunk: the analysis
   counts a `while` loop's body once, whatever the trip count. With L-BFGS a step holds a
@@ -36,7 +34,6 @@ compiled chunk and `repeats + 1` chunks, timestamping each chunk with the progre
 Writes `--output` (JSON) and prints a table.
 """
 
-import functools
 import json
 import platform
 import time
@@ -67,19 +64,6 @@ _MATMUL_SIZE = flags.DEFINE_integer('matmul_size', 4096, 'n of the reference n^3
 _OUTPUT = flags.DEFINE_string('output', 'benchmark.json', 'Where to write the JSON results.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the synthetic images.')
 
-_COMPILE_EVENTS = (
-  '/jax/core/compile/jaxpr_trace_duration',
-  '/jax/core/compile/jaxpr_to_mlir_module_duration',
-  '/jax/core/compile/backend_compile_duration',
-)
-_compile_seconds: dict[str, float] = {}
-
-
-def _on_event(event: str, duration: float, *, fun_name: str = '', **_: Any) -> None:
-  if event in _COMPILE_EVENTS:
-    name = fun_name.removeprefix('jit(').removesuffix(')')
-    _compile_seconds[name] = _compile_seconds.get(name, 0.0) + duration
-
 
 def _flops(compiled: Any) -> float:
   analysis = compiled.cost_analysis()
@@ -106,12 +90,13 @@ def _make_matmul(n: int) -> Callable[[], float]:
   b = jax.random.normal(jax.random.key(2), (n, n), jnp.float32)
   matmul = jax.jit(jnp.matmul)
   jax.block_until_ready(matmul(a, b))
-  return lambda: _seconds(lambda: matmul(a, b))
+  return lambda: _seconds(matmul, a, b)
 
 
-def _seconds(fn: Callable[[], Any]) -> float:
+def _seconds(fn: Callable[..., Any], *args: Any) -> float:
+  """Wall time of `fn(*args)`, its results on the device."""
   start = time.perf_counter()
-  jax.block_until_ready(fn())
+  jax.block_until_ready(fn(*args))
   return time.perf_counter() - start
 
 
@@ -123,44 +108,38 @@ def _case(
   config.image_size = size
   config.optimizer = _OPTIMIZER.value
   config.chunk_size = _CHUNK_SIZE.value
-  config.num_steps = _CHUNK_SIZE.value * (_REPEATS.value + 1)
   contents = _images(rng, num_pairs, size)
   styles = list(_images(rng, num_pairs, size))  # Pair i uses style i.
-  starts, ends, forward_s, matmul_s = [], [], [], []
-  timing: dict[str, Any] = {}
+  prepared = engine.prepare(contents, styles, config, network=network)
+  program, params, weights_ = prepared.program, prepared.params, prepared.weights
+  targets = prepared.targets(0)
+  state = prepared.start_state(0)
+  never = jnp.int32(2**30)  # A step count no chunk reaches: every call runs a full chunk.
+  start = time.perf_counter()
+  run_chunk = program.run_chunk.lower(params, state, targets, weights_, never).compile()
+  compile_s = time.perf_counter() - start
+  forward = program.evaluate.lower(params, state.images, targets, weights_).compile()
 
-  def on_progress(progress: nst_jax.Progress) -> None:
-    # Chunk k ran from the end of callback k-1 to the start of callback k. After each chunk the
-    # callback times the chunk's one forward pass and the reference matmul, under the same load.
-    del progress
-    ends.append(time.perf_counter())
-    if 'forward' not in timing:  # After the first chunk: build and compile (not timed).
-      model, term_fns, layers, _, normalize, _, _, groups = captured['make_args']
-      params, state, targets, term_weights, _ = captured['call_args']
-      objective_fn = functools.partial(
-        engine._objective_fn(model, dict(term_fns), layers, normalize), params
-      )
-      # The chunk's forward pass, with its grouping of the pairs.
-      forward = jax.jit(lambda x, t, w: groups.map(lambda a, b: objective_fn(a, b, w), x, t))
-      timing.update(
-        objective_fn=objective_fn, forward=forward, args=(state.images, targets, term_weights)
-      )
-      jax.block_until_ready(forward(*timing['args']))
-    else:
-      forward_s.append(_seconds(lambda: timing['forward'](*timing['args'])))
+  chunk_s, forward_s, matmul_s = [], [], []
+  for k in range(_REPEATS.value + 1):  # The first chunk warms up and is not timed.
+    begin = time.perf_counter()
+    state = jax.block_until_ready(run_chunk(params, state, targets, weights_, never))[0]
+    elapsed = time.perf_counter() - begin
+    if k:
+      # Each chunk also evaluates the objective once at its end: time that forward pass and the
+      # reference matmul right after it, under the same load.
+      chunk_s.append(elapsed)
+      forward_s.append(_seconds(forward, params, state.images, targets, weights_))
       matmul_s.append(matmul())
-    starts.append(time.perf_counter())
-
-  _compile_seconds.clear()
-  with engine.capture_chunk_runner() as captured:
-    nst_jax.stylize(contents, styles, config, network=network, callback=on_progress)
-  chunk_s = np.asarray(ends[1:]) - np.asarray(starts[:-1])
+  chunk_s = np.asarray(chunk_s)
   step_s = (chunk_s - np.asarray(forward_s)) / config.chunk_size
   matmul_rate = 2 * _MATMUL_SIZE.value**3 / np.asarray(matmul_s) / 1e9
+  num_devices = prepared.layout.mesh.size
   result = {
     'size': size,
     'pairs': num_pairs,
-    'compile_s': _compile_seconds.get('run_chunk', float('nan')),
+    'devices': num_devices,
+    'compile_s': compile_s,
     'step_s': float(np.median(step_s)),
     'step_s_min': float(np.min(step_s)),
     'per_image_step_s': float(np.median(step_s)) / num_pairs,
@@ -172,17 +151,14 @@ def _case(
     'matmul_times_s': matmul_s,
   }
 
-  # FLOPs of one value-and-gradient evaluation of every pair, vmapped (XLA's cost analysis counts
-  # a loop's body once, so not the chunk itself, whose pairs may run in a loop; and it counts one
-  # device's share of a sharded program).
-  params, state, targets, term_weights, _ = captured['call_args']
-  num_devices = len(state.images.sharding.device_set)
-  result['devices'] = num_devices
-  objective_fn = timing['objective_fn']
+  # FLOPs of one value-and-gradient evaluation of every pair, all vmapped (XLA's cost analysis
+  # counts a loop's body once, so not the chunk itself, whose pairs may run in a loop; and it
+  # counts one device's share of a sharded program).
+  objective = program.objective
   value_and_grad = jax.jit(
-    jax.vmap(jax.value_and_grad(lambda *args: objective_fn(*args)[0]), in_axes=(0, 0, None))
+    jax.vmap(jax.value_and_grad(lambda x, t: objective(params, x, t, weights_)[0]))
   )
-  eval_flops = num_devices * _flops(value_and_grad.lower(*timing['args']).compile())
+  eval_flops = num_devices * _flops(value_and_grad.lower(state.images, targets).compile())
   if config.optimizer == 'adam':
     rates = eval_flops / step_s / 1e9
     result.update(
@@ -192,11 +168,9 @@ def _case(
     )
   else:
     result.update(eval_gflop=eval_flops / 1e9)
-  run_chunk = captured['run_chunk']
 
   def replay() -> float:
-    # A step count no chunk reaches, so that every call runs a full chunk.
-    return _seconds(lambda: run_chunk(params, state, targets, term_weights, jnp.int32(2**30)))
+    return _seconds(run_chunk, params, state, targets, weights_, never)
 
   return result, replay
 
@@ -247,7 +221,6 @@ def main(argv: list[str]) -> None:
   batches = sorted(int(b) for b in _BATCHES.value)
   device = jax.devices()[0]
   logging.info('Devices: %s', jax.devices())
-  jax.monitoring.register_event_duration_secs_listener(_on_event)
   defaults = nst_jax.default_config()
   network = weights.load_vgg19(
     defaults.weights, pooling=defaults.pooling, dtype=jnp.dtype(defaults.dtype)

@@ -10,7 +10,7 @@ style_swirls.png, style_mosaic.png, style_waves.png (drawn by code from --seed) 
 
 from absl import flags
 
-from nst_jax import cli, samples
+from nst_jax import paths, samples, script
 
 _OUT = flags.DEFINE_string('out', 'samples', 'Output folder (created if missing).')
 _SIZE = flags.DEFINE_integer('size', 512, 'Side of the procedural style images, in pixels.')
@@ -18,11 +18,11 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the procedural styles.')
 
 
 def main(argv: list[str]) -> None:
-  cli.check_no_arguments(argv)
-  cli.check_folder_writable(_OUT.value, '--out')
+  script.check_no_arguments(argv)
+  paths.check_folder_writable(_OUT.value, '--out')
   for name, path in samples.write_samples(_OUT.value, size=_SIZE.value, seed=_SEED.value).items():
     print(f'{name}: {path}')
 
 
 if __name__ == '__main__':
-  cli.run(main)
+  script.run(main)

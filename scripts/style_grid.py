@@ -16,9 +16,9 @@ import pathlib
 
 from absl import flags
 
-from nst_jax import cli
+from nst_jax import cli, hosts, script
 
-_CONFIG = cli.config_flag(pathlib.Path(__file__).resolve().parents[1] / 'configs' / 'grid.py')
+_CONFIG = script.config_flag(pathlib.Path(__file__).resolve().parents[1] / 'configs' / 'grid.py')
 _CONTENTS = flags.DEFINE_list(
   'contents', None, 'Content image files, comma-separated.', required=True
 )
@@ -28,14 +28,14 @@ _CELL_SIZE = flags.DEFINE_integer('cell_size', 0, 'Cell side in pixels; 0: the l
 _GUTTER = flags.DEFINE_integer('gutter', 8, 'White space between cells, in pixels.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for config, loss history and plot.')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 0, 'Most pairs per batch; 0: no limit.')
-cli.define_multihost_flags()
+hosts.define_multihost_flags()
 
 
 def main(argv: list[str]) -> None:
-  cli.check_no_arguments(argv)
-  dist = cli.setup_devices(**cli.multihost_flag_values())
+  script.check_no_arguments(argv)
+  dist = hosts.setup_devices(**hosts.multihost_flag_values())
   cli.style_grid_files(
-    cli.get_config(_CONFIG),
+    script.get_config(_CONFIG),
     contents=_CONTENTS.value,
     styles=_STYLES.value,
     output=_OUTPUT.value,
@@ -48,4 +48,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
-  cli.run(main)
+  script.run(main)

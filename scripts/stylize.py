@@ -24,9 +24,9 @@ import pathlib
 
 from absl import flags
 
-from nst_jax import cli
+from nst_jax import cli, hosts, script
 
-_CONFIG = cli.config_flag(pathlib.Path(__file__).resolve().parents[1] / 'configs' / 'default.py')
+_CONFIG = script.config_flag(pathlib.Path(__file__).resolve().parents[1] / 'configs' / 'default.py')
 _CONTENT = flags.DEFINE_list('content', [], 'Content image file(s), comma-separated.')
 _CONTENT_DIR = flags.DEFINE_string('content_dir', None, 'Folder of content images (all of them).')
 _STYLE = flags.DEFINE_list('style', None, 'Style image file(s), comma-separated.', required=True)
@@ -42,14 +42,14 @@ _INIT_IMAGE = flags.DEFINE_list(
 _SAVE_EVERY = flags.DEFINE_integer('save_every', 0, 'Write intermediate images every N steps.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for config, loss history and plot.')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 0, 'Most contents per batch; 0: no limit.')
-cli.define_multihost_flags()
+hosts.define_multihost_flags()
 
 
 def main(argv: list[str]) -> None:
-  cli.check_no_arguments(argv)
-  dist = cli.setup_devices(**cli.multihost_flag_values())
+  script.check_no_arguments(argv)
+  dist = hosts.setup_devices(**hosts.multihost_flag_values())
   cli.stylize_files(
-    cli.get_config(_CONFIG),
+    script.get_config(_CONFIG),
     contents=_CONTENT.value,
     content_dir=_CONTENT_DIR.value,
     styles=_STYLE.value,
@@ -64,4 +64,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
-  cli.run(main)
+  script.run(main)

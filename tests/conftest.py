@@ -27,3 +27,11 @@ def astronaut_64():
 
   image = Image.fromarray(data.astronaut()).resize((64, 64), Image.Resampling.LANCZOS)
   return np.asarray(image, np.float32) / 255.0
+
+
+@pytest.fixture(scope='session')
+def random_network():
+  """`(VGG19, random params)` up to block 2: for tests of equivalences, not of quality."""
+  import small
+
+  return small.random_network()

@@ -7,8 +7,8 @@ import ml_collections
 import pytest
 
 import nst_jax
-from nst_jax import cli
 from nst_jax import config as config_lib
+from nst_jax import script
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
 NAMES = ('default', 'fast', 'hq', 'seed', 'grid')
@@ -36,7 +36,7 @@ def test_config_loads_validates_and_documents_its_command(name):
   module = load(name)
   config = module.get_config()
   assert isinstance(config, ml_collections.ConfigDict)
-  cli.check_config_fields(config, name)  # Same fields as the default: started from it.
+  script.check_config_fields(config, name)  # Same fields as the default: started from it.
   config_lib.validate(config)
   doc = module.__doc__
   assert 'python scripts/' in doc and f'configs/{name}.py' in doc.replace('\\\n', ''), doc

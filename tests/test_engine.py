@@ -1,15 +1,15 @@
-"""Tests for nst_jax.engine: batching, sharding, chunking, retracing, schedules and colour."""
-
-import re
+"""Tests for nst_jax.engine: stylize with the real weights: schedules, blends, seeds, inits, colour
+control, the objective's terms, optimizers and errors."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from small import small_config, small_pairs
 
 import nst_jax
-from nst_jax import color, engine, objective
+from nst_jax import color, objective, terms
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError
 
 pytestmark = pytest.mark.weights
@@ -22,144 +22,7 @@ def network(vgg19_params):
 
 @pytest.fixture(scope='module')
 def images():
-  """Two contents and two styles, 32x32, made by code."""
-  rng = np.random.default_rng(0)
-  y, x = np.mgrid[0:32, 0:32] / 31.0
-  contents = np.stack(
-    [
-      np.stack([x, y, 0.5 * np.ones_like(x)], -1),
-      np.stack([(x > 0.5) * 0.8, 0.3 + 0.4 * y, x * y], -1),
-    ]
-  ).astype(np.float32)
-  styles = [
-    rng.uniform(size=(40, 40, 3)).astype(np.float32),
-    np.stack([np.sin(8 * x) ** 2, np.cos(5 * y) ** 2, x], -1).astype(np.float32),
-  ]
-  return contents, styles
-
-
-def small_config(**overrides):
-  """Shallow layers and a tiny image, so that a step costs milliseconds."""
-  config = nst_jax.default_config()
-  config.image_size = 32
-  config.num_steps = 6
-  config.chunk_size = 3
-  config.optimizer = 'adam'
-  config.content_layers = {'relu2_1': 1.0}
-  config.style_layers = {'relu1_1': 0.5, 'relu2_1': 0.5}
-  config.terms = {'content': 1.0, 'style': 1e-3, 'tv': 0.0}
-  config.num_devices = 1
-  config.update(overrides)
-  return config
-
-
-@pytest.mark.parametrize('group_size', [2, 1])  # Both pairs vmapped; one pair after the other.
-def test_vmapped_batch_equals_each_pair_alone(network, images, group_size):
-  contents, styles = images
-  config = small_config(pair_group_size=group_size)
-  batch = nst_jax.stylize(contents, styles, config, network=network)
-  for i in range(2):
-    alone = nst_jax.stylize(contents[i : i + 1], [styles[i]], config, network=network)
-    np.testing.assert_allclose(batch.images[i], alone.images[0], atol=2e-5)
-    np.testing.assert_allclose(batch.history.total[:, i], alone.history.total[:, 0], rtol=1e-4)
-
-
-def test_sharded_equals_unsharded(network, images):
-  assert jax.device_count() == 4, 'conftest forces four CPU devices'
-  contents, styles = images
-  contents = np.concatenate([contents, contents[::-1]])
-  weights = np.array([[1, 0], [0, 1], [1, 1], [1, 0]], np.float32)
-  config = small_config(num_steps=4, chunk_size=2)
-  one = nst_jax.stylize(contents, styles, config, style_weights=weights, network=network)
-  config.num_devices = 4
-  four = nst_jax.stylize(contents, styles, config, style_weights=weights, network=network)
-  np.testing.assert_allclose(one.images, four.images, atol=2e-5)
-
-
-@pytest.mark.parametrize('optimizer', ['adam', 'lbfgs'])
-def test_pair_groups_on_sharded_devices_match_and_move_nothing(network, images, optimizer):
-  """Two devices with two pairs each: groups of one and two pairs, and both unsharded."""
-  contents, styles = images
-  contents = np.concatenate([contents, contents[::-1]])
-  weights = np.array([[1, 0], [0, 1], [1, 1], [1, 0]], np.float32)
-  config = small_config(num_steps=4, chunk_size=2, optimizer=optimizer, pair_group_size=4)
-  reference = nst_jax.stylize(contents, styles, config, style_weights=weights, network=network)
-  config.num_devices = 2
-  for group_size in (1, 2):
-    config.pair_group_size = group_size
-    with engine.capture_chunk_runner() as captured:
-      result = nst_jax.stylize(contents, styles, config, style_weights=weights, network=network)
-    np.testing.assert_allclose(result.images, reference.images, atol=2e-5)
-    np.testing.assert_allclose(result.history.total, reference.history.total, rtol=1e-4)
-    hlo = captured['run_chunk'].lower(*captured['call_args']).compile().as_text()
-    assert not re.search(r' (all-gather|all-to-all|collective-permute)\(', hlo)
-    # L-BFGS decides once for the batch whether its cached gradient is usable: one bool.
-    assert len(re.findall(r' all-reduce\(', hlo)) == (optimizer == 'lbfgs')
-
-
-def test_pair_groups_default_to_one_pair_at_a_time_on_a_cpu():
-  def size(num_pairs, num_devices, group_size):
-    return engine._PairLayout.create(num_pairs, num_devices).pair_groups(group_size).size
-
-  assert size(4, 1, 0) == 1  # A CPU: one pair at a time.
-  assert size(4, 2, 0) == 1  # On each device.
-  assert size(4, 1, 2) == 2
-  assert size(6, 1, 4) == 3  # Groups are full: the largest size <= 4 that divides 6.
-  assert size(4, 1, 8) == 4  # All at once.
-
-
-def test_batch_is_padded_to_the_device_count(network, images):
-  contents, styles = images
-  config = small_config(num_steps=2, chunk_size=2, num_devices=0)  # All four devices, 2 pairs.
-  result = nst_jax.stylize(contents[:1].repeat(3, 0), styles[:1], config, network=network)
-  assert result.images.shape == (3, 32, 32, 3)
-  np.testing.assert_allclose(result.images[0], result.images[2], atol=2e-5)
-
-
-def test_chunked_scan_equals_one_scan_without_retracing(network, images, caplog):
-  contents, styles = images
-  engine._make_chunk_runner.cache_clear()  # Earlier tests may have compiled these settings.
-  progress = []
-  with jax.log_compiles(), caplog.at_level('WARNING'):
-    chunked = nst_jax.stylize(
-      contents,
-      styles,
-      small_config(num_steps=7, chunk_size=2),
-      network=network,
-      callback=progress.append,
-    )
-  assert [p.step for p in progress] == [2, 4, 6, 7]
-  # Four chunks (the last one partial) and one compilation of the chunk function.
-  compiles = [r for r in caplog.records if 'Compiling jit(run_chunk)' in r.getMessage()]
-  assert len(compiles) == 1
-  single = nst_jax.stylize(
-    contents, styles, small_config(num_steps=7, chunk_size=7), network=network
-  )
-  np.testing.assert_allclose(chunked.images, single.images, atol=2e-5)
-  np.testing.assert_allclose(chunked.history.total, single.history.total, rtol=1e-5)
-  assert chunked.history.total.shape == (7, 2)
-  assert list(chunked.history.term_steps) == [2, 4, 6, 7]
-  assert chunked.history.terms['style'].shape == (4, 2)
-
-
-def test_calls_with_new_weights_or_step_counts_reuse_the_compiled_chunk(network, images, caplog):
-  contents, styles = images
-  engine._make_chunk_runner.cache_clear()
-  config = small_config(num_steps=2, chunk_size=2)
-  with jax.log_compiles(), caplog.at_level('WARNING'):
-    first = nst_jax.stylize(contents, styles, config, network=network)
-    config.terms.style = 0.1
-    config.num_steps = 4
-    second = nst_jax.stylize(contents, styles, config, network=network)
-  compiles = [r for r in caplog.records if 'Compiling jit(run_chunk)' in r.getMessage()]
-  assert len(compiles) == 1
-  assert first.history.total.shape == (2, 2) and second.history.total.shape == (4, 2)
-  # The new weight took effect, exactly as in a program built for it.
-  assert not np.allclose(first.images, second.images, atol=1e-3)
-  engine._make_chunk_runner.cache_clear()
-  fresh = nst_jax.stylize(contents, styles, config, network=network)
-  np.testing.assert_allclose(fresh.images, second.images, atol=1e-6)
-  np.testing.assert_allclose(fresh.history.total, second.history.total, rtol=1e-6)
+  return small_pairs()
 
 
 @pytest.mark.slow
@@ -261,21 +124,21 @@ def test_normalized_terms_from_noise(network, images, optimizer):
 def test_custom_terms_from_python_and_by_name(network, images):
   contents, styles = images
   brightness = objective.LossTerm(lambda f, t: (f['image'].mean() - 0.9) ** 2, weight=1e7)
-  terms = objective.terms_from_config(small_config())
-  terms['brightness'] = brightness
-  del terms['content']
+  chosen = terms.terms_from_config(small_config())
+  chosen['brightness'] = brightness
+  del chosen['content']
   config = small_config(num_steps=6, learning_rate=0.05)
-  result = nst_jax.stylize(contents, styles, config, terms=terms, network=network)
+  result = nst_jax.stylize(contents, styles, config, terms=chosen, network=network)
   assert set(result.history.terms) == {'style', 'brightness'}
   assert result.images.mean() > contents.mean() + 0.1
 
-  objective.register_term('brightness', lambda config: brightness)
+  terms.register_term('brightness', lambda config: brightness)
   try:
     config.terms = {'content': 1.0, 'style': 1e-3, 'tv': 0.0, 'brightness': 1e7}
     by_name = nst_jax.stylize(contents, styles, config, network=network)
     assert set(by_name.history.terms) == {'content', 'style', 'brightness'}
   finally:
-    objective._BUILDERS.pop('brightness')
+    terms.unregister_term('brightness')
 
 
 def test_any_optax_optimizer(network, images):
@@ -298,10 +161,9 @@ def test_non_finite_loss_names_the_term_and_keeps_the_last_finite_image(network,
     lambda f, t: jnp.where(f['image'].mean() > start + 1e-3, jnp.nan, -f['image'].mean()),
     weight=1.0,
   )
-  terms = {'explode': explode}
   config = small_config(num_steps=30, chunk_size=10, learning_rate=0.01, num_devices=1)
   with pytest.raises(NonFiniteLossError, match="'explode'") as error:
-    nst_jax.stylize(contents[:1], styles[:1], config, terms=terms, network=network)
+    nst_jax.stylize(contents[:1], styles[:1], config, terms={'explode': explode}, network=network)
   assert np.isfinite(error.value.images).all()
   assert error.value.images.mean() <= start + 1e-3
 

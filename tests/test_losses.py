@@ -203,52 +203,6 @@ def test_wasserstein2_of_shifted_features_is_mean_term(x64):
   np.testing.assert_allclose(loss, np.sum(shift**2) / 5, rtol=1e-9)
 
 
-# --- combine_terms -------------------------------------------------------------------------------
-
-
-def test_combine_terms_unnormalized_is_weighted_sum():
-  values = {'content': jnp.array(2.0), 'style': jnp.array(3.0)}
-  total = losses.combine_terms(values, {'content': 0.5, 'style': 4.0}, normalize=False)
-  np.testing.assert_allclose(total, 13.0)
-
-
-def test_combine_terms_normalized_value_and_gradient_ratios(x64):
-  weights = {'content': 1.0, 'style': 1e3, 'tv': 0.1}
-  x, y, image = _features(0), _features(1), np.random.default_rng(2).uniform(size=(3, 4, 3))
-  target = losses.gaussian_style_target(y)
-  fns = {
-    'content': lambda p: losses.content_loss(p['content'], y),
-    'style': lambda p: losses.wasserstein2_style_loss(p['style'], *target),
-    'tv': lambda p: losses.total_variation(p['tv']),
-  }
-  params = {'content': jnp.asarray(x), 'style': jnp.asarray(x), 'tv': jnp.asarray(image)}
-
-  def total(p):
-    return losses.combine_terms({k: f(p) for k, f in fns.items()}, weights, normalize=True)
-
-  value, grads = jax.value_and_grad(total)(params)
-  np.testing.assert_allclose(value, sum(weights.values()), rtol=1e-6)
-  for name, fn in fns.items():
-    term_value, term_grad = jax.value_and_grad(fn)(params)
-    np.testing.assert_allclose(
-      grads[name], weights[name] * term_grad[name] / term_value, rtol=1e-6, atol=1e-12
-    )
-
-
-def test_combine_terms_normalized_zero_term_is_finite():
-  total, grad = jax.value_and_grad(
-    lambda v: losses.combine_terms({'a': v * 0.0, 'b': v}, {'a': 1.0, 'b': 2.0}, normalize=True)
-  )(jnp.array(5.0))
-  assert np.isfinite(total) and np.isfinite(grad)
-
-
-def test_combine_terms_rejects_mismatched_names():
-  with pytest.raises(ValueError, match="missing \\['tv'\\], unexpected \\['style'\\]"):
-    losses.combine_terms(
-      {'content': 1.0, 'tv': 2.0}, {'content': 1.0, 'style': 1.0}, normalize=True
-    )
-
-
 # --- blending ------------------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_jax import grid, images, weights
+from nst_jax import grid, images, schedule, weights
 
 SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / 'scripts'
 TINY = [
@@ -68,7 +68,7 @@ def inputs(tmp_path_factory):
   }
   images.save_image(paths['square'], square)
   images.save_image(paths['square2'], square[::-1] * 0.8)
-  images.save_image(paths['wide'], images.resize_image(square, (48, 72)))
+  images.save_image(paths['wide'], np.asarray(schedule.resize(square, (48, 72))))
   images.save_image(paths['dots'], rng.uniform(size=(48, 48, 3)))
   stripes = np.stack([np.sin(20 * x) ** 2, 0.3 * np.ones_like(x), np.cos(13 * y) ** 2], -1)
   images.save_image(paths['stripes'], stripes[:40])

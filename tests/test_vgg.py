@@ -140,3 +140,48 @@ def test_real_weights_see_the_photograph(vgg19_params, astronaut_64):
   out = vgg.VGG19().apply(vgg19_params, np.stack([astronaut_64, shuffled]), ('relu4_2',))
   a, b = np.asarray(out['relu4_2'])
   assert np.linalg.norm(a - b) > 0.5 * np.linalg.norm(a)
+
+
+def test_hand_written_conv_vjp_matches_autodiff_of_lax_conv():
+  """`conv3x3`'s custom VJP against autodiff of the plain convolution, and finite differences.
+
+  A `jax.custom_vjp` defines reverse mode only, so forward mode fails through it;
+  `VGG19(fast_conv_grad=False)` uses plain convolutions, which allow it.
+  """
+  from jax.test_util import check_grads
+
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, 5, 6, 3)))
+  kernel = jnp.asarray(rng.normal(size=(3, 3, 3, 4)))
+  g = jnp.asarray(rng.normal(size=(2, 5, 6, 4)))
+
+  def plain(x, k):
+    return jax.lax.conv_general_dilated(
+      x, k, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC')
+    )
+
+  ours = jax.vjp(vgg.conv3x3, x, kernel)[1](g)
+  theirs = jax.vjp(plain, x, kernel)[1](g)
+  for a, b in zip(ours, theirs, strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+  with jax.enable_x64(True):
+    check_grads(
+      vgg.conv3x3, (x.astype(jnp.float64), kernel.astype(jnp.float64)), order=1, modes=('rev',)
+    )
+  with pytest.raises(TypeError):  # Forward mode is not defined for a custom VJP.
+    jax.jvp(lambda x: vgg.conv3x3(x, kernel), (x,), (x,))
+
+
+def test_plain_convs_allow_forward_mode(random_variables):
+  images = jnp.full((1, 16, 16, 3), 0.5)
+  tangent = jnp.ones_like(images)
+  fast, plain = vgg.VGG19(), vgg.VGG19(fast_conv_grad=False)
+  np.testing.assert_allclose(
+    fast.apply(random_variables, images, ('relu2_1',))['relu2_1'],
+    plain.apply(random_variables, images, ('relu2_1',))['relu2_1'],
+    rtol=1e-5,
+  )
+  _, out = jax.jvp(
+    lambda x: plain.apply(random_variables, x, ('relu2_1',))['relu2_1'], (images,), (tangent,)
+  )
+  assert out.shape == (1, 8, 8, 128) and np.isfinite(out).all()

