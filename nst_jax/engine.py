@@ -29,6 +29,9 @@ from nst_jax.pairs import PairLayout
 from nst_jax.program import LoopState, Program, ProgramSpec, build_program
 from nst_jax.terms import terms_from_config
 
+# Folded into the seed for the loss terms' keys, so that they differ from the start noise's.
+_LOSS_KEYS = 1
+
 
 @dataclasses.dataclass
 class History:
@@ -162,7 +165,9 @@ class Stylization:
 
   def start_state(self, scale: int, previous: jax.Array | None = None) -> LoopState:
     """The optimizer's state at the start of `scale`: from `previous` (the last scale's result,
-    resized), else from `config.init`. A fresh optimizer state: its shapes follow the size."""
+    resized), else from `config.init`; this scale's targets; each pair's PRNG key (seeded by
+    `config.seed`, the pair's global index and the scale). A fresh optimizer state: its shapes
+    follow the size."""
     size = self.sizes[scale]
     if previous is None:
       contents = schedule.resize(self.contents, size)
@@ -172,7 +177,11 @@ class Stylization:
       images = self.layout.shard(start)
     else:
       images = schedule.resize(previous, size)
-    return self.program.start_state(images)
+    seed = jax.random.fold_in(jax.random.key(self.config.seed), _LOSS_KEYS)
+    pairs = self.layout.first + jnp.arange(self.contents.shape[0])
+    keys = jax.vmap(lambda b: jax.random.fold_in(jax.random.fold_in(seed, b), scale))(pairs)
+    keys = self.layout.shard(jax.random.key_data(keys))
+    return self.program.start_state(images, self.targets(scale), keys)
 
   def run(self, callback: Callable[[Progress], None] | None = None) -> StylizeResult:
     """Optimises every scale in turn; see `stylize`."""
@@ -186,7 +195,6 @@ class Stylization:
     return StylizeResult(self.layout.gather(images).astype(np.float32), log.history())
 
   def _run_scale(self, scale, previous, log, callback) -> jax.Array:
-    targets = self.targets(scale)
     state = self.start_state(scale, previous)
     num_steps, chunk_size = self.steps[scale], self.config.chunk_size
     done = 0
@@ -194,7 +202,7 @@ class Stylization:
     try:
       while done < num_steps:
         state, totals, (total, values) = self.program.run_chunk(
-          self.params, state, targets, self.weights, jnp.int32(num_steps)
+          self.params, state, self.weights, jnp.int32(num_steps)
         )
         count = min(chunk_size, num_steps - done)
         total = self.layout.gather(total)
@@ -202,7 +210,7 @@ class Stylization:
         log.add(scale, self.layout.gather(totals, axis=1)[:count], total, values)
         done += count
         if self.layout.gather(state.failed).any():
-          raise self._non_finite_error(state, targets, scale)
+          raise self._non_finite_error(state, scale)
         if callback is not None:
           current = self.layout.gather(state.average if averaged else state.images)
           callback(Progress(scale, len(self.sizes), done, num_steps, total, values, current))
@@ -211,9 +219,12 @@ class Stylization:
       raise StylizeInterrupted(self.layout.gather(current, local=True), scale, done) from None
     return state.average if averaged else state.images
 
-  def _non_finite_error(self, state: LoopState, targets: Any, scale: int) -> NonFiniteLossError:
+  def _non_finite_error(self, state: LoopState, scale: int) -> NonFiniteLossError:
     failed = np.flatnonzero(self.layout.gather(state.failed))
-    _, values = self.program.evaluate(self.params, state.first_bad, targets, self.weights)
+    keys = self.program.step_keys(state)
+    _, values = self.program.evaluate(
+      self.params, state.first_bad, state.targets, self.weights, keys
+    )
     bad_terms = [
       name for name, v in values.items() if not np.isfinite(self.layout.gather(v)[failed]).all()
     ]

@@ -2,8 +2,10 @@
 
 A `LossTerm` is pure: `loss(features, target)` is a scalar for ONE example, where `features` maps
 VGG19 layer names to (h, w, c) activations of the image being optimised, plus `'image'` to the
-image itself, (H, W, 3) in [0, 1]. Its `target` is computed once per (content, styles) pair
-before optimisation, by `target(content_features, style_features, style_weights)`.
+image itself, (H, W, 3) in [0, 1], and `'key'` to a PRNG key that changes at every step (for
+stochastic terms). Its `target` is computed once per (content, styles) pair and scale before
+optimisation, by `target(content_features, style_features, style_weights)`, and, for terms with
+a `refresh`, recomputed from the current image every `refresh_every` steps.
 
     terms = nst_jax.terms_from_config(config)
     del terms['tv']
@@ -40,16 +42,25 @@ class LossTerm(NamedTuple):
     loss: `(features, target) -> scalar` for one example; see the module docstring.
     weight: multiplies the loss (or, with `normalize_terms`, is the term's share of the
       gradient); must be >= 0.
-    layers: VGG19 layers that `loss` and `target` read; the network runs up to the deepest.
-    target: `(content_features, style_features, style_weights) -> pytree`, run once per pair:
-      content features as in `loss`, style features one mapping per style image (sizes may
-      differ), and their blend weights (summing to 1). None gives a target of None.
+    layers: VGG19 layers that `loss`, `target` and `refresh` read; the network runs up to the
+      deepest.
+    target: `(content_features, style_features, style_weights) -> pytree`, run once per pair
+      and scale: content features as in `loss`, style features one mapping per style image
+      (sizes may differ), and their blend weights (summing to 1). None gives a target of None.
+    refresh: `(features, target) -> target`, the target recomputed from the features of the
+      current image (the same pytree structure and shapes), e.g. nearest-neighbour matches.
+    refresh_every: with `refresh`, run it after every this many steps (not at step 0).
+    stochastic: the loss reads `features['key']`, so its value changes from step to step (a
+      line search then never reuses its last evaluation).
   """
 
   loss: Callable[[Features, Any], jax.Array]
   weight: float = 1.0
   layers: tuple[str, ...] = ()
   target: TargetFn | None = None
+  refresh: Callable[[Features, Any], Any] | None = None
+  refresh_every: int = 0
+  stochastic: bool = False
 
 
 def layers_of(terms: Iterable[LossTerm]) -> tuple[str, ...]:
@@ -68,6 +79,8 @@ def check_terms(terms: Mapping[str, LossTerm]) -> None:
       raise ConfigError(f'loss term {name!r} is a {type(term).__name__}, not a LossTerm')
     if not term.weight >= 0 or term.weight == float('inf'):
       raise ConfigError(f'loss term {name!r} has weight {term.weight}; it must be finite and >= 0')
+    if term.refresh is not None and term.refresh_every < 1:
+      raise ConfigError(f'loss term {name!r} has a refresh but refresh_every={term.refresh_every}')
   if not any(term.weight > 0 for term in terms.values()):
     raise ConfigError('all loss term weights are zero')
 
@@ -176,10 +189,30 @@ class Objective:
     out = self.model.apply(params, images, layers) if layers else {}
     return {'image': images, **{k: v.astype(jnp.float32) for k, v in out.items()}}
 
-  def values(self, params: Any, image: jax.Array, targets: Mapping[str, Any]) -> dict[str, Any]:
-    """`{name: scalar}`: each term's unweighted value for one image (H, W, 3)."""
+  @property
+  def stochastic(self) -> bool:
+    """Whether any term reads the per-step key, so that the objective changes at every step."""
+    return any(term.stochastic for _, term in self.terms)
+
+  @property
+  def refreshing(self) -> tuple[tuple[str, LossTerm], ...]:
+    """The terms whose targets follow the image (see `LossTerm.refresh`)."""
+    return tuple((name, term) for name, term in self.terms if term.refresh is not None)
+
+  def example_features(self, params: Any, image: jax.Array, key: jax.Array | None = None):
+    """`features(params, image[None])` for ONE image (H, W, 3), with `'key'` if given."""
     features = jax.tree.map(lambda x: x[0], self.features(params, image[None]))
-    return evaluate(dict(self.terms), features, targets)
+    return features if key is None else {**features, 'key': key}
+
+  def values(
+    self,
+    params: Any,
+    image: jax.Array,
+    targets: Mapping[str, Any],
+    key: jax.Array | None = None,
+  ) -> dict[str, Any]:
+    """`{name: scalar}`: each term's unweighted value for one image (H, W, 3)."""
+    return evaluate(dict(self.terms), self.example_features(params, image, key), targets)
 
   def __call__(
     self,
@@ -187,8 +220,12 @@ class Objective:
     image: jax.Array,
     targets: Mapping[str, Any],
     weights: Mapping[str, ArrayLike],
+    key: jax.Array | None = None,
   ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """`(total, values)` for one image (H, W, 3): the combined objective and each term's value."""
-    values = self.values(params, image, targets)
+    """`(total, values)` for one image (H, W, 3): the combined objective and each term's value.
+
+    `key` is this step's PRNG key for stochastic terms (`features['key']`).
+    """
+    values = self.values(params, image, targets, key)
     combine = log_combine_terms if self.normalize else combine_terms
     return combine(values, weights), values

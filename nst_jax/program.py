@@ -32,6 +32,9 @@ class LoopState(NamedTuple):
 
   Attributes:
     images: (B, h, w, 3) current iterates, in [0, 1].
+    targets: every term's target per pair (leading B axis); refreshed terms change them.
+    keys: (B, ...) the raw data (`jax.random.key_data`) of the pairs' PRNG keys at this scale;
+      step t uses `fold_in(key, t)`.
     opt_state: the optax state, every leaf with a leading B axis.
     average: (B, h, w, 3) exponential moving average of the iterates.
     last_finite: (B, h, w, 3) latest iterate whose objective was finite.
@@ -41,6 +44,8 @@ class LoopState(NamedTuple):
   """
 
   images: jax.Array
+  targets: Any
+  keys: jax.Array
   opt_state: Any
   average: jax.Array
   last_finite: jax.Array
@@ -72,7 +77,8 @@ class Program:
   """The compiled functions of one `ProgramSpec`, for a sharded batch of pairs.
 
   All take `params` (the network's variables, replicated) and `weights` (`{term: weight}`); a
-  batch's `images` are (B, h, w, 3) and its `targets` a pytree with a leading B axis.
+  batch's `images` are (B, h, w, 3), its `targets` a pytree with a leading B axis, and its
+  `keys` (B,) PRNG keys (this step's, for stochastic terms).
   """
 
   def __init__(self, spec: ProgramSpec):
@@ -87,23 +93,30 @@ class Program:
     """`objective(params, image, targets, weights) -> (total, values)` for ONE example."""
     return self.spec.objective
 
-  def _value_fn(self, params, targets, weights) -> Callable[[jax.Array], jax.Array]:
-    return lambda image: self.objective(params, image, targets, weights)[0]
+  def _value_fn(self, params, targets, weights, key) -> Callable[[jax.Array], jax.Array]:
+    return lambda image: self.objective(params, image, targets, weights, key)[0]
 
-  def _evaluate(self, params, images, targets, weights):
+  def _evaluate(self, params, images, targets, weights, keys):
     """`(total (B,), {name: (B,)})`: the objective and each term's value, pair by pair."""
-    return self.spec.groups.map(lambda x, t: self.objective(params, x, t, weights), images, targets)
-
-  def _value_and_grad(self, params, images, targets, weights):
-    """`(value (B,), grad (B, h, w, 3))` of the objective, pair by pair."""
     return self.spec.groups.map(
-      lambda x, t: jax.value_and_grad(self._value_fn(params, t, weights))(x), images, targets
+      lambda x, t, k: self.objective(params, x, t, weights, k), images, targets, keys
     )
 
-  def _start_state(self, images: jax.Array) -> LoopState:
+  def _value_and_grad(self, params, images, targets, weights, keys):
+    """`(value (B,), grad (B, h, w, 3))` of the objective, pair by pair."""
+    return self.spec.groups.map(
+      lambda x, t, k: jax.value_and_grad(self._value_fn(params, t, weights, k))(x),
+      images,
+      targets,
+      keys,
+    )
+
+  def _start_state(self, images: jax.Array, targets: Any, keys: jax.Array) -> LoopState:
     """A fresh state at `images` (B, h, w, 3): the optimizer's shapes follow the image size."""
     state = LoopState(
       images=images,
+      targets=targets,
+      keys=keys,
       opt_state=jax.vmap(self.spec.optimizer.transform.init)(images),
       average=images,
       last_finite=images,
@@ -113,29 +126,62 @@ class Program:
     )
     return self.spec.groups.constrain(state)
 
-  def _step(self, params, state: LoopState, targets, weights) -> tuple[LoopState, jax.Array]:
+  def step_keys(self, state: LoopState) -> jax.Array:
+    """(B,) this step's PRNG keys: each pair's key folded with the step."""
+    keys = jax.random.wrap_key_data(state.keys)
+    return jax.vmap(lambda k: jax.random.fold_in(k, state.step))(keys)
+
+  def _refresh(self, params, state: LoopState) -> tuple[Any, jax.Array]:
+    """The targets after this step's refreshes (see `LossTerm.refresh`), and whether any ran."""
+    refreshing = self.objective.refreshing
+    if not refreshing:
+      return state.targets, jnp.zeros((), bool)
+    due = {
+      name: (state.step > 0) & (state.step % term.refresh_every == 0) for name, term in refreshing
+    }
+    any_due = jnp.any(jnp.stack(list(due.values())))
+
+    def refresh_pair(image, targets):
+      features = self.objective.example_features(params, image)
+      return {name: term.refresh(features, targets[name]) for name, term in refreshing}
+
+    def refresh():
+      new = self.spec.groups.map(refresh_pair, state.images, state.targets)
+      updated = {
+        name: jax.tree.map(
+          lambda a, b, d=due[name]: jnp.where(d, a, b), new[name], state.targets[name]
+        )
+        for name in new
+      }
+      return {**state.targets, **updated}
+
+    return jax.lax.cond(any_due, refresh, lambda: state.targets), any_due
+
+  def _step(self, params, state: LoopState, weights) -> tuple[LoopState, jax.Array]:
     """One optimizer step of every pair; returns the new state and the objective (B,) before it."""
     optimizer, groups = self.spec.optimizer, self.spec.groups
-    if optimizer.line_search:
-      # Its line search already evaluated this point, except at the first step. Decided once for
-      # the batch: a vmapped `lax.cond` would compute both branches.
+    targets, refreshed = self._refresh(params, state)
+    keys = self.step_keys(state)
+    fresh = lambda: self._value_and_grad(params, state.images, targets, weights, keys)  # noqa: E731
+    if optimizer.line_search and not self.objective.stochastic:
+      # Its line search already evaluated this point, except at the first step and after a
+      # refresh of the targets. Decided once for the batch: a vmapped `lax.cond` would compute
+      # both branches.
       cached = optax.tree_utils.tree_get(state.opt_state, 'value')
       cached_grad = optax.tree_utils.tree_get(state.opt_state, 'grad')
       value, grad = jax.lax.cond(
-        jnp.isinf(cached).any(),
-        lambda: self._value_and_grad(params, state.images, targets, weights),
-        lambda: (cached, cached_grad),
+        refreshed | jnp.isinf(cached).any(), fresh, lambda: (cached, cached_grad)
       )
     else:
-      value, grad = self._value_and_grad(params, state.images, targets, weights)
+      value, grad = fresh()
 
-    def update(g, s, x, v, t):
+    def update(g, s, x, v, t, k):
       updates, s = optimizer.transform.update(
-        g, s, x, value=v, grad=g, value_fn=self._value_fn(params, t, weights)
+        g, s, x, value=v, grad=g, value_fn=self._value_fn(params, t, weights, k)
       )
       return jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0), s
 
-    operands = (grad, state.opt_state, state.images, value, targets)
+    operands = (grad, state.opt_state, state.images, value, targets, keys)
     if optimizer.line_search:
       # One pair at a time, so that the line search's `lax.cond`s stay conds; vmapped (a per-pair
       # predicate) each would evaluate the objective in both of its branches.
@@ -147,6 +193,8 @@ class Program:
     decay = self.spec.ema_decay
     new_state = LoopState(
       images=images,
+      targets=targets,
+      keys=state.keys,
       opt_state=opt_state,
       average=decay * state.average + (1.0 - decay) * images,
       last_finite=jnp.where(finite[:, None, None, None], state.images, state.last_finite),
@@ -156,7 +204,7 @@ class Program:
     )
     return new_state, value
 
-  def _run_chunk(self, params, state: LoopState, targets, weights, num_steps):
+  def _run_chunk(self, params, state: LoopState, weights, num_steps):
     """Up to `chunk_size` steps, stopping at `num_steps` steps at this scale.
 
     Returns:
@@ -172,12 +220,13 @@ class Program:
 
     def body(i, carry):
       state, totals = carry
-      state, value = self._step(params, state, targets, weights)
+      state, value = self._step(params, state, weights)
       return state, totals.at[i].set(value)
 
     state, totals = jax.lax.fori_loop(0, count, body, (state, totals))
     state = self.spec.groups.constrain(state)
-    return state, totals, self._evaluate(params, state.images, targets, weights)
+    values = self._evaluate(params, state.images, state.targets, weights, self.step_keys(state))
+    return state, totals, values
 
   def targets(
     self,

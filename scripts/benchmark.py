@@ -112,24 +112,24 @@ def _case(
   styles = list(_images(rng, num_pairs, size))  # Pair i uses style i.
   prepared = engine.prepare(contents, styles, config, network=network)
   program, params, weights_ = prepared.program, prepared.params, prepared.weights
-  targets = prepared.targets(0)
   state = prepared.start_state(0)
   never = jnp.int32(2**30)  # A step count no chunk reaches: every call runs a full chunk.
   start = time.perf_counter()
-  run_chunk = program.run_chunk.lower(params, state, targets, weights_, never).compile()
+  run_chunk = program.run_chunk.lower(params, state, weights_, never).compile()
   compile_s = time.perf_counter() - start
-  forward = program.evaluate.lower(params, state.images, targets, weights_).compile()
+  keys = program.step_keys(state)
+  forward = program.evaluate.lower(params, state.images, state.targets, weights_, keys).compile()
 
   chunk_s, forward_s, matmul_s = [], [], []
   for k in range(_REPEATS.value + 1):  # The first chunk warms up and is not timed.
     begin = time.perf_counter()
-    state = jax.block_until_ready(run_chunk(params, state, targets, weights_, never))[0]
+    state = jax.block_until_ready(run_chunk(params, state, weights_, never))[0]
     elapsed = time.perf_counter() - begin
     if k:
       # Each chunk also evaluates the objective once at its end: time that forward pass and the
       # reference matmul right after it, under the same load.
       chunk_s.append(elapsed)
-      forward_s.append(_seconds(forward, params, state.images, targets, weights_))
+      forward_s.append(_seconds(forward, params, state.images, state.targets, weights_, keys))
       matmul_s.append(matmul())
   chunk_s = np.asarray(chunk_s)
   step_s = (chunk_s - np.asarray(forward_s)) / config.chunk_size
@@ -156,9 +156,10 @@ def _case(
   # counts one device's share of a sharded program).
   objective = program.objective
   value_and_grad = jax.jit(
-    jax.vmap(jax.value_and_grad(lambda x, t: objective(params, x, t, weights_)[0]))
+    jax.vmap(jax.value_and_grad(lambda x, t, k: objective(params, x, t, weights_, k)[0]))
   )
-  eval_flops = num_devices * _flops(value_and_grad.lower(state.images, targets).compile())
+  lowered = value_and_grad.lower(state.images, state.targets, keys)
+  eval_flops = num_devices * _flops(lowered.compile())
   if config.optimizer == 'adam':
     rates = eval_flops / step_s / 1e9
     result.update(
@@ -170,7 +171,7 @@ def _case(
     result.update(eval_gflop=eval_flops / 1e9)
 
   def replay() -> float:
-    return _seconds(run_chunk, params, state, targets, weights_, never)
+    return _seconds(run_chunk, params, state, weights_, never)
 
   return result, replay
 

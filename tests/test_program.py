@@ -5,6 +5,7 @@ Equivalences only, so a random-weight network serves (no download).
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from small import small_config, small_pairs
@@ -95,3 +96,53 @@ def test_a_bare_optax_lbfgs_runs_without_line_search_shortcuts(random_network):
     contents, styles, config, optimizer=optax.lbfgs(memory_size=10), network=random_network
   )
   np.testing.assert_allclose(plain.images, fast.images, atol=1e-4)
+
+
+def test_refreshed_targets_follow_the_image_every_k_steps(random_network):
+  """A term whose target is refreshed to the current image every 2 steps."""
+  contents, styles = small_pairs()
+  follow = nst_jax.LossTerm(
+    loss=lambda f, t: jnp.mean((f['image'] - t) ** 2),
+    target=lambda content, styles, blend: content['image'],
+    refresh=lambda f, t: f['image'],
+    refresh_every=2,
+  )
+  chosen = {'style': nst_jax.terms_from_config(small_config())['style'], 'follow': follow}
+  config = small_config(num_steps=3, chunk_size=3)
+  prepared = engine.prepare(contents, styles, config, terms=chosen, network=random_network)
+  start = prepared.start_state(0)
+  np.testing.assert_allclose(start.targets['follow'], contents, atol=1e-6)
+  two = prepared.program.run_chunk(prepared.params, start, prepared.weights, jnp.int32(2))[0]
+  np.testing.assert_allclose(two.targets['follow'], contents, atol=1e-6)  # Not yet at step 2.
+  three = prepared.program.run_chunk(prepared.params, start, prepared.weights, jnp.int32(3))[0]
+  np.testing.assert_allclose(three.targets['follow'], two.images, atol=1e-6)  # At step 2.
+  with pytest.raises(nst_jax.ConfigError, match='refresh_every'):
+    nst_jax.stylize(
+      contents,
+      styles,
+      config,
+      terms={'follow': follow._replace(refresh_every=0)},
+      network=random_network,
+    )
+
+
+def test_stochastic_terms_get_a_new_key_each_step_and_seeded_runs_repeat(random_network):
+  contents, styles = small_pairs()
+  noisy = nst_jax.LossTerm(
+    loss=lambda f, t: (f['image'].mean() - jax.random.uniform(f['key'])) ** 2, stochastic=True
+  )
+  config = small_config(num_steps=4, chunk_size=4, optimizer='lbfgs')
+  run = lambda seed: nst_jax.stylize(  # noqa: E731
+    contents,
+    styles,
+    small_config(num_steps=4, chunk_size=4, seed=seed),
+    terms={'noisy': noisy},
+    network=random_network,
+  )
+  a, b, c = run(0), run(0), run(1)
+  np.testing.assert_array_equal(a.images, b.images)
+  assert not np.allclose(a.history.total, c.history.total)
+  # Each pair and step draws its own target brightness.
+  assert len(np.unique(np.round(a.history.total, 6))) == a.history.total.size
+  lbfgs = nst_jax.stylize(contents, styles, config, terms={'noisy': noisy}, network=random_network)
+  assert np.isfinite(lbfgs.history.total).all()
