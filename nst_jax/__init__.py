@@ -27,7 +27,7 @@ from nst_jax.losses import (
   total_variation,
   wasserstein2_style_loss,
 )
-from nst_jax.objective import LossTerm, combine_terms, log_combine_terms
+from nst_jax.objective import LossTerm, combine_terms
 from nst_jax.optimizers import Optimizer, make_optimizer
 from nst_jax.terms import register_term, terms_from_config
 from nst_jax.vgg import LAYER_NAMES, VGG19
@@ -58,7 +58,6 @@ __all__ = [
   'load_image',
   'load_vgg19',
   'load_vgg19_params',
-  'log_combine_terms',
   'make_optimizer',
   'mean_and_covariance',
   'register_term',

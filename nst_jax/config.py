@@ -12,6 +12,7 @@ import ml_collections
 
 from nst_jax import vgg
 from nst_jax.errors import ConfigError
+from nst_jax.parametrization import PARAMETRIZATIONS
 
 OPTIMIZERS = ('lbfgs', 'adam')
 INITS = ('content', 'noise', 'style_colors', 'image')
@@ -42,12 +43,22 @@ def default_config() -> ml_collections.ConfigDict:
   )
   c.style_loss = 'gram'  # 'gram' or 'gaussian' (mean/covariance, Wasserstein-2).
   c.tv_kind = 'l1'  # Total variation: 'l1' (the seed's denoising term) or 'l2'.
-  c.normalize_terms = False  # Divide each term by a stop-gradient of itself: weights are ratios.
+  # Divide each term's weight by its reference value for the pair (how far apart the content and
+  # the style are under it; see nst_jax.objective): the weights become relative importances.
+  c.normalize_terms = False
   # Optimizer.
   c.optimizer = 'lbfgs'  # 'lbfgs' (optax.lbfgs with zoom line search) or 'adam'.
   c.learning_rate = 0.02  # Adam only; pixel units in [0, 1].
   c.lbfgs_memory = 10
   c.ema_decay = 0.0  # > 0 averages the iterates and returns the average.
+  # What the optimizer moves: 'pixels', or 'pyramid' (Laplacian-pyramid levels, see
+  # nst_jax.parametrization: coarse structure moves as fast as fine detail).
+  c.parametrization = 'pixels'
+  c.warm_start = False  # Carry Adam's moments (resized) from one scale to the next.
+  # > 0: each pair stops when its objective improved by less than this fraction over its last
+  # plateau_steps steps (frozen while the batch's other pairs go on).
+  c.tolerance = 0.0
+  c.plateau_steps = 50
   c.chunk_size = 50  # Steps per compiled chunk; progress is reported between chunks.
   # Start and colour.
   c.init = 'content'  # 'content', 'noise', 'style_colors' or 'image' (an image you pass).
@@ -78,6 +89,40 @@ def from_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
   if get_config is None:
     raise ConfigError(f'config file {os.fspath(path)!r} defines no get_config()')
   return get_config()
+
+
+def from_spec(spec: str) -> ml_collections.ConfigDict:
+  """A config file with overrides: `FILE[@field=value...]`, e.g.
+  `configs/default.py@num_scales=3@terms.style=1e-3`. Each value is read as the type of the
+  field it replaces (a bool as true/false).
+
+  Raises:
+    ConfigError: the file, a field or a value is wrong.
+  """
+  path, *overrides = spec.split('@')
+  config = from_file(path)
+  for override in overrides:
+    name, sep, text = override.partition('=')
+    node = config
+    *parents, field = name.split('.')
+    for parent in parents:
+      node = node.get(parent) if isinstance(node, ml_collections.ConfigDict) else None
+    if not sep or not isinstance(node, ml_collections.ConfigDict) or field not in node:
+      raise ConfigError(f'config spec {spec!r}: {override!r} is not FIELD=VALUE of a known field')
+    current = node[field]
+    try:
+      if isinstance(current, bool):
+        if text.lower() not in ('true', 'false'):
+          raise ValueError(text)
+        value = text.lower() == 'true'
+      else:
+        value = type(current)(text)
+    except ValueError:
+      raise ConfigError(
+        f'config spec {spec!r}: {text!r} is not a {type(current).__name__} for {name}'
+      ) from None
+    node[field] = value
+  return config
 
 
 def _choice(config: ml_collections.ConfigDict, field: str, choices: tuple[str, ...]) -> None:
@@ -113,6 +158,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     ('tv_kind', TV_KINDS),
     ('pooling', POOLINGS),
     ('dtype', DTYPES),
+    ('parametrization', PARAMETRIZATIONS),
   ):
     _choice(config, field, choices)
   for field in ('image_size', 'num_steps', 'num_scales', 'chunk_size', 'learning_rate'):
@@ -124,8 +170,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     'num_devices',
     'lbfgs_memory',
     'pair_group_size',
+    'tolerance',
   ):
     _positive(config, field, allow_zero=True)
+  _positive(config, 'plateau_steps')
   _positive(config, 'style_scale')
   if config.image_size < 16:
     raise ConfigError(f'config.image_size={config.image_size} is too small (at least 16 pixels)')

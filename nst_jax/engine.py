@@ -26,6 +26,7 @@ from nst_jax import config as config_lib
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
 from nst_jax.optimizers import Optimizer, as_optimizer, make_optimizer
 from nst_jax.pairs import PairLayout
+from nst_jax.parametrization import Parametrization
 from nst_jax.program import LoopState, Program, ProgramSpec, build_program
 from nst_jax.terms import terms_from_config
 
@@ -44,6 +45,8 @@ class History:
       so the last entry is the final image.
     terms: `{name: (K, B)}` unweighted value of each loss term.
     term_totals: (K, B) the objective at those same points.
+    pair_steps: (num_scales, B) steps each pair took at each scale: fewer than the scale's
+      steps where the pair stopped on a plateau (`config.tolerance`).
   """
 
   total: np.ndarray
@@ -51,6 +54,7 @@ class History:
   term_steps: np.ndarray
   terms: dict[str, np.ndarray]
   term_totals: np.ndarray
+  pair_steps: np.ndarray
 
   def first_pairs(self, count: int) -> 'History':
     """The history of the first `count` pairs only."""
@@ -59,6 +63,7 @@ class History:
       total=self.total[:, :count],
       terms={name: values[:, :count] for name, values in self.terms.items()},
       term_totals=self.term_totals[:, :count],
+      pair_steps=self.pair_steps[:, :count],
     )
 
 
@@ -135,7 +140,7 @@ class Stylization:
     program: the compiled functions (see `nst_jax.program`).
     layout: where the pairs live.
     params: the network's variables, replicated over the mesh.
-    weights: `{term: weight}`, replicated.
+    term_weights: `{term: weight}` as configured (see `pair_weights`).
     contents: (B, H, W, 3) this process's contents at the final size, after colour control.
     originals: the same before colour control.
     pair_styles: each pair's style images (at their final size) and blend weights.
@@ -148,7 +153,7 @@ class Stylization:
   program: Program
   layout: PairLayout
   params: Any
-  weights: dict[str, jax.Array]
+  term_weights: dict[str, float]
   contents: jax.Array
   originals: jax.Array
   pair_styles: color.PairStyles
@@ -163,68 +168,95 @@ class Stylization:
     contents = schedule.resize(self.contents, size)
     return self.layout.shard(self.program.targets(self.params, contents, self.pair_styles, side))
 
-  def start_state(self, scale: int, previous: jax.Array | None = None) -> LoopState:
-    """The optimizer's state at the start of `scale`: from `previous` (the last scale's result,
-    resized), else from `config.init`; this scale's targets; each pair's PRNG key (seeded by
-    `config.seed`, the pair's global index and the scale). A fresh optimizer state: its shapes
-    follow the size."""
+  def start_state(self, scale: int, previous: LoopState | None = None) -> LoopState:
+    """The state at the start of `scale`: this scale's targets; each pair's PRNG key (seeded by
+    `config.seed`, the pair's global index and the scale); the images of `previous` (the last
+    scale's end) resized, else of `config.init`. The optimizer state is fresh, or with
+    `config.warm_start` carried over from `previous` where its shape allows."""
     size = self.sizes[scale]
+    seed = jax.random.fold_in(jax.random.key(self.config.seed), _LOSS_KEYS)
+    pairs = self.layout.first + jnp.arange(self.contents.shape[0])
+    keys = jax.vmap(lambda b: jax.random.fold_in(jax.random.fold_in(seed, b), scale))(pairs)
+    keys = self.layout.shard(jax.random.key_data(keys))
+    targets = self.targets(scale)
     if previous is None:
       contents = schedule.resize(self.contents, size)
       start = inits.initial_images(
         contents, self.pair_styles, self.init_images, size, self.config, self.layout.first
       )
-      images = self.layout.shard(start)
-    else:
-      images = schedule.resize(previous, size)
-    seed = jax.random.fold_in(jax.random.key(self.config.seed), _LOSS_KEYS)
-    pairs = self.layout.first + jnp.arange(self.contents.shape[0])
-    keys = jax.vmap(lambda b: jax.random.fold_in(jax.random.fold_in(seed, b), scale))(pairs)
-    keys = self.layout.shard(jax.random.key_data(keys))
-    return self.program.start_state(images, self.targets(scale), keys)
+      return self.program.start_state(self.layout.shard(start), targets, keys)
+    images = schedule.resize(self.program.result(previous), size)
+    if self.config.warm_start:
+      return self.program.warm_start(previous, images, targets, keys)
+    return self.program.start_state(images, targets, keys)
+
+  def pair_weights(self, scale: int, state: LoopState) -> dict[str, jax.Array]:
+    """Each pair's term weights at `scale`, `{name: (B,)}` sharded: the configured weights,
+    divided with `config.normalize_terms` by the terms' reference values for the pair (see
+    `nst_jax.objective`), evaluated with `state`'s targets."""
+    count = self.contents.shape[0]
+    weights = self.layout.shard(
+      {name: np.full(count, w, np.float32) for name, w in self.term_weights.items()}
+    )
+    if not self.config.normalize_terms:
+      return weights
+    size = self.sizes[scale]
+    styles = zip(self.pair_styles.images, self.pair_styles.weights, strict=True)
+    dominant = [images[int(np.argmax(w))] for images, w in styles]
+    stretched = jnp.stack([schedule.resize(image, size) for image in dominant])
+    ones = jax.tree.map(jnp.ones_like, weights)
+    keys = self.program.step_keys(state)
+
+    def values(images):
+      return self.program.evaluate(self.params, images, state.targets, ones, keys)[1]
+
+    content = self.layout.shard(schedule.resize(self.contents, size))
+    refs = objective.reference_values(values(content), values(self.layout.shard(stretched)))
+    return {name: w / refs[name] for name, w in weights.items()}
 
   def run(self, callback: Callable[[Progress], None] | None = None) -> StylizeResult:
     """Optimises every scale in turn; see `stylize`."""
     log = _HistoryLog()
-    images = None  # The previous scale's result (global, padded and sharded).
+    state = None  # The previous scale's end (global, padded and sharded).
     for scale in range(len(self.sizes)):
-      images = self._run_scale(scale, images, log, callback)
+      state = self._run_scale(scale, state, log, callback)
     images = color.control_result(
-      images, self.layout.shard(self.originals), self.config.color_control
+      self.program.result(state), self.layout.shard(self.originals), self.config.color_control
     )
     return StylizeResult(self.layout.gather(images).astype(np.float32), log.history())
 
-  def _run_scale(self, scale, previous, log, callback) -> jax.Array:
+  def _run_scale(self, scale, previous, log, callback) -> LoopState:
     state = self.start_state(scale, previous)
-    num_steps, chunk_size = self.steps[scale], self.config.chunk_size
+    weights = self.pair_weights(scale, state)
+    num_steps = self.steps[scale]
     done = 0
-    averaged = self.config.ema_decay > 0
     try:
       while done < num_steps:
         state, totals, (total, values) = self.program.run_chunk(
-          self.params, state, self.weights, jnp.int32(num_steps)
+          self.params, state, weights, jnp.int32(num_steps)
         )
-        count = min(chunk_size, num_steps - done)
+        count = int(state.step) - done
         total = self.layout.gather(total)
         values = {name: self.layout.gather(v) for name, v in values.items()}
         log.add(scale, self.layout.gather(totals, axis=1)[:count], total, values)
         done += count
         if self.layout.gather(state.failed).any():
-          raise self._non_finite_error(state, scale)
+          raise self._non_finite_error(state, weights, scale)
         if callback is not None:
-          current = self.layout.gather(state.average if averaged else state.images)
+          current = self.layout.gather(self.program.result(state))
           callback(Progress(scale, len(self.sizes), done, num_steps, total, values, current))
+        if self.layout.gather(state.stopped).all():
+          break
     except KeyboardInterrupt:
-      current = state.average if averaged else state.images
-      raise StylizeInterrupted(self.layout.gather(current, local=True), scale, done) from None
-    return state.average if averaged else state.images
+      current = self.layout.gather(self.program.result(state), local=True)
+      raise StylizeInterrupted(current, scale, done) from None
+    log.end_scale(self.layout.gather(state.pair_steps))
+    return state
 
-  def _non_finite_error(self, state: LoopState, scale: int) -> NonFiniteLossError:
+  def _non_finite_error(self, state: LoopState, weights, scale: int) -> NonFiniteLossError:
     failed = np.flatnonzero(self.layout.gather(state.failed))
     keys = self.program.step_keys(state)
-    _, values = self.program.evaluate(
-      self.params, state.first_bad, state.targets, self.weights, keys
-    )
+    _, values = self.program.evaluate(self.params, state.first_bad, state.targets, weights, keys)
     bad_terms = [
       name for name, v in values.items() if not np.isfinite(self.layout.gather(v)[failed]).all()
     ]
@@ -242,6 +274,7 @@ class _HistoryLog:
 
   def __init__(self):
     self.totals, self.scales, self.term_steps, self.values, self.term_totals = [], [], [], [], []
+    self.pair_steps = []
 
   def add(self, scale: int, totals: np.ndarray, total: np.ndarray, values: dict) -> None:
     self.totals.append(totals)
@@ -250,6 +283,9 @@ class _HistoryLog:
     self.values.append(values)
     self.term_totals.append(total)
 
+  def end_scale(self, pair_steps: np.ndarray) -> None:
+    self.pair_steps.append(pair_steps)
+
   def history(self) -> History:
     return History(
       total=np.concatenate(self.totals),
@@ -257,6 +293,7 @@ class _HistoryLog:
       term_steps=np.asarray(self.term_steps),
       terms={name: np.stack([v[name] for v in self.values]) for name in self.values[0]},
       term_totals=np.stack(self.term_totals),
+      pair_steps=np.stack(self.pair_steps),
     )
 
 
@@ -284,7 +321,7 @@ def prepare(
   contents = _check_images(contents, 'contents')
   styles = [_check_images(s, f'styles[{i}]', batched=False) for i, s in enumerate(styles)]
   num_pairs = contents.shape[0]
-  blend = _style_weights(style_weights, num_pairs, len(styles))
+  blend = blend_weights(style_weights, num_pairs, len(styles))
   chosen = dict(terms_from_config(config) if terms is None else terms)
   objective.check_terms(chosen)
   chosen = {name: term for name, term in chosen.items() if term.weight > 0}
@@ -314,18 +351,21 @@ def prepare(
   # over weights compiles once.
   unweighted = tuple((name, term._replace(weight=1.0)) for name, term in chosen.items())
   spec = ProgramSpec(
-    objective=objective.Objective(model, unweighted, config.normalize_terms),
+    objective=objective.Objective(model, unweighted),
     optimizer=optimizer,
     ema_decay=config.ema_decay,
     chunk_size=config.chunk_size,
     groups=layout.pair_groups(config.pair_group_size),
+    parametrization=Parametrization(config.parametrization),
+    tolerance=config.tolerance,
+    plateau_steps=config.plateau_steps if config.tolerance else 1,
   )
   return Stylization(
     config=config,
     program=build_program(spec),
     layout=layout,
     params=layout.replicate(params),
-    weights=layout.replicate({name: np.float32(term.weight) for name, term in chosen.items()}),
+    term_weights={name: float(term.weight) for name, term in chosen.items()},
     contents=controlled,
     originals=originals,
     pair_styles=pair_styles,
@@ -335,7 +375,8 @@ def prepare(
   )
 
 
-def _style_weights(style_weights: Any, num_pairs: int, num_styles: int) -> np.ndarray:
+def blend_weights(style_weights: Any, num_pairs: int, num_styles: int) -> np.ndarray:
+  """(B, S) blend weights of the styles for each pair, from `stylize`'s `style_weights`."""
   if num_styles == 0:
     return np.zeros((num_pairs, 0))
   if style_weights is None:

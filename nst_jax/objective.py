@@ -14,9 +14,16 @@ a `refresh`, recomputed from the current image every `refresh_every` steps.
     result = nst_jax.stylize(contents, styles, config, terms=terms)
 
 The built-in terms, and naming terms in config files, are in `nst_jax.terms`. An `Objective`
-runs the network and combines the terms' values: a weighted sum, or with `normalize`, the
-log-normalised combination (`log_combine_terms`) in which each term's weight is its share of the
-relative rate of change, whatever its scale.
+runs the network and combines the terms' values in a weighted sum (`combine_terms`).
+
+Normalised terms (`config.normalize_terms`): each pair's weight of a term is divided by the
+term's *reference value* for that pair (`reference_values`): how far apart the pair's two inputs
+are under that term, the larger of its values at the content photograph and at the style image
+(stretched to the content's size). A content term is then measured against "none of the content
+left" and a style term against "none of the style", so the weights are relative importances that
+do not depend on the pair, the image size or the terms' units. (Dividing each term by a
+stop-gradient of its own current value, as the seed's tutorial did, pulls hardest on whichever
+term nears zero: results flip between the photograph and the texture from pair to pair.)
 """
 
 import dataclasses
@@ -40,8 +47,8 @@ class LossTerm(NamedTuple):
 
   Attributes:
     loss: `(features, target) -> scalar` for one example; see the module docstring.
-    weight: multiplies the loss (or, with `normalize_terms`, is the term's share of the
-      gradient); must be >= 0.
+    weight: multiplies the loss (with `normalize_terms`, after dividing it by its reference
+      value for the pair); must be >= 0.
     layers: VGG19 layers that `loss`, `target` and `refresh` read; the network runs up to the
       deepest.
     target: `(content_features, style_features, style_weights) -> pytree`, run once per pair
@@ -134,32 +141,6 @@ def combine_terms(values: Mapping[str, ArrayLike], weights: Mapping[str, ArrayLi
   return total
 
 
-def log_combine_terms(
-  values: Mapping[str, ArrayLike], weights: Mapping[str, ArrayLike], *, eps: float = 1e-8
-) -> jax.Array:
-  """`sum_k weights[k] * log(|values[k]| + eps)`: the seed's normalised combination as an objective.
-
-  The seed divides each term by a stop-gradient of its own value, `sum_k w_k L_k / sg(L_k)`, so
-  that the weights are pure ratios between the terms' relative rates of change, whatever their
-  scale or the image size. That sum is constant in value; this one has exactly its gradient,
-  `sum_k w_k grad(L_k) / (|L_k| + eps)`, at every point, but it is one fixed function whose
-  value falls as the terms do, which line searches (L-BFGS) and loss curves need.
-
-  Args:
-    values: scalar loss terms by name.
-    weights: a weight for every name in `values`, no others.
-    eps: keeps a zero term finite.
-
-  Returns:
-    Scalar total (may be negative).
-  """
-  _check_names(values, weights)
-  return sum(
-    (weights[name] * jnp.log(jnp.abs(as_float(values[name])) + eps) for name in sorted(values)),
-    jnp.zeros((), jnp.float32),
-  )
-
-
 @dataclasses.dataclass(frozen=True)
 class Objective:
   """The objective of one example: the network's features, each term's value, their total.
@@ -171,12 +152,10 @@ class Objective:
   Attributes:
     model: the feature network.
     terms: `((name, LossTerm), ...)`.
-    normalize: combine with `log_combine_terms` instead of `combine_terms`.
   """
 
   model: vgg.VGG19
   terms: tuple[tuple[str, LossTerm], ...]
-  normalize: bool = False
 
   @property
   def layers(self) -> tuple[str, ...]:
@@ -227,5 +206,17 @@ class Objective:
     `key` is this step's PRNG key for stochastic terms (`features['key']`).
     """
     values = self.values(params, image, targets, key)
-    combine = log_combine_terms if self.normalize else combine_terms
-    return combine(values, weights), values
+    return combine_terms(values, weights), values
+
+
+def reference_values(
+  at_content: Mapping[str, ArrayLike], at_style: Mapping[str, ArrayLike]
+) -> dict[str, jax.Array]:
+  """Each term's reference value: the larger of its values at the content photograph and at the
+  style image (see the module docstring), 1 where both are 0.
+
+  Args:
+    at_content, at_style: `{name: (...)}` term values of the two inputs (any batch shape).
+  """
+  refs = {name: jnp.maximum(at_content[name], at_style[name]) for name in at_content}
+  return {name: jnp.where(ref > 0, ref, 1.0) for name, ref in refs.items()}

@@ -6,11 +6,13 @@ pairs are grouped on the devices. It is frozen and hashable, and `build_program(
 the same `Program` for equal specs, so that repeated `stylize` calls compile once. Term weights
 and the step count are arguments of the compiled functions.
 
-`Program.run_chunk` runs up to `chunk_size` steps in a `lax.fori_loop` whose trip count is the
-steps left, so one compiled function serves every chunk and any step count. Pixels stay in
-[0, 1] by projection: each update is followed by a clip. For a line-search optimizer (L-BFGS)
-the line search's cached value and gradient (those of the point before the clip) are reused,
-which is exact whenever no pixel left [0, 1] in that step.
+`Program.run_chunk` runs up to `chunk_size` steps in a loop whose trip count is the steps left,
+so one compiled function serves every chunk and any step count. The optimizer's variables are
+the pixels or their Laplacian pyramid (`nst_jax.parametrization`); the image stays in [0, 1] by
+projection: each update is followed by a clip. For a line-search optimizer (L-BFGS) the line
+search's cached value and gradient (those of the point before the clip) are reused, which is
+exact whenever no pixel left [0, 1] in that step. With a tolerance, each pair stops on its own
+plateau and stays frozen while the others go on.
 """
 
 import dataclasses
@@ -25,13 +27,15 @@ import optax
 from nst_jax import color, objective, schedule
 from nst_jax.optimizers import Optimizer
 from nst_jax.pairs import PairGroups
+from nst_jax.parametrization import Parametrization
 
 
 class LoopState(NamedTuple):
   """The optimization's state for a batch of B pairs at one scale.
 
   Attributes:
-    images: (B, h, w, 3) current iterates, in [0, 1].
+    variables: the optimizer's variables with a leading B axis: the images (B, h, w, 3) in
+      [0, 1], or their pyramid levels (see `Program.images`).
     targets: every term's target per pair (leading B axis); refreshed terms change them.
     keys: (B, ...) the raw data (`jax.random.key_data`) of the pairs' PRNG keys at this scale;
       step t uses `fold_in(key, t)`.
@@ -40,10 +44,13 @@ class LoopState(NamedTuple):
     last_finite: (B, h, w, 3) latest iterate whose objective was finite.
     first_bad: (B, h, w, 3) first iterate whose objective was not finite.
     failed: (B,) bool, whether any objective was non-finite.
+    stopped: (B,) bool, the pair reached its plateau (see `ProgramSpec.tolerance`): frozen.
+    pair_steps: (B,) int32, steps each pair took at this scale.
+    recent: (B, plateau_steps) the objective at the last steps, for the plateau test.
     step: () int32, steps done at this scale.
   """
 
-  images: jax.Array
+  variables: Any
   targets: Any
   keys: jax.Array
   opt_state: Any
@@ -51,6 +58,9 @@ class LoopState(NamedTuple):
   last_finite: jax.Array
   first_bad: jax.Array
   failed: jax.Array
+  stopped: jax.Array
+  pair_steps: jax.Array
+  recent: jax.Array
   step: jax.Array
 
 
@@ -64,6 +74,10 @@ class ProgramSpec:
     ema_decay: > 0 keeps an exponential moving average of the iterates.
     chunk_size: steps per call of `run_chunk`.
     groups: the pair axis's mesh and pairs per group on each device.
+    parametrization: what the optimizer's variables are (pixels or pyramid levels).
+    tolerance: > 0 stops each pair when its objective improved by less than this fraction over
+      its last `plateau_steps` steps; 0 never stops early.
+    plateau_steps: the window of the plateau test.
   """
 
   objective: objective.Objective
@@ -71,19 +85,23 @@ class ProgramSpec:
   ema_decay: float
   chunk_size: int
   groups: PairGroups
+  parametrization: Parametrization = Parametrization()
+  tolerance: float = 0.0
+  plateau_steps: int = 1
 
 
 class Program:
   """The compiled functions of one `ProgramSpec`, for a sharded batch of pairs.
 
-  All take `params` (the network's variables, replicated) and `weights` (`{term: weight}`); a
-  batch's `images` are (B, h, w, 3), its `targets` a pytree with a leading B axis, and its
-  `keys` (B,) PRNG keys (this step's, for stochastic terms).
+  All take `params` (the network's variables, replicated) and `weights` (`{term: (B,)}`, each
+  pair's weights); a batch's `images` are (B, h, w, 3), its `targets` a pytree with a leading B
+  axis, and its `keys` (B,) PRNG keys (this step's, for stochastic terms).
   """
 
   def __init__(self, spec: ProgramSpec):
     self.spec = spec
     self.start_state = jax.jit(self._start_state)
+    self.warm_start = jax.jit(self._warm_start)
     self.run_chunk = jax.jit(self._run_chunk)
     self.evaluate = jax.jit(self._evaluate)
     self.value_and_grad = jax.jit(self._value_and_grad)
@@ -93,38 +111,75 @@ class Program:
     """`objective(params, image, targets, weights) -> (total, values)` for ONE example."""
     return self.spec.objective
 
-  def _value_fn(self, params, targets, weights, key) -> Callable[[jax.Array], jax.Array]:
-    return lambda image: self.objective(params, image, targets, weights, key)[0]
+  def images(self, state: LoopState) -> jax.Array:
+    """(B, h, w, 3) the current images, in [0, 1]."""
+    return jax.vmap(self.spec.parametrization.decode)(state.variables)
+
+  def result(self, state: LoopState) -> jax.Array:
+    """(B, h, w, 3) what the run returns: the iterate average with `ema_decay`, else the images."""
+    return state.average if self.spec.ema_decay else self.images(state)
+
+  def _value_fn(self, params, targets, weights, key) -> Callable[[Any], jax.Array]:
+    """The objective of ONE pair as a function of its variables."""
+    decode = self.spec.parametrization.decode
+    return lambda x: self.objective(params, decode(x), targets, weights, key)[0]
 
   def _evaluate(self, params, images, targets, weights, keys):
-    """`(total (B,), {name: (B,)})`: the objective and each term's value, pair by pair."""
+    """`(total (B,), {name: (B,)})`: the objective and each term's value of `images`."""
     return self.spec.groups.map(
-      lambda x, t, k: self.objective(params, x, t, weights, k), images, targets, keys
+      lambda x, t, w, k: self.objective(params, x, t, w, k), images, targets, weights, keys
     )
 
-  def _value_and_grad(self, params, images, targets, weights, keys):
-    """`(value (B,), grad (B, h, w, 3))` of the objective, pair by pair."""
+  def _value_and_grad(self, params, variables, targets, weights, keys):
+    """`(value (B,), grad)` of the objective with respect to the variables, pair by pair."""
     return self.spec.groups.map(
-      lambda x, t, k: jax.value_and_grad(self._value_fn(params, t, weights, k))(x),
-      images,
+      lambda x, t, w, k: jax.value_and_grad(self._value_fn(params, t, w, k))(x),
+      variables,
       targets,
+      weights,
       keys,
     )
 
   def _start_state(self, images: jax.Array, targets: Any, keys: jax.Array) -> LoopState:
     """A fresh state at `images` (B, h, w, 3): the optimizer's shapes follow the image size."""
+    variables = jax.vmap(self.spec.parametrization.encode)(images)
+    count = images.shape[0]
     state = LoopState(
-      images=images,
+      variables=variables,
       targets=targets,
       keys=keys,
-      opt_state=jax.vmap(self.spec.optimizer.transform.init)(images),
+      opt_state=jax.vmap(self.spec.optimizer.transform.init)(variables),
       average=images,
       last_finite=images,
       first_bad=images,
-      failed=jnp.zeros(images.shape[0], bool),
+      failed=jnp.zeros(count, bool),
+      stopped=jnp.zeros(count, bool),
+      pair_steps=jnp.zeros(count, jnp.int32),
+      recent=jnp.full((count, self.spec.plateau_steps), jnp.inf, jnp.float32),
       step=jnp.zeros((), jnp.int32),
     )
     return self.spec.groups.constrain(state)
+
+  def _warm_start(
+    self, previous: LoopState, images: jax.Array, targets: Any, keys: jax.Array
+  ) -> LoopState:
+    """A state at `images` (the next scale's size) that keeps `previous`'s optimizer state.
+
+    Each optimizer-state leaf shaped like the variables (Adam's moments) is resized to the new
+    size; the others (step counts) are kept. A line-search optimizer, or variables whose
+    structure changes with the size, start afresh: their state does not carry over.
+    """
+    fresh = self._start_state(images, targets, keys)
+    old, new = previous.opt_state, fresh.opt_state
+    if self.spec.optimizer.line_search or jax.tree.structure(old) != jax.tree.structure(new):
+      return fresh
+
+    def carry(a, b):
+      if a.shape == b.shape:
+        return a
+      return jax.image.resize(a, b.shape, 'linear', antialias=a.size > b.size)
+
+    return fresh._replace(opt_state=self.spec.groups.constrain(jax.tree.map(carry, old, new)))
 
   def step_keys(self, state: LoopState) -> jax.Array:
     """(B,) this step's PRNG keys: each pair's key folded with the step."""
@@ -146,7 +201,7 @@ class Program:
       return {name: term.refresh(features, targets[name]) for name, term in refreshing}
 
     def refresh():
-      new = self.spec.groups.map(refresh_pair, state.images, state.targets)
+      new = self.spec.groups.map(refresh_pair, self.images(state), state.targets)
       updated = {
         name: jax.tree.map(
           lambda a, b, d=due[name]: jnp.where(d, a, b), new[name], state.targets[name]
@@ -157,12 +212,27 @@ class Program:
 
     return jax.lax.cond(any_due, refresh, lambda: state.targets), any_due
 
+  def _plateau(self, state: LoopState, value: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """`(stopped, recent)` after this step's objective `value` (B,): a pair stops when it
+    improved by less than `tolerance` (relative) over its last `plateau_steps` steps."""
+    if not self.spec.tolerance:
+      return state.stopped, state.recent
+    slot = state.step % self.spec.plateau_steps
+    before = state.recent[:, slot]
+    gain = (before - value) / jnp.maximum(jnp.abs(before), 1e-30)
+    plateau = jnp.isfinite(before) & (gain < self.spec.tolerance)
+    return state.stopped | plateau, state.recent.at[:, slot].set(value)
+
   def _step(self, params, state: LoopState, weights) -> tuple[LoopState, jax.Array]:
     """One optimizer step of every pair; returns the new state and the objective (B,) before it."""
-    optimizer, groups = self.spec.optimizer, self.spec.groups
+    optimizer, groups, parametrization = (
+      self.spec.optimizer,
+      self.spec.groups,
+      self.spec.parametrization,
+    )
     targets, refreshed = self._refresh(params, state)
     keys = self.step_keys(state)
-    fresh = lambda: self._value_and_grad(params, state.images, targets, weights, keys)  # noqa: E731
+    fresh = lambda: self._value_and_grad(params, state.variables, targets, weights, keys)  # noqa: E731
     if optimizer.line_search and not self.objective.stochastic:
       # Its line search already evaluated this point, except at the first step and after a
       # refresh of the targets. Decided once for the batch: a vmapped `lax.cond` would compute
@@ -175,37 +245,52 @@ class Program:
     else:
       value, grad = fresh()
 
-    def update(g, s, x, v, t, k):
+    def update(g, s, x, v, t, w, k):
       updates, s = optimizer.transform.update(
-        g, s, x, value=v, grad=g, value_fn=self._value_fn(params, t, weights, k)
+        g, s, x, value=v, grad=g, value_fn=self._value_fn(params, t, w, k)
       )
-      return jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0), s
+      return parametrization.project(optax.apply_updates(x, updates)), s
 
-    operands = (grad, state.opt_state, state.images, value, targets, keys)
+    operands = (grad, state.opt_state, state.variables, value, targets, weights, keys)
     if optimizer.line_search:
       # One pair at a time, so that the line search's `lax.cond`s stay conds; vmapped (a per-pair
       # predicate) each would evaluate the objective in both of its branches.
-      images, opt_state = groups.one_at_a_time().map(update, *operands)
+      variables, opt_state = groups.one_at_a_time().map(update, *operands)
     else:
-      images, opt_state = jax.vmap(update)(*operands)
-    finite = jnp.isfinite(value) & jnp.isfinite(grad).all(axis=(1, 2, 3))
+      variables, opt_state = jax.vmap(update)(*operands)
+    stopped, recent = self._plateau(state, value)
+    active = ~stopped  # A pair that stops now keeps its image from before this step.
+
+    def where_active(new, old):
+      return jax.tree.map(
+        lambda a, b: jnp.where(active.reshape(-1, *[1] * (a.ndim - 1)), a, b), new, old
+      )
+
+    variables = where_active(variables, state.variables)
+    opt_state = where_active(opt_state, state.opt_state)
+    images, before = jax.vmap(parametrization.decode)(variables), self.images(state)
+    finite = jnp.isfinite(value) & jax.vmap(_all_finite)(grad)
     newly_bad = ~finite & ~state.failed
     decay = self.spec.ema_decay
     new_state = LoopState(
-      images=images,
+      variables=variables,
       targets=targets,
       keys=state.keys,
       opt_state=opt_state,
-      average=decay * state.average + (1.0 - decay) * images,
-      last_finite=jnp.where(finite[:, None, None, None], state.images, state.last_finite),
-      first_bad=jnp.where(newly_bad[:, None, None, None], state.images, state.first_bad),
+      average=where_active(decay * state.average + (1.0 - decay) * images, state.average),
+      last_finite=jnp.where(finite[:, None, None, None], before, state.last_finite),
+      first_bad=jnp.where(newly_bad[:, None, None, None], before, state.first_bad),
       failed=state.failed | ~finite,
+      stopped=stopped,
+      pair_steps=state.pair_steps + active,
+      recent=recent,
       step=state.step + 1,
     )
     return new_state, value
 
   def _run_chunk(self, params, state: LoopState, weights, num_steps):
-    """Up to `chunk_size` steps, stopping at `num_steps` steps at this scale.
+    """Up to `chunk_size` steps, stopping at `num_steps` steps at this scale, or when every
+    pair has stopped on its plateau.
 
     Returns:
       `(state, totals, (total, values))`: totals (chunk_size, B) is the objective before each
@@ -216,16 +301,25 @@ class Program:
     # A loop over only the steps left, rather than a scan of `lax.cond`s: XLA hoists the
     # loop-invariant work (the transposed conv kernels) out of a loop but not out of a cond.
     count = jnp.clip(num_steps - state.step, 0, chunk_size)
-    totals = jnp.full((chunk_size, state.images.shape[0]), jnp.nan, jnp.float32)
+    totals = jnp.full((chunk_size, state.failed.shape[0]), jnp.nan, jnp.float32)
 
-    def body(i, carry):
-      state, totals = carry
+    def running(carry):
+      i, state, _ = carry
+      if not self.spec.tolerance:
+        return i < count
+      # Only a run that can stop early asks whether all pairs did (a reduction over devices).
+      return (i < count) & ~jnp.all(state.stopped)
+
+    def body(carry):
+      i, state, totals = carry
       state, value = self._step(params, state, weights)
-      return state, totals.at[i].set(value)
+      return i + 1, state, totals.at[i].set(value)
 
-    state, totals = jax.lax.fori_loop(0, count, body, (state, totals))
+    _, state, totals = jax.lax.while_loop(running, body, (0, state, totals))
     state = self.spec.groups.constrain(state)
-    values = self._evaluate(params, state.images, state.targets, weights, self.step_keys(state))
+    values = self._evaluate(
+      params, self.images(state), state.targets, weights, self.step_keys(state)
+    )
     return state, totals, values
 
   def targets(
@@ -243,6 +337,10 @@ class Program:
         longest side is `style_side`, and each distinct style's features are computed once.
     """
     return _batch_targets(self.objective, params, contents, pair_styles, style_side)
+
+
+def _all_finite(tree: Any) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)]))
 
 
 def _batch_targets(objective_, params, contents, pair_styles, style_side) -> Any:

@@ -70,11 +70,14 @@ def plot_losses(
   title: str = '',
   markers: Sequence[float] = (),
   size: tuple[int, int] = (800, 480),
+  x_label: str = 'step',
+  horizontal: Sequence[float] = (),
 ) -> Image.Image:
-  """Draws loss curves `{label: (steps, values)}` on a log-scale y axis, with a legend.
+  """Draws loss curves `{label: (xs, values)}` on a log-scale y axis, with a legend.
 
   Non-positive and non-finite values are left out (a log scale cannot show them). `markers` are
-  steps drawn as light vertical lines (e.g. where a new scale starts).
+  x values drawn as light vertical lines (e.g. where a new scale starts), `horizontal` y values
+  drawn as dashed lines (e.g. a target).
   """
   width, height = size
   left, right, top, bottom = 78, 20, 34, 46
@@ -120,7 +123,12 @@ def plot_losses(
     px, _ = to_pixel(x, y0)
     draw.line((px, box[3], px, box[3] + 4), fill='black')
     draw.text((px, box[3] + 6), f'{x:g}', fill='black', font=small, anchor='mt')
-  draw.text(((box[0] + box[2]) / 2, height - 6), 'step', fill='black', font=small, anchor='mb')
+  draw.text(((box[0] + box[2]) / 2, height - 6), x_label, fill='black', font=small, anchor='mb')
+  for y in horizontal:
+    if y > 0 and y0 < math.log10(y) < y1:
+      _, py = to_pixel(x0, math.log10(y))
+      for px in range(int(box[0]), int(box[2]), 12):
+        draw.line((px, py, min(px + 6, box[2]), py), fill=(90, 90, 90))
   colours = {label: CURVE_COLOURS[i % len(CURVE_COLOURS)] for i, label in enumerate(points)}
   for label, (xs, ys) in points.items():
     pixels = [to_pixel(x, y) for x, y in zip(xs, ys, strict=True)]
@@ -149,7 +157,7 @@ def loss_curves(
   first = histories[0]
   curves = {}
   totals = np.concatenate([h.total for h in histories], axis=1)
-  if (totals > 0).all() and not config.normalize_terms:
+  if (totals > 0).all():
     curves['total'] = (np.arange(len(totals)), totals.mean(axis=1))
   for name in first.terms:
     values = np.concatenate([h.terms[name] for h in histories], axis=1)
@@ -171,7 +179,14 @@ def write_workdir(
   run_info = {
     **info,
     'batches': [
-      {'pairs': b.pairs, 'size': list(b.size), 'seconds': round(b.seconds, 3)} for b in batches
+      {
+        'pairs': b.pairs,
+        'size': list(b.size),
+        'seconds': round(b.seconds, 3),
+        # Steps each pair took at each scale (fewer where it stopped on a plateau).
+        'steps': None if b.history is None else b.history.pair_steps.T.tolist(),
+      }
+      for b in batches
     ],
   }
   _write_text(folder / 'run.json', json.dumps(run_info, indent=2) + '\n')

@@ -90,6 +90,14 @@ class Session:
     real = len(self.batches[b][1])
     self.records[b].history = result.history.first_pairs(real)
     self.records[b].seconds = time.monotonic() - start
+    if self.config.tolerance:
+      steps = self.records[b].history.pair_steps
+      for name, taken in zip(self.records[b].pairs, steps.T, strict=True):
+        logging.info(
+          '%s: %s steps (config.tolerance stops a pair on its plateau)',
+          name,
+          '+'.join(map(str, taken)),
+        )
     return np.asarray(result.images)[:real]
 
   def finish(self, status: str) -> None:

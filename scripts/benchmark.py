@@ -111,14 +111,15 @@ def _case(
   contents = _images(rng, num_pairs, size)
   styles = list(_images(rng, num_pairs, size))  # Pair i uses style i.
   prepared = engine.prepare(contents, styles, config, network=network)
-  program, params, weights_ = prepared.program, prepared.params, prepared.weights
+  program, params = prepared.program, prepared.params
   state = prepared.start_state(0)
+  weights_ = prepared.pair_weights(0, state)
   never = jnp.int32(2**30)  # A step count no chunk reaches: every call runs a full chunk.
   start = time.perf_counter()
   run_chunk = program.run_chunk.lower(params, state, weights_, never).compile()
   compile_s = time.perf_counter() - start
-  keys = program.step_keys(state)
-  forward = program.evaluate.lower(params, state.images, state.targets, weights_, keys).compile()
+  keys, images = program.step_keys(state), program.images(state)
+  forward = program.evaluate.lower(params, images, state.targets, weights_, keys).compile()
 
   chunk_s, forward_s, matmul_s = [], [], []
   for k in range(_REPEATS.value + 1):  # The first chunk warms up and is not timed.
@@ -129,7 +130,8 @@ def _case(
       # Each chunk also evaluates the objective once at its end: time that forward pass and the
       # reference matmul right after it, under the same load.
       chunk_s.append(elapsed)
-      forward_s.append(_seconds(forward, params, state.images, state.targets, weights_, keys))
+      images = program.images(state)
+      forward_s.append(_seconds(forward, params, images, state.targets, weights_, keys))
       matmul_s.append(matmul())
   chunk_s = np.asarray(chunk_s)
   step_s = (chunk_s - np.asarray(forward_s)) / config.chunk_size
@@ -156,9 +158,9 @@ def _case(
   # counts one device's share of a sharded program).
   objective = program.objective
   value_and_grad = jax.jit(
-    jax.vmap(jax.value_and_grad(lambda x, t, k: objective(params, x, t, weights_, k)[0]))
+    jax.vmap(jax.value_and_grad(lambda x, t, w, k: objective(params, x, t, w, k)[0]))
   )
-  lowered = value_and_grad.lower(state.images, state.targets, keys)
+  lowered = value_and_grad.lower(images, state.targets, weights_, keys)
   eval_flops = num_devices * _flops(lowered.compile())
   if config.optimizer == 'adam':
     rates = eval_flops / step_s / 1e9

@@ -11,7 +11,7 @@ from nst_jax import config as config_lib
 from nst_jax import script
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
-NAMES = ('default', 'fast', 'hq', 'seed', 'grid')
+NAMES = ('default', 'fast', 'hq', 'seed', 'grid', 'pastiche')
 
 
 def load(name: str):
@@ -72,3 +72,10 @@ def test_grid_is_moderate():
   config = load('grid').get_config()
   assert 256 <= config.image_size <= 512
   assert config.num_steps < nst_jax.default_config().num_steps
+
+
+def test_pastiche_is_pastiches_objective():
+  config = load('pastiche').get_config()
+  assert dict(config.content_layers) == {'relu4_2': 1.0} and config.terms.content == 0.01
+  assert config.style_layers.relu1_1 == 10 / 64**2 and config.style_layers.relu5_1 == 10 / 512**2
+  assert config.optimizer == 'lbfgs' and config.init == 'content' and config.terms.style == 1.0

@@ -49,7 +49,8 @@ def test_pair_groups_on_sharded_devices_match_and_move_nothing(random_network, o
     result = prepared.run()
     np.testing.assert_allclose(result.images, reference.images, atol=2e-5)
     np.testing.assert_allclose(result.history.total, reference.history.total, rtol=1e-4)
-    args = (prepared.params, prepared.start_state(0), prepared.weights, jnp.int32(4))
+    state = prepared.start_state(0)
+    args = (prepared.params, state, prepared.pair_weights(0, state), jnp.int32(4))
     hlo = prepared.program.run_chunk.lower(*args).compile().as_text()
     assert not re.search(r' (all-gather|all-to-all|collective-permute)\(', hlo)
     # L-BFGS decides once for the batch whether its cached gradient is usable: one bool.

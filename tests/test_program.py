@@ -11,7 +11,7 @@ import pytest
 from small import small_config, small_pairs
 
 import nst_jax
-from nst_jax import engine, optimizers, program
+from nst_jax import engine, optimizers, program, schedule
 
 
 @pytest.mark.parametrize('group_size', [2, 1])  # Both pairs vmapped; one pair after the other.
@@ -112,10 +112,11 @@ def test_refreshed_targets_follow_the_image_every_k_steps(random_network):
   prepared = engine.prepare(contents, styles, config, terms=chosen, network=random_network)
   start = prepared.start_state(0)
   np.testing.assert_allclose(start.targets['follow'], contents, atol=1e-6)
-  two = prepared.program.run_chunk(prepared.params, start, prepared.weights, jnp.int32(2))[0]
+  weights = prepared.pair_weights(0, start)
+  two = prepared.program.run_chunk(prepared.params, start, weights, jnp.int32(2))[0]
   np.testing.assert_allclose(two.targets['follow'], contents, atol=1e-6)  # Not yet at step 2.
-  three = prepared.program.run_chunk(prepared.params, start, prepared.weights, jnp.int32(3))[0]
-  np.testing.assert_allclose(three.targets['follow'], two.images, atol=1e-6)  # At step 2.
+  three = prepared.program.run_chunk(prepared.params, start, weights, jnp.int32(3))[0]
+  np.testing.assert_allclose(three.targets['follow'], two.variables, atol=1e-6)  # At step 2.
   with pytest.raises(nst_jax.ConfigError, match='refresh_every'):
     nst_jax.stylize(
       contents,
@@ -146,3 +147,69 @@ def test_stochastic_terms_get_a_new_key_each_step_and_seeded_runs_repeat(random_
   assert len(np.unique(np.round(a.history.total, 6))) == a.history.total.size
   lbfgs = nst_jax.stylize(contents, styles, config, terms={'noisy': noisy}, network=random_network)
   assert np.isfinite(lbfgs.history.total).all()
+
+
+def test_a_stopped_pair_stays_frozen_while_the_others_run(random_network):
+  contents, styles = small_pairs()
+  config = small_config(init='noise', tolerance=1e-9, plateau_steps=50)
+  prepared = engine.prepare(contents, styles, config, network=random_network)
+  start = prepared.start_state(0)
+  start = start._replace(stopped=jnp.array([True, False]))  # Pair 0 already on its plateau.
+  weights = prepared.pair_weights(0, start)
+  end = prepared.program.run_chunk(prepared.params, start, weights, jnp.int32(3))[0]
+  assert list(end.pair_steps) == [0, 3] and int(end.step) == 3
+  for field in ('variables', 'opt_state', 'average'):
+    pair_0 = lambda state: jax.tree.map(lambda x: np.asarray(x[0]), getattr(state, field))  # noqa: B023, E731
+    jax.tree.map(np.testing.assert_array_equal, pair_0(end), pair_0(start))
+  assert not np.allclose(end.variables[1], start.variables[1])
+
+
+def test_pairs_stop_on_their_plateau_and_report_their_steps(random_network):
+  contents, styles = small_pairs()
+  config = small_config(init='noise', num_steps=40, chunk_size=10, learning_rate=0.02)
+  full = nst_jax.stylize(contents, styles, config, network=random_network)
+  assert full.history.pair_steps.tolist() == [[40, 40]]
+  config.update(tolerance=0.3, plateau_steps=5)
+  early = nst_jax.stylize(contents, styles, config, network=random_network)
+  # Each pair stops at the first step whose objective is less than 30% below that 5 steps
+  # earlier (the trajectories agree until then), and keeps its image from before that step.
+  total = full.history.total
+  gain = 1 - total[5:] / total[:-5]
+  expected = [
+    5 + int(np.argmax(gain[:, b] < 0.3)) if (gain[:, b] < 0.3).any() else 40 for b in (0, 1)
+  ]
+  assert early.history.pair_steps[0].tolist() == expected and min(expected) < 40, gain
+
+
+def test_warm_started_scales_equal_a_hand_written_two_scale_run(random_network):
+  """Adam's moments carry over to the next scale, resized; the count goes on."""
+  contents, styles = small_pairs()
+  config = small_config(
+    num_scales=2, scale_ratio=2.0, coarse_steps=3, num_steps=3, chunk_size=3, warm_start=True
+  )
+  prepared = engine.prepare(contents, styles, config, network=random_network)
+  program, params = prepared.program, prepared.params
+  coarse = prepared.start_state(0)
+  coarse = program.run_chunk(params, coarse, prepared.pair_weights(0, coarse), jnp.int32(3))[0]
+  # By hand: the images and Adam's moments resized to the fine scale, the count kept.
+  images = schedule.resize(program.images(coarse), (32, 32))
+  fine = prepared.start_state(1)  # Fresh, from the start images: replace what carries over.
+  (adam, rest), (old, _) = fine.opt_state, coarse.opt_state
+  resize = lambda m: jax.image.resize(m, images.shape, 'linear')  # noqa: E731
+  adam = adam._replace(count=old.count, mu=resize(old.mu), nu=resize(old.nu))
+  by_hand = fine._replace(variables=images, average=images, opt_state=(adam, rest))
+  by_hand = program.run_chunk(params, by_hand, prepared.pair_weights(1, by_hand), jnp.int32(3))[0]
+  result = prepared.run()
+  np.testing.assert_allclose(result.images, program.images(by_hand), atol=1e-5)
+  config.warm_start = False
+  cold = nst_jax.stylize(contents, styles, config, network=random_network)
+  assert not np.allclose(cold.images, result.images, atol=1e-4)
+
+
+def test_the_pyramid_parametrization_optimizes_the_image(random_network):
+  contents, styles = small_pairs()
+  config = small_config(init='noise', num_steps=20, chunk_size=10, parametrization='pyramid')
+  result = nst_jax.stylize(contents, styles, config, network=random_network)
+  total = result.history.total
+  assert (total[-1] < 0.5 * total[0]).all()
+  assert 0.0 <= result.images.min() and result.images.max() <= 1.0

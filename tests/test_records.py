@@ -17,6 +17,7 @@ def _history():
     term_steps=np.array([2, 4]),
     terms={'content': np.array([[1.0, 2.0], [3.0, 4.0]]), 'style': np.ones((2, 2))},
     term_totals=np.array([[12.0, 14.0], [16.0, 18.0]]),
+    pair_steps=np.array([[2, 2], [2, 1]]),
   )
 
 
@@ -60,6 +61,7 @@ def test_write_workdir(tmp_path):
   assert json.loads((tmp_path / 'wd' / 'config.json').read_text())['image_size'] == 512
   run = json.loads((tmp_path / 'wd' / 'run.json').read_text())
   assert run['status'] == 'done' and run['batches'][0]['pairs'] == ['a', 'b']
+  assert run['batches'][0]['steps'] == [[2, 2], [2, 1]]  # Per pair, per scale.
   lines = (tmp_path / 'wd' / 'history.jsonl').read_text().splitlines()
   assert len(lines) == 2 and all(json.loads(line)['pairs'] == ['a', 'b'] for line in lines)
   with Image.open(tmp_path / 'wd' / 'loss.png') as plot:

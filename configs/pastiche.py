@@ -1,0 +1,25 @@
+r"""pastiche 1.6's objective and optimizer, for comparing time to quality with it.
+
+  python scripts/quality_curve.py --contents samples/astronaut.png --styles samples/style_swirls.png \
+    --configs configs/pastiche.py --eval_config configs/pastiche.py --size 256
+
+pastiche (a PyTorch Gatys implementation with the same VGG19 weights) minimises: content MSE on
+relu4_2 with weight 0.01, plus the MSE of Gram matrices divided by H*W on relu1_1..relu5_1 with
+layer weights 10 / C^2 (C the layer's channels), by L-BFGS from the content. These are the same
+terms here, so `--eval_config configs/pastiche.py` scores both on one scale. Unlike pastiche,
+nst_jax keeps the image in [0, 1] at every step. See the README's quality-against-time section.
+"""
+
+from nst_jax import config as config_lib
+from nst_jax import vgg
+
+
+def get_config():
+  config = config_lib.default_config()
+  config.image_size = 256
+  config.num_steps = 400
+  config.terms.content = 0.01
+  config.terms.style = 1.0
+  channels = {name: vgg.BLOCK_CHANNELS[int(name[4]) - 1][0] for name in config.style_layers}
+  config.style_layers = {name: 10.0 / c**2 for name, c in channels.items()}
+  return config

@@ -1,0 +1,68 @@
+"""Tests for nst_jax.quality and scripts/quality_curve.py's report."""
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from nst_jax import config as config_lib
+from nst_jax import images, quality
+
+CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
+
+
+def test_time_to_reach_is_the_first_checkpoint_at_or_below_the_target():
+  points = [
+    quality.Point(s, 10 * k, 0, (v, w))
+    for k, (s, v, w) in enumerate([(1.0, 9.0, 5.0), (2.0, 4.0, 6.0), (3.0, 5.0, 1.0)])
+  ]
+  assert quality.time_to_reach(points, [4.5, 1.0]) == [2.0, 3.0]
+  assert quality.time_to_reach(points, [0.5, 5.0]) == [float('inf'), 1.0]
+
+
+def test_config_specs_override_fields_by_their_types():
+  config = config_lib.from_spec(
+    f'{CONFIGS / "default.py"}@num_scales=3@terms.style=0.25@warm_start=true@optimizer=adam'
+  )
+  assert (config.num_scales, config.terms.style, config.warm_start) == (3, 0.25, True)
+  assert config.optimizer == 'adam'
+  for bad in ('@num_scale=3', '@num_scales=three', '@warm_start=maybe', '@terms.zz=1'):
+    with pytest.raises(config_lib.ConfigError, match='config spec'):
+      config_lib.from_spec(f'{CONFIGS / "default.py"}{bad}')
+
+
+@pytest.mark.weights
+def test_compare_writes_the_documented_report(tmp_path, vgg19_params):
+  y, x = np.mgrid[0:40, 0:48] / 40.0
+  images.save_image(tmp_path / 'c.png', np.stack([x / 1.2, y, 0.5 + 0.4 * np.sin(9 * x)], -1))
+  images.save_image(tmp_path / 's.png', np.stack([np.sin(20 * x) ** 2, y, 1 - y], -1))
+  default = str(CONFIGS / 'default.py')
+  specs = [f'{default}@num_steps=4@optimizer=adam', f'{default}@num_steps=3']
+  report = quality.compare(
+    specs,
+    [str(tmp_path / 'c.png')],
+    [str(tmp_path / 's.png')],
+    size=32,
+    eval_spec=default,
+    output_dir=str(tmp_path / 'out'),
+    chunk_size=2,
+  )
+  written = json.loads((tmp_path / 'out' / 'quality.json').read_text())
+  assert written == json.loads(json.dumps(report))
+  assert set(written) == {'size', 'eval_config', 'pairs', 'runs'}
+  assert written['pairs'] == [
+    {'content': str(tmp_path / 'c.png'), 'style': str(tmp_path / 's.png')}
+  ]
+  adam = written['runs']['default num_steps=4 optimizer=adam']
+  assert set(adam) == {'config', 'points', 'final', 'seconds'}
+  (points,) = adam['points']
+  assert [p['step'] for p in points] == [2, 4]
+  assert set(points[0]) == {'seconds', 'step', 'scale', 'objective'}
+  assert 0 < points[0]['seconds'] < points[1]['seconds'] == adam['seconds'][0]
+  assert (
+    points[-1]['objective'] == [adam['final'][0]]
+    and points[1]['objective'][0] < points[0]['objective'][0]
+  )
+  assert [p['step'] for p in written['runs']['default num_steps=3']['points'][0]] == [2, 3]
+  assert (tmp_path / 'out' / 'quality.png').stat().st_size > 1000
