@@ -21,7 +21,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from nst_jax import color, inits, losses, objective, schedule, vgg, weights
+from nst_jax import color, inits, losses, memory, objective, schedule, tiles, vgg, weights
 from nst_jax import config as config_lib
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
 from nst_jax.optimizers import Optimizer, as_optimizer, make_optimizer
@@ -302,6 +302,7 @@ def prepare(
   model, params = network or weights.load_vgg19(
     config.weights, pooling=config.pooling, dtype=jnp.dtype(config.dtype)
   )
+  groups = layout.pair_groups(config.pair_group_size)
 
   # Every input is fitted once, from its own pixels, to the final size; coarser scales are
   # resized from there. The scripts fit files by the same rule, so both paths agree.
@@ -313,12 +314,19 @@ def prepare(
   # The program is built from the terms without their weights, which are its arguments: a sweep
   # over weights compiles once.
   unweighted = tuple((name, term._replace(weight=1.0)) for name, term in chosen.items())
+  # Remat and tiles as the config says, or as the memory estimate chooses; a run that cannot fit
+  # stops here, before compiling.
+  if config.tile_size > 0:
+    tiles.check_tileable(chosen)
+  base = objective.Objective(model, unweighted, config.normalize_terms)
+  fit = memory.plan(config, memory.workload(base, params, optimizer, layout, groups, sizes, styles))
+  base = dataclasses.replace(base, model=model.clone(remat=fit.remat))
   spec = ProgramSpec(
-    objective=objective.Objective(model, unweighted, config.normalize_terms),
+    objective=base if fit.tiling is None else tiles.tile_objective(base, fit.tiling),
     optimizer=optimizer,
     ema_decay=config.ema_decay,
     chunk_size=config.chunk_size,
-    groups=layout.pair_groups(config.pair_group_size),
+    groups=groups,
   )
   return Stylization(
     config=config,

@@ -114,6 +114,7 @@ def test_refreshed_targets_follow_the_image_every_k_steps(random_network):
   np.testing.assert_allclose(start.targets['follow'], contents, atol=1e-6)
   two = prepared.program.run_chunk(prepared.params, start, prepared.weights, jnp.int32(2))[0]
   np.testing.assert_allclose(two.targets['follow'], contents, atol=1e-6)  # Not yet at step 2.
+  start = prepared.start_state(0)  # run_chunk donated the first one.
   three = prepared.program.run_chunk(prepared.params, start, prepared.weights, jnp.int32(3))[0]
   np.testing.assert_allclose(three.targets['follow'], two.images, atol=1e-6)  # At step 2.
   with pytest.raises(nst_jax.ConfigError, match='refresh_every'):
