@@ -27,6 +27,7 @@ from nst_jax import objective, tiles
 from nst_jax.errors import ConfigError
 from nst_jax.optimizers import Optimizer
 from nst_jax.pairs import PairGroups, PairLayout
+from nst_jax.vgg import REMAT_POLICIES
 
 GB = 1e9
 
@@ -55,9 +56,19 @@ TILED_BYTES_PER_PIXEL = 3 * 12.0
 # Fraction of the available memory a plan may use: headroom for fragmentation and the estimate's
 # error.
 HEADROOM = 0.85
-# Auto remat: tried in this order, cheapest first (all_blocks saves little more than blocks_1_3).
+# Step time relative to no remat, by policy (measured at 512 px on CPU, interleaved: +9%, +19%,
+# +20%), and of a tiled step per window pixel (its first pass over the windows adds a forward
+# pass), for choosing the fastest plan that fits.
+REMAT_COST: dict[str, float] = {
+  'none': 1.0,
+  'blocks_1_2': 1.1,
+  'blocks_1_3': 1.2,
+  'all_blocks': 1.25,
+}
+TILED_COST = 1.5
+# Remat policies `config.remat='auto'` may choose (all_blocks saves little more than blocks_1_3).
 AUTO_REMATS = ('none', 'blocks_1_2', 'blocks_1_3')
-# Auto tile sizes, largest (least overlap) first.
+# Window sizes `config.tile_size=0` may choose.
 AUTO_TILE_SIZES = (4096, 3072, 2048, 1536, 1024, 768, 512, 384, 256)
 
 
@@ -98,8 +109,8 @@ class Estimate:
   parts: dict[str, float]
 
   def describe(self) -> str:
-    parts = ', '.join(f'{name} {value / GB:.1f}' for name, value in self.parts.items() if value)
-    return f'{self.total / GB:.1f} GB ({parts})'
+    parts = ', '.join(f'{name} {_gb(value)}' for name, value in self.parts.items() if value)
+    return f'{_gb(self.total)} ({parts})'
 
 
 def workload(
@@ -260,17 +271,26 @@ class Plan:
       )
     return (
       f'{work.size[0]}x{work.size[1]}, {work.pairs} pair(s) per device: remat={self.remat!r}, '
-      f'{where}; estimated peak {self.estimate.describe()} of {self.available / GB:.1f} GB '
-      'available'
+      f'{where}; estimated peak {self.estimate.describe()} of {_gb(self.available)} available'
     )
+
+
+def cost(work: Workload, remat: str, tiling: tiles.Tiling | None) -> float:
+  """Relative time of a step: pixels the network runs on per step, weighted by the remat."""
+  if tiling is None:
+    pixels = work.size[0] * work.size[1]
+  else:
+    (h, rows), (w, cols) = (tiling.axis(n) for n in work.size)
+    pixels = TILED_COST * rows * cols * h * w
+  return pixels * REMAT_COST[remat]
 
 
 def plan(config: ml_collections.ConfigDict, work: Workload, available: float | None = None) -> Plan:
   """The remat policy and tiling for `work` under `config`, checked against the memory.
 
-  `config.remat='auto'` takes the cheapest policy of `AUTO_REMATS` that fits, and
-  `config.tile_size=0` tiles (with the largest windows that fit) only where no policy fits
-  whole images. Explicit settings are used as they are.
+  `config.remat='auto'` may choose any of `AUTO_REMATS`, and `config.tile_size=0` any window of
+  `AUTO_TILE_SIZES` (or none); of the choices that fit, the fastest (`cost`) wins, so whole
+  images without remat where they fit. Explicit settings are used as they are.
 
   Raises:
     ConfigError: the run cannot fit; the message gives the estimate, the memory available and
@@ -278,25 +298,17 @@ def plan(config: ml_collections.ConfigDict, work: Workload, available: float | N
   """
   if available is None:
     available = config.memory_gb * GB if config.memory_gb else available_bytes()
-  budget = HEADROOM * available
   remats = AUTO_REMATS if config.remat == 'auto' else (config.remat,)
   if config.tile_size > 0:
     tilings = [tiles.make_tiling(config.tile_size, config.tile_margin, work.layers)]
   else:
-    tilings = [None]
-    if config.tile_size == 0:
-      tilings += _auto_tilings(config, work)
-  chosen = None
-  for tiling in tilings:
-    for remat in remats:
-      need = estimate(work, remat, tiling)
-      if need.total <= budget:
-        chosen = Plan(remat, tiling, need, available)
-        break
-    if chosen:
-      break
-  if chosen is None:
-    raise ConfigError(_cannot_fit(config, work, remats[-1], tilings[-1], available))
+    tilings = [None] + (_auto_tilings(config, work) if config.tile_size == 0 else [])
+  options = [(remat, tiling) for tiling in tilings for remat in remats]
+  fitting = [o for o in options if estimate(work, *o).total <= HEADROOM * available]
+  if not fitting:
+    raise ConfigError(_cannot_fit(config, work, *options[-1], available))
+  remat, tiling = min(fitting, key=lambda o: cost(work, *o))
+  chosen = Plan(remat, tiling, estimate(work, remat, tiling), available)
   auto = []
   if config.remat == 'auto':
     auto.append(f"config.remat='auto' chose {chosen.remat!r}")
@@ -323,6 +335,10 @@ def _auto_tilings(config: ml_collections.ConfigDict, work: Workload) -> list[til
   return out
 
 
+def _gb(value: float) -> str:
+  return f'{value / GB:.2f} GB' if value < GB else f'{value / GB:.1f} GB'
+
+
 def _cannot_fit(
   config: ml_collections.ConfigDict,
   work: Workload,
@@ -332,31 +348,36 @@ def _cannot_fit(
 ) -> str:
   need = estimate(work, remat, tiling)
   settings = f'remat={remat!r}, ' + (f'tile_size={tiling.tile_size}' if tiling else 'untiled')
+  # The cheapest settings of the fields that help which would fit.
+  alternatives = [(r, None) for r in REMAT_POLICIES]
+  if work.tileable:
+    for size in (2048, 1024, 512):
+      try:
+        tiling_ = tiles.make_tiling(size, config.tile_margin, work.layers)
+      except ConfigError:
+        continue
+      alternatives += [(r, tiling_) for r in REMAT_POLICIES]
+  fitting = [a for a in alternatives if estimate(work, *a).total <= HEADROOM * available]
   hints = []
-  if remat != 'blocks_1_3' and config.remat != 'auto':
+  if fitting:
+    r, t = min(fitting, key=lambda a: cost(work, *a))
     hints.append(
-      f"config.remat='blocks_1_3' (about {estimate(work, 'blocks_1_3', tiling).total / GB:.1f} GB)"
+      f'config.remat={r!r}'
+      + (f', config.tile_size={t.tile_size}' if t else ', config.tile_size=-1')
+      + f' (about {_gb(estimate(work, r, t).total)})'
     )
-  if work.tileable and (config.tile_size == -1 or tiling is not None):
-    try:
-      smaller = tiles.make_tiling(512, config.tile_margin, work.layers)
-      hints.append(
-        f'config.tile_size=512 (about {estimate(work, remat, smaller).total / GB:.1f} GB)'
-      )
-    except ConfigError:
-      pass
   if work.group > 1:
-    hints.append('config.pair_group_size=1 (one pair at a time per device)')
-  if need.parts['state'] > need.parts['network']:
+    hints.append(f'config.pair_group_size=1 (now {work.group} pairs at once per device)')
+  if not fitting and work.optimizer.line_search:
     hints.append(
       "config.optimizer='adam' or a smaller config.lbfgs_memory (the optimizer's state "
-      f'is {need.parts["state"] / GB:.1f} GB)'
-      if work.optimizer.line_search
-      else 'fewer pairs per device (config.num_devices) or a smaller config.image_size'
+      f'dominates: {_gb(need.parts["state"])})'
     )
-  hints.append('a smaller config.image_size')
+  if not fitting:
+    hints.append('more devices, fewer pairs per device, or a smaller config.image_size')
   return (
     f'{work.size[0]}x{work.size[1]} with {work.pairs} pair(s) per device needs about '
-    f'{need.describe()} with {settings}, but {available / GB:.1f} GB is available '
-    f'(config.memory_gb={config.memory_gb:g}, 0 = the free memory); try ' + '; or '.join(hints)
+    f'{need.describe()} with {settings}, but {_gb(available)} is available (config.memory_gb='
+    f'{config.memory_gb:g}; 0 means the free memory, of which a run may plan to use '
+    f'{HEADROOM:.0%}); try ' + '; or '.join(hints)
   )

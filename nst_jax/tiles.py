@@ -21,14 +21,14 @@ Error bound. A feature whose receptive field (`vgg.receptive_radius`) stays insi
 computed exactly as on the whole image. With a margin of at least the radius of the deepest layer
 used (`exact_margin`: 96 px for relu5_1; the default, `config.tile_margin=-1`), every core
 feature is exact, so the tiled loss and gradient equal the whole image's up to float rounding
-(relative error below 1e-4), for any tile size and any offsets. A smaller margin is faster:
-features near a core's inner edges then see zero padding instead of their neighbours, the
-objective changes a little from step to step (the cores' offsets are redrawn at every step, so
-that seams never settle), and `gradient_error_bound` states the relative (L2) error of the
-gradient: at most 0.15 with a 16 px margin, 0.05 with 32 px, 0.01 with 48 px. These bounds are
-measured, not proven (VGG's effective receptive field is far narrower than its full one): 2.5x to
-5x the largest error seen with the real weights, the default layers, Gram and Gaussian losses, at
-192 and 256 px with cores of 32 to 96 px (6%, 1.5% and 0.2%, for Gaussian; Gram's are lower);
+(relative error below 1e-4), for any tile size. A smaller margin is faster: features near a
+core's inner edges then see zero padding instead of their neighbours, the cores' offsets are
+redrawn at every step so that seams never settle (exact tiles have no seams and keep theirs
+fixed), and `gradient_error_bound` states the relative (L2) error of the gradient: at most 0.15
+with a 16 px margin, 0.05 with 32 px, 0.01 with 48 px. These bounds are measured, not proven
+(VGG's effective receptive field is far narrower than its full one): 2.5x to 5x the largest error
+seen with the real weights, the default layers, Gram and Gaussian losses, at 192 and 256 px with
+cores of 32 to 96 px (6%, 1.5% and 0.2%, for Gaussian; Gram's are lower);
 `tests/test_tiles.py` checks them.
 
 Style targets are built the same way from the style images' windows (exact with the same
@@ -96,7 +96,8 @@ class Tiling:
     if length <= self.tile_size:
       return length, 1
     window = length - (length - self.tile_size) // self.align * self.align
-    return window, -(-length // self.core) + 1
+    # Cores shifted by a random offset need one more window; exact tiles need no shift.
+    return window, -(-length // self.core) + (0 if self.exact else 1)
 
   def windows(self, shape: tuple[int, int]) -> int:
     """How many windows an image of `shape` (height, width) is cut into at each step."""
@@ -147,9 +148,11 @@ def _axis_windows(length: int, tiling: Tiling, offset: jax.Array) -> tuple[jax.A
   if count == 1:
     zero = jnp.zeros((1,), jnp.int32)
     return zero, zero, jnp.full((1,), length, jnp.int32)
-  k = jnp.arange(count, dtype=jnp.int32)
-  lo = jnp.clip(offset + (k - 1) * tiling.core, 0, length)
-  hi = jnp.clip(offset + k * tiling.core, 0, length)
+  # Core k spans [offset + (k - s) core, offset + (k - s + 1) core), clipped to the image, where
+  # s = 1 when shifted cores need a window before the offset.
+  k = jnp.arange(count, dtype=jnp.int32) - (0 if tiling.exact else 1)
+  lo = jnp.clip(offset + k * tiling.core, 0, length)
+  hi = jnp.clip(offset + (k + 1) * tiling.core, 0, length)
   start = jnp.clip(lo - tiling.margin, 0, length - window)
   return start, lo, hi
 
@@ -164,8 +167,9 @@ def _windows(tiling: Tiling, shape: tuple[int, int], offsets: jax.Array) -> _Win
 
 
 def _offsets(tiling: Tiling, shape: tuple[int, int], key: jax.Array | None) -> jax.Array:
-  """(2,) this step's core offsets, multiples of `align` in [0, core); zero without a key."""
-  if key is None or tiling.windows(shape) == 1:
+  """(2,) this step's core offsets, multiples of `align` in [0, core): random where the margin is
+  inexact (so that seams move), else (and without a key) zero: exact tiles have no seams."""
+  if key is None or tiling.exact or tiling.windows(shape) == 1:
     return jnp.zeros((2,), jnp.int32)
   steps = jax.random.randint(
     jax.random.fold_in(key, _OFFSET_SALT), (2,), 0, tiling.core // tiling.align
