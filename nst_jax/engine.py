@@ -142,6 +142,7 @@ class Stylization:
     init_images: (B, H', W', 3) start images for `config.init == 'image'`, else None.
     sizes: (h, w) of each scale, coarsest first.
     steps: optimizer steps of each scale.
+    plan: the memory plan: remat policy, tiling and estimated peak (`nst_jax.memory`).
   """
 
   config: ml_collections.ConfigDict
@@ -155,6 +156,7 @@ class Stylization:
   init_images: jax.Array | None
   sizes: list[tuple[int, int]]
   steps: list[int]
+  plan: memory.Plan | None = None
 
   def targets(self, scale: int) -> Any:
     """Every pair's targets at `scale`, sharded."""
@@ -340,6 +342,7 @@ def prepare(
     init_images=init_images,
     sizes=sizes,
     steps=schedule.steps_per_scale(config),
+    plan=fit,
   )
 
 

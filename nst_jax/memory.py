@@ -190,8 +190,11 @@ def estimate(work: Workload, remat: str, tiling: tiles.Tiling | None) -> Estimat
     )
     style_windows = [tiling.axis(h)[0] * tiling.axis(w)[0] for h, w in work.style_sizes] or [0]
     forward = max(window_pixels, *style_windows) * FORWARD_BYTES_PER_PIXEL * activation
+  # The inputs on the device: each pair's content and colour-controlled content, each style.
+  inputs = 2 * work.pairs * image_bytes + sum(h * w * 12 for h, w in work.style_sizes)
   parts = {
     'runtime': RUNTIME_BYTES + 2 * work.param_bytes,
+    'inputs': inputs,
     'state': STATE_COPIES * state,
     'network': max(network, forward),
   }

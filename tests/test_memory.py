@@ -24,7 +24,7 @@ def _program_bytes(prepared) -> float:
 
 
 def _estimated_program_bytes(prepared) -> float:
-  """The plan's estimate without the runtime (which XLA does not count), weights included."""
+  """The plan's estimate without the runtime and the inputs (which XLA does not count)."""
   spec = prepared.program.spec
   work = memory.workload(
     spec.objective,
@@ -36,7 +36,7 @@ def _estimated_program_bytes(prepared) -> float:
     [s for styles in prepared.pair_styles.images for s in styles],
   )
   need = memory.estimate(work, spec.objective.model.remat, getattr(spec.objective, 'tiling', None))
-  return need.total - memory.RUNTIME_BYTES
+  return need.total - memory.RUNTIME_BYTES - need.parts['inputs']
 
 
 @pytest.mark.weights
