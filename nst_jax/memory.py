@@ -9,8 +9,8 @@ naming the need, the memory available and the fields that help when nothing fits
 size that cannot fit fails before compiling instead of running out of memory.
 
 The estimate is meant to be within 2x of the measured peak (tests check it against XLA's own
-buffer assignment at small sizes; `scripts/benchmark.py --memory` against the process's peak
-resident memory at 512 to 8192 px).
+buffer assignment at small sizes; `scripts/benchmark.py --suite=memory` against the process's
+peak resident memory at 512 to 8192 px).
 """
 
 import dataclasses
@@ -42,7 +42,8 @@ STEP_BYTES_PER_PIXEL: dict[str, float] = {
   'blocks_1_3': 980.0,
   'all_blocks': 960.0,
 }
-# The forward pass alone (targets, evaluation): a few 64-channel maps at full resolution.
+# The forward pass alone (targets, evaluation), features returned included: XLA's buffer
+# assignment, 788 bytes per pixel from 512 to 1024 px.
 FORWARD_BYTES_PER_PIXEL = 800.0
 # The runtime, compiled code and loop-invariant copies of the weights, beside the weights: the
 # resident memory of a process that has compiled a step at a small size (measured on CPU).

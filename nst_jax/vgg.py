@@ -228,13 +228,10 @@ class VGG19(nn.Module):
     fast_conv_grad: True: the convs use `conv3x3`'s hand-written VJP (several times faster
       inside XLA:CPU loops), which is reverse mode only: `jax.jvp` and `jax.jacfwd` through the
       network fail. False: plain `lax` convolutions, which every transformation supports.
-    remat: what the backward pass keeps of the forward pass (`jax.checkpoint` over the blocks,
-      one of `REMAT_POLICIES`); values and gradients are the same, only memory and time differ.
-      'none': everything autodiff saves. 'block_outputs': each block is recomputed from its
-      input during the backward pass; only the block outputs are kept. 'features': the same,
-      but the activations asked for (which the losses hold anyway) are kept too, so only the
-      layers no loss reads are recomputed. 'early': 'features' for blocks 1 and 2 only, the
-      full- and half-resolution blocks that hold most of the memory and little of the work.
+    remat: which blocks the backward pass recomputes from their input instead of keeping their
+      activations (one of `REMAT_POLICIES`: 'none', 'blocks_1_2', 'blocks_1_3', 'all_blocks';
+      see `recompute_in_backward`). Values and gradients are the same; the early blocks, at
+      full and half resolution, hold most of the memory and little of the work.
   """
 
   pooling: Pooling = 'max'

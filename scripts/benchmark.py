@@ -47,8 +47,8 @@ before compiling), computes the targets, compiles one chunk of `--steps` steps a
 * peak_bytes: the device's `memory_stats()['peak_bytes_in_use']` where the backend has it, else
   the process's peak resident memory (`ru_maxrss`, which includes the Python runtime and the
   compiler); base_bytes: the same just before preparing (runtime, weights and input images
-  loaded). per_mp: (peak - base) / megapixels, the memory a megapixel costs; peak_per_mp:
-  peak / megapixels.
+  loaded). per_mp: (peak - base) / megapixels; peak_per_mp: peak / megapixels; the table's
+  slope: (peak - the previous size's peak) / the megapixels added, in which fixed costs cancel.
 * estimate_bytes: `nst_jax.memory`'s prediction (its runtime part included), for comparison.
 * step_s: median over the chunks of (chunk time - one forward evaluation) / steps (a chunk ends
   with an evaluation; `--subtract_forward=false` skips timing it, for very large sizes);
@@ -433,17 +433,24 @@ def _memory_table(results: dict[str, Any]) -> str:
     lines += [
       '',
       f'style_loss={loss} optimizer={optimizer} remat={remat} tile_size={tile}',
-      f'{"size":>6} {"MP":>6} {"GB/MP":>7} {"peak GB":>8} {"peak/MP":>8} {"step s":>8}'
-      f' {"estimate GB":>12} {"windows":>8} {"vs gram":>16}',
+      f'{"size":>6} {"MP":>6} {"GB/MP":>7} {"slope":>7} {"peak GB":>8} {"peak/MP":>8}'
+      f' {"step s":>8} {"estimate GB":>12} {"windows":>8} {"vs gram":>16}',
     ]
+    previous = None
     for c in sorted(cases, key=lambda c: c['size']):
       if 'error' in c:
         lines.append(f'{c["size"]:>6} error: {c["error"]}')
         continue
       relative = c.get('relative_to_gram')
       versus = f'{relative["step_s"]:.2f}x t {relative["memory"]:.2f}x m' if relative else ''
+      # GB per megapixel added since the previous size: the fixed costs cancel.
+      slope = float('nan')
+      if previous is not None:
+        added = c['megapixels'] - previous['megapixels']
+        slope = (c['peak_bytes'] - previous['peak_bytes']) / added / 1e9
+      previous = c
       lines.append(
-        f'{c["size"]:>6} {c["megapixels"]:>6.2f} {c["per_mp"] / 1e9:>7.2f}'
+        f'{c["size"]:>6} {c["megapixels"]:>6.2f} {c["per_mp"] / 1e9:>7.2f} {slope:>7.2f}'
         f' {c["peak_bytes"] / 1e9:>8.2f} {c["peak_per_mp"] / 1e9:>8.2f} {c["step_s"]:>8.2f}'
         f' {c["estimate_bytes"] / 1e9:>12.2f} {c["windows"]:>8} {versus:>16}'
       )

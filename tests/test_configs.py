@@ -11,7 +11,7 @@ from nst_jax import config as config_lib
 from nst_jax import script
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
-NAMES = ('default', 'fast', 'hq', 'seed', 'grid')
+NAMES = ('default', 'fast', 'hq', 'seed', 'grid', 'hires')
 
 
 def load(name: str):
@@ -72,3 +72,14 @@ def test_grid_is_moderate():
   config = load('grid').get_config()
   assert 256 <= config.image_size <= 512
   assert config.num_steps < nst_jax.default_config().num_steps
+
+
+def test_hires_spends_most_steps_at_low_resolution_with_remat_and_tiles():
+  from nst_jax import schedule
+
+  config = load('hires').get_config()
+  sizes = schedule.scale_sizes((config.image_size, config.image_size), config)
+  steps = schedule.steps_per_scale(config)
+  assert sizes[0] == (512, 512) and sizes[-1] == (4096, 4096)
+  assert steps[-1] < steps[0] and sum(steps[:-1]) >= 10 * steps[-1]
+  assert config.remat != 'none' and config.tile_size == 0  # Tiles where the plan needs them.
