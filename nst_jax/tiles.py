@@ -346,8 +346,15 @@ class TiledObjective(objective.Objective):
     return {'image': images, 'tile_stats': jax.lax.map(image_stats, images)}
 
 
-def _nonempty(window: _Window) -> jax.Array:
-  return jnp.all(window.hi > window.lo)
+def _unless_empty(tiling: Tiling, fn, zeros: Any, window: _Window) -> Any:
+  """`fn(window)`, or `zeros` for a window whose core is empty (only shifted cores have those).
+
+  Exact tiles call `fn` outside any `lax.cond`: XLA:CPU hoists loop-invariant work (the flipped
+  conv kernels) out of a loop body, but not out of a conditional inside it.
+  """
+  if tiling.exact:
+    return fn(window)
+  return jax.lax.cond(jnp.all(window.hi > window.lo), fn, lambda w: zeros, window)
 
 
 def _crop(obj: TiledObjective, image: jax.Array, window: _Window) -> jax.Array:
@@ -365,7 +372,7 @@ def _forward_sums(obj: TiledObjective, shape, params, image, targets, key, offse
   zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(one, jax.tree.map(lambda w: w[0], windows)))
 
   def body(total, window):
-    sums = jax.lax.cond(_nonempty(window), one, lambda w: zeros, window)
+    sums = _unless_empty(obj.tiling, one, zeros, window)
     return jax.tree.map(jnp.add, total, sums), None
 
   return jax.lax.scan(body, zeros, windows)[0]
@@ -401,7 +408,7 @@ def _tiled_values_bwd(residuals, cotangent):
 
   def body(grad, window):
     zeros = jnp.zeros((*size, image.shape[-1]), image.dtype)
-    d_x = jax.lax.cond(_nonempty(window), contribution, lambda w: zeros, window)
+    d_x = _unless_empty(obj.tiling, contribution, zeros, window)
     start = (window.start[0], window.start[1], 0)
     current = jax.lax.dynamic_slice(grad, start, d_x.shape)
     return jax.lax.dynamic_update_slice(grad, current + d_x, start), None
