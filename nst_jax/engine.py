@@ -2,7 +2,8 @@
 
 `prepare` checks the inputs and settings (before anything is compiled), fits the images to the
 final size (`schedule.resize`), applies colour control, lays the pairs out on the devices
-(`pairs`) and picks the compiled `Program`. `Stylization.run` then, at each scale of the ladder,
+(`pairs`), checks that the run fits in memory (`memory.plan`: remat and tiles, chosen or checked)
+and picks the compiled `Program`. `Stylization.run` then, at each scale of the ladder,
 computes every pair's targets once, starts the optimizer, and calls the program's chunk until
 the scale's steps are done, reporting progress and checking for non-finite losses in between.
 

@@ -131,8 +131,7 @@ def test_terms_that_are_not_sums_over_positions_are_named(random_network):
   mean = nst_jax.LossTerm(loss=lambda f, t: jnp.mean(f['relu1_1']), layers=('relu1_1',))
   sliced = terms.style_term({'relu1_1': 1.0})
   sliced = sliced._replace(loss=terms._LayerLoss(lambda f, t: jnp.mean(f), (('relu1_1', 1.0),)))
-  chosen = {'style': sliced, 'brightness': mean, **terms.terms_from_config(small_config())}
-  chosen['style'] = sliced
+  chosen = {**terms.terms_from_config(small_config()), 'style': sliced, 'brightness': mean}
   with pytest.raises(nst_jax.ConfigError, match=r"'style' \(<lambda>\).*'brightness'.*tile_size"):
     nst_jax.stylize(
       contents, styles, small_config(tile_size=32), terms=chosen, network=random_network
