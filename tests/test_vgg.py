@@ -196,20 +196,19 @@ def _weighted_sum(model, variables, images):
   return sum((k + 1.0) * jnp.mean(jnp.square(out[name])) for k, name in enumerate(DEEP))
 
 
-@pytest.mark.parametrize('remat', [p for p in vgg.REMAT_POLICIES if p != 'none'])
-def test_remat_gives_the_same_values_and_gradients(random_variables, remat):
+def test_remat_gives_the_same_values_and_gradients(random_variables):
   images = jax.random.uniform(jax.random.key(4), (2, 48, 40, 3))
-  plain = jax.jit(jax.value_and_grad(lambda x: _weighted_sum(vgg.VGG19(), random_variables, x)))
-  value, grad = plain(images)
-  model = vgg.VGG19(remat=remat)
-  ours = jax.jit(jax.value_and_grad(lambda x: _weighted_sum(model, random_variables, x)))
-  r_value, r_grad = ours(images)
-  np.testing.assert_allclose(r_value, value, rtol=1e-6)
-  np.testing.assert_allclose(r_grad, grad, rtol=1e-5, atol=1e-6 * np.abs(grad).max())
-  np.testing.assert_array_equal(
-    model.apply(random_variables, images, DEEP)['relu5_1'],
-    vgg.VGG19().apply(random_variables, images, DEEP)['relu5_1'],
-  )
+
+  def value_and_grad(remat):
+    model = vgg.VGG19(remat=remat)
+    f = jax.value_and_grad(lambda p, x: _weighted_sum(model, p, x), argnums=1)
+    return jax.jit(f)(random_variables, images)
+
+  value, grad = value_and_grad('none')
+  for remat in vgg.REMAT_POLICIES[1:]:
+    r_value, r_grad = value_and_grad(remat)
+    np.testing.assert_allclose(r_value, value, rtol=1e-6, err_msg=remat)
+    np.testing.assert_allclose(r_grad, grad, rtol=1e-5, atol=1e-6 * np.abs(grad).max())
 
 
 def test_remat_lowers_the_compiled_peak_memory():
