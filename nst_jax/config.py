@@ -21,6 +21,7 @@ STYLE_LOSSES = ('gram', 'gaussian')
 TV_KINDS = ('l1', 'l2')
 POOLINGS = ('max', 'avg')
 DTYPES = ('float32', 'bfloat16')
+REMATS = ('auto', *vgg.REMAT_POLICIES)
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -73,6 +74,19 @@ def default_config() -> ml_collections.ConfigDict:
   # group. Fewer pairs at once need less memory. 0: all of them on accelerators, 1 on a CPU (where
   # one image already fills the cores and a bigger batch only misses the caches).
   c.pair_group_size = 0
+  # Memory: what a step keeps and where the network runs (see nst_jax.memory). Checked against
+  # the free memory before compiling; 'auto' and 0 choose by the estimate, and say so in the log.
+  # remat: the VGG blocks whose activations the backward pass recomputes instead of keeping:
+  # 'none', 'blocks_1_2', 'blocks_1_3' or 'all_blocks'; 'auto': 'none' where it fits, else the
+  # cheapest that does.
+  c.remat = 'auto'
+  # tile_size: run the network on windows of this many pixels (memory follows the window, not the
+  # image; style statistics stay global). 0: only where the image cannot fit otherwise; -1: never.
+  c.tile_size = 0
+  # tile_margin: pixels a window reaches beyond the part it owns; -1: exact (the receptive field
+  # of the deepest layer; tiled = untiled). Smaller is faster and approximate (nst_jax.tiles).
+  c.tile_margin = -1
+  c.memory_gb = 0.0  # Memory a run may use, in GB; 0: what the device has free.
   c.seed = 0
   return c
 
@@ -159,6 +173,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     ('pooling', POOLINGS),
     ('dtype', DTYPES),
     ('parametrization', PARAMETRIZATIONS),
+    ('remat', REMATS),
   ):
     _choice(config, field, choices)
   for field in ('image_size', 'num_steps', 'num_scales', 'chunk_size', 'learning_rate'):
@@ -175,6 +190,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _positive(config, field, allow_zero=True)
   _positive(config, 'plateau_steps')
   _positive(config, 'style_scale')
+  _positive(config, 'memory_gb', allow_zero=True)
+  if config.tile_size not in (-1, 0) and config.tile_size < 32:
+    raise ConfigError(f'config.tile_size={config.tile_size} must be -1 (never), 0 (auto) or >= 32')
+  if config.tile_margin < -1:
+    raise ConfigError(f'config.tile_margin={config.tile_margin} must be -1 (exact) or >= 0')
   if config.image_size < 16:
     raise ConfigError(f'config.image_size={config.image_size} is too small (at least 16 pixels)')
   if config.num_scales > 1 and not config.scale_ratio > 1:

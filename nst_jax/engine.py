@@ -2,7 +2,8 @@
 
 `prepare` checks the inputs and settings (before anything is compiled), fits the images to the
 final size (`schedule.resize`), applies colour control, lays the pairs out on the devices
-(`pairs`) and picks the compiled `Program`. `Stylization.run` then, at each scale of the ladder,
+(`pairs`), checks that the run fits in memory (`memory.plan`: remat and tiles, chosen or checked)
+and picks the compiled `Program`. `Stylization.run` then, at each scale of the ladder,
 computes every pair's targets once, starts the optimizer, and calls the program's chunk until
 the scale's steps are done, reporting progress and checking for non-finite losses in between.
 
@@ -21,7 +22,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from nst_jax import color, inits, losses, objective, schedule, vgg, weights
+from nst_jax import color, inits, losses, memory, objective, schedule, tiles, vgg, weights
 from nst_jax import config as config_lib
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
 from nst_jax.optimizers import Optimizer, as_optimizer, make_optimizer
@@ -147,6 +148,7 @@ class Stylization:
     init_images: (B, H', W', 3) start images for `config.init == 'image'`, else None.
     sizes: (h, w) of each scale, coarsest first.
     steps: optimizer steps of each scale.
+    plan: the memory plan: remat policy, tiling and estimated peak (`nst_jax.memory`).
   """
 
   config: ml_collections.ConfigDict
@@ -160,6 +162,7 @@ class Stylization:
   init_images: jax.Array | None
   sizes: list[tuple[int, int]]
   steps: list[int]
+  plan: memory.Plan | None = None
 
   def targets(self, scale: int) -> Any:
     """Every pair's targets at `scale`, sharded."""
@@ -339,6 +342,7 @@ def prepare(
   model, params = network or weights.load_vgg19(
     config.weights, pooling=config.pooling, dtype=jnp.dtype(config.dtype)
   )
+  groups = layout.pair_groups(config.pair_group_size)
 
   # Every input is fitted once, from its own pixels, to the final size; coarser scales are
   # resized from there. The scripts fit files by the same rule, so both paths agree.
@@ -350,12 +354,19 @@ def prepare(
   # The program is built from the terms without their weights, which are its arguments: a sweep
   # over weights compiles once.
   unweighted = tuple((name, term._replace(weight=1.0)) for name, term in chosen.items())
+  # Remat and tiles as the config says, or as the memory estimate chooses; a run that cannot fit
+  # stops here, before compiling.
+  if config.tile_size > 0:
+    tiles.check_tileable(chosen)
+  base = objective.Objective(model, unweighted)
+  fit = memory.plan(config, memory.workload(base, params, optimizer, layout, groups, sizes, styles))
+  base = dataclasses.replace(base, model=model.clone(remat=fit.remat))
   spec = ProgramSpec(
-    objective=objective.Objective(model, unweighted),
+    objective=base if fit.tiling is None else tiles.tile_objective(base, fit.tiling),
     optimizer=optimizer,
     ema_decay=config.ema_decay,
     chunk_size=config.chunk_size,
-    groups=layout.pair_groups(config.pair_group_size),
+    groups=groups,
     parametrization=Parametrization(config.parametrization),
     tolerance=config.tolerance,
     plateau_steps=config.plateau_steps if config.tolerance else 1,
@@ -372,6 +383,7 @@ def prepare(
     init_images=init_images,
     sizes=sizes,
     steps=schedule.steps_per_scale(config),
+    plan=fit,
   )
 
 

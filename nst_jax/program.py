@@ -102,7 +102,9 @@ class Program:
     self.spec = spec
     self.start_state = jax.jit(self._start_state)
     self.warm_start = jax.jit(self._warm_start)
-    self.run_chunk = jax.jit(self._run_chunk)
+    # The state is donated: a chunk's loop runs in the caller's buffers (for L-BFGS, its history
+    # is most of the memory), so the state passed in cannot be used again.
+    self.run_chunk = jax.jit(self._run_chunk, donate_argnums=1)
     self.evaluate = jax.jit(self._evaluate)
     self.value_and_grad = jax.jit(self._value_and_grad)
 

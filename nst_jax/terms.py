@@ -15,16 +15,20 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 
 from nst_jax import losses
 from nst_jax.errors import ConfigError
+from nst_jax.losses import sums
 from nst_jax.objective import Features, LossTerm
 
 
 @dataclasses.dataclass(frozen=True)
 class _ContentTarget:
   layers: tuple[str, ...]
+  # Tiling (`nst_jax.tiles`): computed from each window's content features.
+  per_window = True
 
   def __call__(self, content: Features, styles: Sequence[Features], blend: Sequence[float]) -> Any:
     del styles, blend
@@ -41,6 +45,36 @@ class _LayerLoss:
   def __call__(self, features: Features, target: Any) -> jax.Array:
     return sum(w * self.loss(features[n], target[n]) for n, w in self.layer_weights)
 
+  # Tiling (`nst_jax.tiles`): the content and style losses are functions of sums over positions.
+
+  @property
+  def tileable(self) -> bool:
+    return self.loss in (losses.content_loss, losses.style_loss)
+
+  def tile_sums(self, features: Features, masks: Mapping[str, jax.Array], target: Any) -> Any:
+    """`{layer: sums}` over the positions where `masks[layer]` is 1 (see `losses.sums`)."""
+    out = {}
+    for name, _ in self.layer_weights:
+      if self.loss is losses.content_loss:
+        out[name] = sums.squared_error_sums(features[name], target[name], masks[name])
+      elif isinstance(target[name], losses.GramTarget):
+        out[name] = sums.gram_sums(features[name], masks[name])
+      else:
+        out[name] = sums.moment_sums(features[name], masks[name], target[name].mean)
+    return out
+
+  def from_tile_sums(self, totals: Any, target: Any) -> jax.Array:
+    """The loss from sums over every position of the image."""
+    value = jnp.zeros((), jnp.float32)
+    for name, w in self.layer_weights:
+      if self.loss is losses.content_loss:
+        value += w * sums.mean_from_sums(totals[name])
+      elif isinstance(target[name], losses.GramTarget):
+        value += w * sums.gram_loss_from_sums(totals[name], target[name].gram)
+      else:
+        value += w * sums.gaussian_loss_from_sums(totals[name], target[name])
+    return value
+
 
 @dataclasses.dataclass(frozen=True)
 class _StyleTarget:
@@ -52,6 +86,26 @@ class _StyleTarget:
     per_style = [{n: losses.style_target(s[n], self.kind) for n in self.layers} for s in styles]
     return losses.blend_style_targets(per_style, blend)
 
+  # Tiling (`nst_jax.tiles`): a style image's statistics, accumulated window by window.
+
+  def tile_stats(self, features: Features, masks: Mapping[str, jax.Array]) -> Any:
+    if self.kind == 'gram':
+      return {n: sums.gram_sums(features[n], masks[n]) for n in self.layers}
+    return {n: sums.gaussian_stats(features[n], masks[n]) for n in self.layers}
+
+  def merge_tile_stats(self, a: Any, b: Any) -> Any:
+    if self.kind == 'gram':
+      return jax.tree.map(jnp.add, a, b)
+    return {n: sums.merge_gaussian_stats(a[n], b[n]) for n in self.layers}
+
+  def from_tile_stats(self, per_style: Sequence[Any], blend: Sequence[float]) -> Any:
+    if self.kind == 'gram':
+      to_target = sums.gram_target_from_sums
+    else:
+      to_target = sums.gaussian_target_from_stats
+    targets = [{n: to_target(s[n]) for n in self.layers} for s in per_style]
+    return losses.blend_style_targets(targets, blend)
+
 
 @dataclasses.dataclass(frozen=True)
 class _TVLoss:
@@ -60,6 +114,14 @@ class _TVLoss:
   def __call__(self, features: Features, target: Any) -> jax.Array:
     del target
     return losses.total_variation(features['image'], kind=self.kind)
+
+  def tile_sums(self, features: Features, masks: Mapping[str, jax.Array], target: Any) -> Any:
+    del target
+    return sums.total_variation_sums(features['image'], masks['image'], kind=self.kind)
+
+  def from_tile_sums(self, totals: Any, target: Any) -> jax.Array:
+    del target
+    return sums.mean_from_sums(totals)
 
 
 def _positive(layer_weights: Mapping[str, float]) -> tuple[tuple[str, float], ...]:

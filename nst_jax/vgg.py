@@ -5,8 +5,9 @@ Layer names follow the style-transfer literature: `conv{block}_{i}`, `relu{block
 to `apply`, as in any Flax model.
 """
 
+import functools
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import flax.linen as nn
 import jax
@@ -70,6 +71,24 @@ def layer_stride(layer: str) -> int:
   """Spatial downsampling factor of `layer`'s output relative to the input (1, 2, ..., 32)."""
   check_layer_names([layer])
   return 2 ** sum(name.startswith('pool') for name in LAYER_NAMES[: _LAYER_INDEX[layer] + 1])
+
+
+def receptive_radius(layer: str) -> int:
+  """Pixels beyond its own `layer_stride` x `layer_stride` cell that a position of `layer` sees.
+
+  Each 3x3 conv widens what a position sees by one position of its input on every side, each 2x2
+  pooling by one on the far side (counted on both, to stay an upper bound); in input pixels,
+  position counts scale by the stride. relu4_2 sees 45 px around its cell, relu5_1 85 px.
+  """
+  check_layer_names([layer])
+  radius, stride = 0, 1
+  for name in LAYER_NAMES[: _LAYER_INDEX[layer] + 1]:
+    if name.startswith('conv'):
+      radius += stride
+    elif name.startswith('pool'):
+      radius += stride
+      stride *= 2
+  return radius
 
 
 def preprocess(images: jax.Array, mode: Preprocessing) -> jax.Array:
@@ -137,16 +156,64 @@ def _conv3x3_bwd(residuals, g):
 conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
 
 
-def _flax_conv(conv: Callable[[jax.Array, jax.Array], jax.Array]):
-  """`nn.Conv`'s `conv_general_dilated` for the VGG convs (stride 1, 'SAME', NHWC/HWIO)."""
+# `VGG19.remat` values: the blocks whose activations the backward pass recomputes.
+REMAT_BLOCKS: dict[str, tuple[int, ...]] = {
+  'none': (),
+  'blocks_1_2': (1, 2),
+  'blocks_1_3': (1, 2, 3),
+  'all_blocks': (1, 2, 3, 4, 5),
+}
+REMAT_POLICIES: tuple[str, ...] = tuple(REMAT_BLOCKS)
 
-  def conv_general_dilated(lhs, rhs, window_strides, padding, **unused_kwargs):
-    del unused_kwargs
-    if tuple(window_strides) != (1, 1) or padding != 'SAME':
-      raise ValueError(f'expected stride (1, 1) and SAME padding, got {window_strides}, {padding}')
-    return conv(lhs, rhs)
 
-  return conv_general_dilated
+def _segments(names: Sequence[str], remat: str) -> list[tuple[tuple[str, ...], bool]]:
+  """`names` (layers in network order) as runs `(layers, recomputed)`, one run per block."""
+  runs: dict[int, list[str]] = {}
+  for name in names:
+    runs.setdefault(int(name[4]), []).append(name)
+  return [(tuple(run), block in REMAT_BLOCKS[remat]) for block, run in runs.items()]
+
+
+def recompute_in_backward(fn: Callable[[jax.Array, Any], Any]) -> Callable[[jax.Array, Any], Any]:
+  """`fn(x, params)` that keeps only its inputs for the backward pass and recomputes the rest.
+
+  What `jax.checkpoint(fn, policy=nothing_saveable)` means, but effective on XLA:CPU too: there
+  the optimization barrier that `jax.checkpoint` places against common-subexpression elimination
+  is removed early, CSE merges the recomputation with the forward pass, and nothing is saved
+  (measured: the same peak memory). Here the recomputation reads `x` plus a zero derived from
+  the incoming cotangent, so it cannot run before the backward pass nor be merged with the
+  forward one. Gradients are autodiff's of `fn` (with `conv3x3`'s hand-written VJP inside).
+  """
+
+  @jax.custom_vjp
+  def recomputed(x, params):
+    return fn(x, params)
+
+  def forward(x, params):
+    return fn(x, params), (x, params)
+
+  def backward(residuals, cotangent):
+    x, params = residuals
+    first = jnp.ravel(jax.tree.leaves(cotangent)[0])[0].astype(x.dtype)
+    # min(|c|, 0) is 0 for any finite or infinite c (NaN stays NaN, as the gradient would be).
+    x = x + jnp.minimum(jnp.abs(first), 0)
+    return jax.vjp(fn, x, params)[1](cotangent)
+
+  recomputed.defvjp(forward, backward)
+  return recomputed
+
+
+class _ConvParams(nn.Module):
+  """One conv layer's `kernel` (3, 3, in, out) and `bias` (out,), initialised as `nn.Conv`'s."""
+
+  in_channels: int
+  out_channels: int
+
+  @nn.compact
+  def __call__(self) -> tuple[jax.Array, jax.Array]:
+    shape = (3, 3, self.in_channels, self.out_channels)
+    kernel = self.param('kernel', nn.initializers.lecun_normal(), shape)
+    return kernel, self.param('bias', nn.initializers.zeros_init(), (self.out_channels,))
 
 
 class VGG19(nn.Module):
@@ -161,12 +228,17 @@ class VGG19(nn.Module):
     fast_conv_grad: True: the convs use `conv3x3`'s hand-written VJP (several times faster
       inside XLA:CPU loops), which is reverse mode only: `jax.jvp` and `jax.jacfwd` through the
       network fail. False: plain `lax` convolutions, which every transformation supports.
+    remat: which blocks the backward pass recomputes from their input instead of keeping their
+      activations (one of `REMAT_POLICIES`: 'none', 'blocks_1_2', 'blocks_1_3', 'all_blocks';
+      see `recompute_in_backward`). Values and gradients are the same; the early blocks, at
+      full and half resolution, hold most of the memory and little of the work.
   """
 
   pooling: Pooling = 'max'
   preprocessing: Preprocessing = 'caffe'
   dtype: jnp.dtype = jnp.float32
   fast_conv_grad: bool = True
+  remat: str = 'none'
 
   @nn.compact
   def __call__(self, images: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
@@ -181,25 +253,57 @@ class VGG19(nn.Module):
       where s is `layer_stride(name)` (rounded down) and C the layer's channels.
     """
     check_layer_names(layers)
-    wanted = set(layers)
+    if self.remat not in REMAT_POLICIES:
+      raise ConfigError(f'unknown remat policy {self.remat!r}; expected one of {REMAT_POLICIES}')
+    wanted = frozenset(layers)
     last = max(_LAYER_INDEX[name] for name in wanted)
     x = preprocess(jnp.asarray(images, self.dtype), self.preprocessing)
+    names = LAYER_NAMES[: last + 1]
+    kernels = {}
+    in_channels = 3
+    for block, channels in enumerate(BLOCK_CHANNELS, start=1):
+      for i, out_channels in enumerate(channels, start=1):
+        name = f'conv{block}_{i}'
+        if name in names:
+          kernels[name] = _ConvParams(in_channels, out_channels, name=name)()
+        in_channels = out_channels
     outputs = {}
-    for name in LAYER_NAMES[: last + 1]:
+    for run, recomputed in _segments(names, self.remat):
+      run_kernels = {n: kernels[n] for n in run if n in kernels}
+      x, found = self._segment(run, wanted, recomputed)(x, run_kernels)
+      outputs.update(found)
+    return outputs
+
+  def _segment(self, names: tuple[str, ...], wanted: frozenset, recomputed: bool) -> Callable:
+    """`(x, kernels) -> (x, {wanted: activation})` for the run of layers `names`."""
+    layers = functools.partial(self._layers, names=names, wanted=wanted)
+    if not recomputed:
+      return layers
+    if names[:2] == ('conv1_1', 'relu1_1') and len(names) > 2:
+      # conv1_1 reads 3 channels, so running it a third time costs little, and spares keeping
+      # its full-resolution output alive through all of block 1's backward pass.
+      head = recompute_in_backward(functools.partial(self._layers, names=names[:2], wanted=wanted))
+      tail = functools.partial(self._layers, names=names[2:], wanted=wanted)
+
+      def layers(x, kernels):
+        x, found = head(x, {'conv1_1': kernels['conv1_1']})
+        x, more = tail(x, kernels)
+        return x, {**found, **more}
+
+    return recompute_in_backward(layers)
+
+  def _layers(self, x, kernels, *, names, wanted):
+    """The layers `names` on `x`; returns the last one's output and the `wanted` ones."""
+    conv = conv3x3 if self.fast_conv_grad else _conv
+    outputs = {}
+    for name in names:
       if name.startswith('conv'):
-        block, i = map(int, name[4:].split('_'))
-        x = nn.Conv(
-          BLOCK_CHANNELS[block - 1][i - 1],
-          (3, 3),
-          padding='SAME',
-          dtype=self.dtype,
-          conv_general_dilated=_flax_conv(conv3x3 if self.fast_conv_grad else _conv),
-          name=name,
-        )(x)
+        kernel, bias = kernels[name]
+        x = conv(x, kernel.astype(self.dtype)) + bias.astype(self.dtype)
       elif name.startswith('relu'):
         x = nn.relu(x)
       else:
         x = pool2x2(x, self.pooling)
       if name in wanted:
         outputs[name] = x
-    return outputs
+    return x, outputs

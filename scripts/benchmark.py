@@ -1,7 +1,13 @@
-"""Benchmarks stylization steps on the default device: step time, compile time, FLOPs, FLOP rate.
+"""Benchmarks stylization steps on the default device: step time, compile time, FLOPs, FLOP rate;
+and (`--suite=memory`) peak memory per megapixel, by size, style loss, optimizer, remat and tiles.
 
   python scripts/benchmark.py                        # 256 and 512 px, B = 1 and 4, Adam
   python scripts/benchmark.py --sizes=256 --batches=1,4 --optimizer=lbfgs --repeats=5
+  python scripts/benchmark.py --suite=memory --sizes=512,1024,2048 --optimizers=lbfgs,adam
+  python scripts/benchmark.py --suite=memory --sizes=256,512 --style_losses=gram,gaussian \
+    --remats=none --tile_sizes=-1          # each style loss relative to Gram
+
+The default suite (`--suite=speed`):
 
 Each case prepares a batch as `nst_jax.stylize` does (`engine.prepare`; default config: content
 relu4_2, Gram style on relu1_1..relu5_1, max pooling, float32) on synthetic smooth images, and
@@ -31,11 +37,37 @@ as a warm-up.
 * With several devices (for example `JAX_NUM_CPU_DEVICES=2`), the pairs are sharded as in
   `stylize` and GFLOP counts all devices' work (XLA's cost analysis counts one device's program).
 
-Writes `--output` (JSON) and prints a table.
+The memory suite (`--suite=memory`) runs every combination of `--sizes`, `--style_losses`,
+`--optimizers`, `--remats` and `--tile_sizes` (config fields; 'auto' and 0 let the memory plan
+choose, which the output records) in a process of its own, on one pair of synthetic images with
+the default config otherwise. Each process prepares the batch (the memory plan checks the size
+before compiling), computes the targets, compiles one chunk of `--steps` steps and runs it
+`--repeats` times:
+
+* peak_bytes: the device's `memory_stats()['peak_bytes_in_use']` where the backend has it, else
+  the process's peak resident memory (`ru_maxrss`, which includes the Python runtime and the
+  compiler); base_bytes: the same just before preparing (runtime, weights and input images
+  loaded). per_mp: (peak - base) / megapixels; peak_per_mp: peak / megapixels; the table's
+  slope: (peak - the previous size's peak) / the megapixels added, in which fixed costs cancel.
+* estimate_bytes: `nst_jax.memory`'s prediction (its runtime part included), for comparison.
+* step_s: median over the chunks of (chunk time - one forward evaluation) / steps (a chunk ends
+  with an evaluation; `--subtract_forward=false` skips timing it, for very large sizes);
+  targets_s: the targets and start state; compile_s: compilation of the chunk.
+* relative_to_gram: each style loss's step_s and (peak - base) / those of 'gram' at the same
+  size, optimizer, remat and tiles (when `--style_losses` has gram). Loss names that this
+  checkout does not know fail their own case only, with the error recorded.
+
+Writes `--output` (JSON) and prints tables: the speed suite one row per case, the memory suite
+sizes as rows and per megapixel, peak and step time as columns, one table per setting.
 """
 
 import json
+import os
 import platform
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -63,6 +95,30 @@ _PAIRED_ROUNDS = flags.DEFINE_integer(
 _MATMUL_SIZE = flags.DEFINE_integer('matmul_size', 4096, 'n of the reference n^3 matmul.')
 _OUTPUT = flags.DEFINE_string('output', 'benchmark.json', 'Where to write the JSON results.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the synthetic images.')
+_SUITE = flags.DEFINE_enum(
+  'suite',
+  'speed',
+  ['speed', 'memory', 'case'],
+  'What to measure (case: one memory case, internal).',
+)
+_STYLE_LOSSES = flags.DEFINE_list(
+  'style_losses', ['gram'], 'Memory suite: values of config.style_loss (any name it accepts).'
+)
+_OPTIMIZERS = flags.DEFINE_list('optimizers', ['lbfgs', 'adam'], 'Memory suite: optimizers.')
+_REMATS = flags.DEFINE_list(
+  'remats', ['auto'], "Memory suite: config.remat values ('auto': the memory plan's choice)."
+)
+_TILE_SIZES = flags.DEFINE_list(
+  'tile_sizes', ['0'], 'Memory suite: config.tile_size values (0: auto, -1: never).'
+)
+_STEPS = flags.DEFINE_integer('steps', 2, 'Memory suite: steps per timed chunk.', lower_bound=1)
+_SUBTRACT_FORWARD = flags.DEFINE_boolean(
+  'subtract_forward', True, 'Memory suite: time one forward evaluation and subtract it.'
+)
+_MEMORY_GB = flags.DEFINE_float(
+  'memory_gb', 0.0, 'Memory suite: config.memory_gb (0: the free memory).'
+)
+_CASE = flags.DEFINE_string('case', '', 'Internal: the JSON settings of one memory case.')
 
 
 def _flops(compiled: Any) -> float:
@@ -172,8 +228,12 @@ def _case(
   else:
     result.update(eval_gflop=eval_flops / 1e9)
 
+  latest = [state]  # run_chunk donates its state: each replay continues from the last.
+
   def replay() -> float:
-    return _seconds(run_chunk, params, state, weights_, never)
+    start = time.perf_counter()
+    latest[0] = jax.block_until_ready(run_chunk(params, latest[0], weights_, never))[0]
+    return time.perf_counter() - start
 
   return result, replay
 
@@ -218,8 +278,219 @@ def _table(results: dict[str, Any]) -> str:
   return '\n'.join(lines)
 
 
+def _smooth_image(rng: np.random.Generator, size: int) -> np.ndarray:
+  """A smooth RGB image (size, size, 3) float32 in [0, 1], built one channel and one sinusoid at a
+  time so that its temporaries stay small next to it (the memory suite measures the process)."""
+  y = np.linspace(0, 1, size, dtype=np.float32)[:, None]
+  x = np.linspace(0, 1, size, dtype=np.float32)[None, :]
+  out = np.full((size, size, 3), 0.5, np.float32)
+  for c in range(3):
+    for _ in range(4):
+      fy, fx = rng.uniform(1, 12, 2).astype(np.float32)
+      phase = np.float32(rng.uniform(0, 2 * np.pi))
+      out[..., c] += 0.12 * np.sin(2 * np.pi * (fx * x + fy * y) + phase)
+  return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _memory_in_use(device: Any) -> tuple[int, int]:
+  """(bytes in use, peak bytes) of the device where the backend reports them, else this
+  process's resident and peak resident memory."""
+  stats = device.memory_stats() if device.platform != 'cpu' else None
+  if stats and 'peak_bytes_in_use' in stats:
+    return int(stats['bytes_in_use']), int(stats['peak_bytes_in_use'])
+  with open('/proc/self/statm') as f:
+    resident = int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+  return resident, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _run_case(settings: dict[str, Any]) -> dict[str, Any]:
+  """One memory case, in this process: see the module docstring."""
+  device = jax.devices()[0]
+  config = nst_jax.default_config()
+  config.image_size = settings['size']
+  config.optimizer = settings['optimizer']
+  config.style_loss = settings['style_loss']
+  config.remat = settings['remat']
+  config.tile_size = settings['tile_size']
+  config.memory_gb = settings['memory_gb']
+  config.chunk_size = settings['steps']
+  config.num_steps = 2**30
+  network = weights.load_vgg19(config.weights, pooling=config.pooling)
+  rng = np.random.default_rng(settings['seed'])
+  content, style = _smooth_image(rng, config.image_size), _smooth_image(rng, config.image_size)
+  base, _ = _memory_in_use(device)
+  start = time.perf_counter()
+  prepared = engine.prepare(content[None], [style], config, network=network)
+  del content, style
+  state = prepared.start_state(0)
+  jax.block_until_ready(state)
+  targets_s = time.perf_counter() - start
+  program, params = prepared.program, prepared.params
+  weights_ = prepared.pair_weights(0, state)
+  never = jnp.int32(2**30)
+  start = time.perf_counter()
+  run_chunk = program.run_chunk.lower(params, state, weights_, never).compile()
+  compile_s = time.perf_counter() - start
+  keys = program.step_keys(state)
+  if settings['subtract_forward']:
+    images = program.images(state)
+    forward = program.evaluate.lower(params, images, state.targets, weights_, keys).compile()
+  chunk_s, forward_s = [], []
+  for _ in range(settings['repeats']):
+    begin = time.perf_counter()
+    state, _, (total, _) = jax.block_until_ready(run_chunk(params, state, weights_, never))
+    chunk_s.append(time.perf_counter() - begin)
+    if settings['subtract_forward']:
+      keys = program.step_keys(state)
+      images = program.images(state)
+      forward_s.append(_seconds(forward, params, images, state.targets, weights_, keys))
+  _, peak = _memory_in_use(device)
+  steps = settings['steps']
+  step_s = np.asarray(chunk_s) - (np.asarray(forward_s) if forward_s else 0.0)
+  megapixels = prepared.sizes[-1][0] * prepared.sizes[-1][1] / 1e6
+  plan = prepared.plan
+  return {
+    **settings,
+    'remat': plan.remat,
+    'tile_size': plan.tiling.tile_size if plan.tiling else -1,
+    'windows': plan.tiling.windows(prepared.sizes[-1]) if plan.tiling else 1,
+    'device': f'{device.platform}: {device.device_kind}',
+    'megapixels': megapixels,
+    'base_bytes': base,
+    'peak_bytes': peak,
+    'per_mp': (peak - base) / megapixels,
+    'peak_per_mp': peak / megapixels,
+    'estimate_bytes': plan.estimate.total,
+    'estimate_parts': plan.estimate.parts,
+    'targets_s': targets_s,
+    'compile_s': compile_s,
+    'chunk_times_s': chunk_s,
+    'forward_times_s': forward_s,
+    'step_s': float(np.median(step_s)) / steps,
+    'finite': bool(np.isfinite(np.asarray(total)).all()),
+  }
+
+
+def _memory_cases() -> list[dict[str, Any]]:
+  return [
+    {
+      'size': int(size),
+      'style_loss': loss,
+      'optimizer': optimizer,
+      'remat': remat,
+      'tile_size': int(tile),
+      'steps': _STEPS.value,
+      'repeats': _REPEATS.value,
+      'subtract_forward': _SUBTRACT_FORWARD.value,
+      'memory_gb': _MEMORY_GB.value,
+      'seed': _SEED.value,
+    }
+    for size in _SIZES.value
+    for loss in _STYLE_LOSSES.value
+    for optimizer in _OPTIMIZERS.value
+    for remat in _REMATS.value
+    for tile in _TILE_SIZES.value
+  ]
+
+
+def _in_subprocess(settings: dict[str, Any]) -> dict[str, Any]:
+  """Runs one case in a fresh process, so that its peak memory is its own."""
+  with tempfile.TemporaryDirectory() as folder:
+    output = os.path.join(folder, 'case.json')
+    command = [
+      sys.executable,
+      os.path.abspath(__file__),
+      '--suite=case',
+      f'--case={json.dumps(settings)}',
+      f'--output={output}',
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode == 0 and os.path.exists(output):
+      with open(output) as f:
+        return json.load(f)
+  lines = (done.stderr or done.stdout).strip().splitlines()
+  return {**settings, 'error': lines[-1] if lines else f'exit status {done.returncode}'}
+
+
+def _relative_to_gram(cases: list[dict[str, Any]]) -> None:
+  """Adds each case's step time and memory relative to the Gram case of the same settings."""
+  key = lambda c: (c['size'], c['optimizer'], c['remat'], c['tile_size'])  # noqa: E731
+  gram = {key(c): c for c in cases if c['style_loss'] == 'gram' and 'error' not in c}
+  for case in cases:
+    base = gram.get(key(case))
+    if base is None or 'error' in case:
+      continue
+    case['relative_to_gram'] = {
+      'step_s': case['step_s'] / base['step_s'],
+      'memory': (case['peak_bytes'] - case['base_bytes'])
+      / (base['peak_bytes'] - base['base_bytes']),
+    }
+
+
+def _memory_table(results: dict[str, Any]) -> str:
+  """One table per setting: sizes as rows; per megapixel, peak and step time as columns."""
+  lines = [f'device: {results["device"]}   steps per chunk: {results["steps"]}']
+  groups: dict[tuple, list[dict[str, Any]]] = {}
+  for case in results['cases']:
+    setting = (case['style_loss'], case['optimizer'], case.get('remat'), case.get('tile_size'))
+    groups.setdefault(setting, []).append(case)
+  for (loss, optimizer, remat, tile), cases in groups.items():
+    lines += [
+      '',
+      f'style_loss={loss} optimizer={optimizer} remat={remat} tile_size={tile}',
+      f'{"size":>6} {"MP":>6} {"GB/MP":>7} {"slope":>7} {"peak GB":>8} {"peak/MP":>8}'
+      f' {"step s":>8} {"estimate GB":>12} {"windows":>8} {"vs gram":>16}',
+    ]
+    previous = None
+    for c in sorted(cases, key=lambda c: c['size']):
+      if 'error' in c:
+        lines.append(f'{c["size"]:>6} error: {c["error"]}')
+        continue
+      relative = c.get('relative_to_gram')
+      versus = f'{relative["step_s"]:.2f}x t {relative["memory"]:.2f}x m' if relative else ''
+      # GB per megapixel added since the previous size: the fixed costs cancel.
+      slope = float('nan')
+      if previous is not None:
+        added = c['megapixels'] - previous['megapixels']
+        slope = (c['peak_bytes'] - previous['peak_bytes']) / added / 1e9
+      previous = c
+      lines.append(
+        f'{c["size"]:>6} {c["megapixels"]:>6.2f} {c["per_mp"] / 1e9:>7.2f} {slope:>7.2f}'
+        f' {c["peak_bytes"] / 1e9:>8.2f} {c["peak_per_mp"] / 1e9:>8.2f} {c["step_s"]:>8.2f}'
+        f' {c["estimate_bytes"] / 1e9:>12.2f} {c["windows"]:>8} {versus:>16}'
+      )
+  return '\n'.join(lines)
+
+
+def _memory_suite() -> dict[str, Any]:
+  device = jax.devices()[0]
+  results: dict[str, Any] = {
+    'suite': 'memory',
+    'device': f'{device.platform}: {device.device_kind}',
+    'host': platform.processor() or platform.machine(),
+    'jax': jax.__version__,
+    'steps': _STEPS.value,
+    'cases': [],
+  }
+  for settings in _memory_cases():
+    logging.info('Memory case: %s', settings)
+    results['cases'].append(_in_subprocess(settings))
+  _relative_to_gram(results['cases'])
+  return results
+
+
 def main(argv: list[str]) -> None:
   del argv
+  if _SUITE.value == 'case':
+    with open(_OUTPUT.value, 'w') as f:
+      json.dump(_run_case(json.loads(_CASE.value)), f)
+    return
+  if _SUITE.value == 'memory':
+    results = _memory_suite()
+    with open(_OUTPUT.value, 'w') as f:
+      json.dump(results, f, indent=2)
+    print(_memory_table(results))
+    return
   sizes = [int(s) for s in _SIZES.value]
   batches = sorted(int(b) for b in _BATCHES.value)
   device = jax.devices()[0]

@@ -11,7 +11,7 @@ from nst_jax import config as config_lib
 from nst_jax import script
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
-NAMES = ('default', 'fast', 'hq', 'seed', 'grid', 'pastiche')
+NAMES = ('default', 'fast', 'hq', 'seed', 'grid', 'pastiche', 'hires')
 
 
 def load(name: str):
@@ -79,3 +79,14 @@ def test_pastiche_is_pastiches_objective():
   assert dict(config.content_layers) == {'relu4_2': 1.0} and config.terms.content == 0.01
   assert config.style_layers.relu1_1 == 10 / 64**2 and config.style_layers.relu5_1 == 10 / 512**2
   assert config.optimizer == 'lbfgs' and config.init == 'content' and config.terms.style == 1.0
+
+
+def test_hires_spends_most_steps_at_low_resolution_with_remat_and_tiles():
+  from nst_jax import schedule
+
+  config = load('hires').get_config()
+  sizes = schedule.scale_sizes((config.image_size, config.image_size), config)
+  steps = schedule.steps_per_scale(config)
+  assert sizes[0] == (512, 512) and sizes[-1] == (4096, 4096)
+  assert steps[-1] < steps[0] and sum(steps[:-1]) >= 10 * steps[-1]
+  assert config.remat != 'none' and config.tile_size == 0  # Tiles where the plan needs them.

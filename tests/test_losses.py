@@ -335,3 +335,63 @@ def test_bad_kinds_are_config_errors():
     losses.total_variation(np.zeros((4, 4, 3)), kind='l3')
   with pytest.raises(ConfigError, match="unknown style loss kind 'foo'"):
     losses.style_target(np.zeros((4, 4, 3)), 'foo')
+
+
+# --- Sums over positions (tiling) ---------------------------------------------------------------
+
+
+def test_losses_from_the_sums_of_a_partition_equal_the_whole(x64):
+  """Three windows whose masks partition the positions give the whole image's losses."""
+  from nst_jax.losses import sums
+
+  x, y = _features(0, h=6, w=5, relu=True), _features(1, h=6, w=5, relu=True)
+  content = _features(2, h=6, w=5)
+  image = np.random.default_rng(3).uniform(size=(6, 5, 3))
+  masks = [np.zeros((6, 5)) for _ in range(3)]
+  masks[0][:2], masks[1][2:, :3], masks[2][2:, 3:] = 1, 1, 1
+  add = lambda parts: jax.tree.map(lambda *a: sum(a), *parts)  # noqa: E731
+  gram = losses.gram_style_target(y)
+  totals = add([sums.gram_sums(x, m) for m in masks])
+  np.testing.assert_allclose(
+    sums.gram_loss_from_sums(totals, gram.gram), losses.gram_style_loss(x, gram.gram), rtol=1e-10
+  )
+  gaussian = losses.gaussian_style_target(y)
+  totals = add([sums.moment_sums(x, m, gaussian.mean) for m in masks])
+  np.testing.assert_allclose(
+    sums.gaussian_loss_from_sums(totals, gaussian),
+    losses.wasserstein2_style_loss(x, *gaussian),
+    rtol=1e-8,
+  )
+  totals = add([sums.squared_error_sums(x, content, m) for m in masks])
+  np.testing.assert_allclose(sums.mean_from_sums(totals), losses.content_loss(x, content))
+  # TV pairs belong to their first pixel; each mask's window here is the whole image.
+  totals = add([sums.total_variation_sums(image, m, kind='l2') for m in masks])
+  np.testing.assert_allclose(
+    sums.mean_from_sums(totals), losses.total_variation(image, kind='l2'), rtol=1e-10
+  )
+  # Style targets from window statistics, merged pairwise.
+  stats = [sums.gaussian_stats(y, m) for m in masks[:2]] + [
+    sums.gaussian_stats(y, 1 - sum(masks[:2]))
+  ]
+  merged = sums.merge_gaussian_stats(sums.merge_gaussian_stats(stats[0], stats[1]), stats[2])
+  for a, b in zip(sums.gaussian_target_from_stats(merged), gaussian, strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12)
+  np.testing.assert_allclose(
+    sums.gram_target_from_sums(
+      add([sums.gram_sums(y, m) for m in masks[:2]] + [sums.gram_sums(y, 1 - sum(masks[:2]))])
+    ).gram,
+    gram.gram,
+    rtol=1e-10,
+  )
+
+
+def test_gram_sums_gradient_matches_autodiff():
+  from nst_jax.losses import sums
+
+  x = jnp.asarray(_features(0, relu=True), jnp.float32)
+  mask = jnp.asarray(np.random.default_rng(1).integers(0, 2, (3, 4)), jnp.float32)
+  g = jnp.asarray(np.random.default_rng(2).normal(size=(5, 5)), jnp.float32)
+  ours = jax.grad(lambda x: jnp.sum(sums.gram_sums(x, mask).outer * g))(x)
+  plain = lambda x: jnp.einsum('hwc,hwd->cd', x * mask[..., None], x)  # noqa: E731
+  theirs = jax.grad(lambda x: jnp.sum(plain(x) * g))(x)
+  np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)

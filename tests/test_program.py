@@ -115,6 +115,7 @@ def test_refreshed_targets_follow_the_image_every_k_steps(random_network):
   weights = prepared.pair_weights(0, start)
   two = prepared.program.run_chunk(prepared.params, start, weights, jnp.int32(2))[0]
   np.testing.assert_allclose(two.targets['follow'], contents, atol=1e-6)  # Not yet at step 2.
+  start = prepared.start_state(0)  # run_chunk donated the first one.
   three = prepared.program.run_chunk(prepared.params, start, weights, jnp.int32(3))[0]
   np.testing.assert_allclose(three.targets['follow'], two.variables, atol=1e-6)  # At step 2.
   with pytest.raises(nst_jax.ConfigError, match='refresh_every'):
@@ -156,12 +157,13 @@ def test_a_stopped_pair_stays_frozen_while_the_others_run(random_network):
   start = prepared.start_state(0)
   start = start._replace(stopped=jnp.array([True, False]))  # Pair 0 already on its plateau.
   weights = prepared.pair_weights(0, start)
+  before = jax.tree.map(np.asarray, start)  # run_chunk donates `start`.
   end = prepared.program.run_chunk(prepared.params, start, weights, jnp.int32(3))[0]
   assert list(end.pair_steps) == [0, 3] and int(end.step) == 3
   for field in ('variables', 'opt_state', 'average'):
     pair_0 = lambda state: jax.tree.map(lambda x: np.asarray(x[0]), getattr(state, field))  # noqa: B023, E731
-    jax.tree.map(np.testing.assert_array_equal, pair_0(end), pair_0(start))
-  assert not np.allclose(end.variables[1], start.variables[1])
+    jax.tree.map(np.testing.assert_array_equal, pair_0(end), pair_0(before))
+  assert not np.allclose(end.variables[1], before.variables[1])
 
 
 def test_pairs_stop_on_their_plateau_and_report_their_steps(random_network):
@@ -197,7 +199,7 @@ def test_warm_started_scales_equal_a_hand_written_two_scale_run(random_network):
   (adam, rest), (old, _) = fine.opt_state, coarse.opt_state
   resize = lambda m: jax.image.resize(m, images.shape, 'linear')  # noqa: E731
   adam = adam._replace(count=old.count, mu=resize(old.mu), nu=resize(old.nu))
-  by_hand = fine._replace(variables=images, average=images, opt_state=(adam, rest))
+  by_hand = fine._replace(variables=images, average=jnp.copy(images), opt_state=(adam, rest))
   by_hand = program.run_chunk(params, by_hand, prepared.pair_weights(1, by_hand), jnp.int32(3))[0]
   result = prepared.run()
   np.testing.assert_allclose(result.images, program.images(by_hand), atol=1e-5)

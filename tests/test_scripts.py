@@ -361,6 +361,35 @@ def test_benchmark_counts_every_device_and_compares_batches(tmp_path):
   assert 'interleaved:' in result.stdout
 
 
+@pytest.mark.weights
+def test_benchmark_memory_suite_measures_each_case_in_its_own_process(tmp_path):
+  result = run(
+    'benchmark.py',
+    '--suite=memory',
+    '--sizes=64',
+    '--style_losses=gram,no_such_loss',
+    '--optimizers=adam',
+    '--remats=blocks_1_3',
+    '--tile_sizes=-1',
+    '--steps=1',
+    '--repeats=1',
+    '--output',
+    tmp_path / 'memory.json',
+    cwd=tmp_path,
+  )
+  assert result.returncode == 0, result.stderr
+  report = json.loads((tmp_path / 'memory.json').read_text())
+  gram, unknown = report['cases']
+  assert gram['remat'] == 'blocks_1_3' and gram['tile_size'] == -1 and gram['finite']
+  assert 0 < gram['base_bytes'] < gram['peak_bytes'] and gram['step_s'] > 0
+  # The estimate (runtime included) against the process's measured peak, at a small size.
+  assert 0.5 < gram['estimate_bytes'] / gram['peak_bytes'] < 2.0
+  assert gram['relative_to_gram'] == {'step_s': 1.0, 'memory': 1.0}
+  # A loss name this checkout does not know fails its own case only.
+  assert "config.style_loss='no_such_loss'" in unknown['error']
+  assert 'GB/MP' in result.stdout and 'style_loss=no_such_loss' in result.stdout
+
+
 def test_make_samples(tmp_path):
   result = run('make_samples.py', '--out', tmp_path / 'samples', '--size', 64, cwd=tmp_path)
   assert result.returncode == 0, result.stderr

@@ -185,3 +185,59 @@ def test_plain_convs_allow_forward_mode(random_variables):
     lambda x: plain.apply(random_variables, x, ('relu2_1',))['relu2_1'], (images,), (tangent,)
   )
   assert out.shape == (1, 8, 8, 128) and np.isfinite(out).all()
+
+
+DEEP = ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu4_2', 'relu5_1')
+
+
+def _weighted_sum(model, variables, images):
+  """A scalar reading every layer of `DEEP`, with a different weight per layer."""
+  out = model.apply(variables, images, DEEP)
+  return sum((k + 1.0) * jnp.mean(jnp.square(out[name])) for k, name in enumerate(DEEP))
+
+
+def test_remat_gives_the_same_values_and_gradients(random_variables):
+  images = jax.random.uniform(jax.random.key(4), (2, 48, 40, 3))
+
+  def value_and_grad(remat):
+    model = vgg.VGG19(remat=remat)
+    f = jax.value_and_grad(lambda p, x: _weighted_sum(model, p, x), argnums=1)
+    return jax.jit(f)(random_variables, images)
+
+  value, grad = value_and_grad('none')
+  for remat in vgg.REMAT_POLICIES[1:]:
+    r_value, r_grad = value_and_grad(remat)
+    np.testing.assert_allclose(r_value, value, rtol=1e-6, err_msg=remat)
+    np.testing.assert_allclose(r_grad, grad, rtol=1e-5, atol=1e-6 * np.abs(grad).max())
+
+
+def test_remat_lowers_the_compiled_peak_memory():
+  """XLA's own buffer assignment: the recomputation is not merged back into the forward pass."""
+  layers = ('relu1_1', 'relu2_1', 'relu3_1')
+  variables = vgg.VGG19().init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), layers)
+  temp = {}
+  for remat in ('none', 'blocks_1_3'):
+    model = vgg.VGG19(remat=remat)
+
+    def loss(p, x, m=model):
+      return sum(jnp.sum(a**2) for a in m.apply(p, x, layers).values())
+
+    compiled = jax.jit(jax.grad(loss, argnums=1)).lower(variables, jnp.zeros((1, 128, 128, 3)))
+    temp[remat] = compiled.compile().memory_analysis().temp_size_in_bytes
+  assert temp['blocks_1_3'] < 0.85 * temp['none'], temp
+
+
+def test_unknown_remat_policy_is_a_config_error(random_variables):
+  with pytest.raises(ValueError, match="remat policy 'some'"):
+    vgg.VGG19(remat='some').apply(random_variables, jnp.zeros((1, 8, 8, 3)), ('relu1_1',))
+
+
+def test_receptive_radius():
+  # Two 3x3 convs see 2 px, pool1 adds 1; at stride 2, two convs add 4, and so on.
+  assert [vgg.receptive_radius(n) for n in ('conv1_1', 'relu1_2', 'pool1', 'relu2_2')] == [
+    1,
+    2,
+    3,
+    7,
+  ]
+  assert vgg.receptive_radius('relu5_1') == 85

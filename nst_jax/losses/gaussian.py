@@ -167,6 +167,15 @@ def wasserstein2_style_loss(
   else:
     t_root = check_square(target_cov_sqrt, 'target_cov_sqrt', c)
   mean, cov = mean_and_covariance(x)
+  return wasserstein2_from_moments(mean, cov, GaussianTarget(t_mean, t_cov, t_root), eps=eps)
+
+
+def wasserstein2_from_moments(
+  mean: jax.Array, cov: jax.Array, target: GaussianTarget, *, eps: float = 1e-6
+) -> jax.Array:
+  """`wasserstein2_style_loss` from the features' mean (C,) and covariance (C, C) (for example
+  combined from tiles, see `nst_jax.losses.sums`) against a full `GaussianTarget`."""
+  t_mean, t_cov, t_root = target
   inner = jnp.matmul(jnp.matmul(t_root, cov, precision=PRECISION), t_root, precision=PRECISION)
   w2 = (
     jnp.sum(jnp.square(mean - t_mean))
@@ -174,4 +183,4 @@ def wasserstein2_style_loss(
     + jnp.trace(t_cov)
     - 2.0 * _trace_sqrtm(symmetrize(inner), float(eps))
   )
-  return w2 / c
+  return w2 / mean.shape[-1]
