@@ -221,8 +221,9 @@ def compare(
       logging.info('%s on pair %d', label, i)
       curves[label].append(trace(config, content, [style], evaluator, network=network))
     report['pairs'].append(entry)
+  first = [points[-1].objective[0] for points in next(iter(curves.values()))]
   for label, per_pair in curves.items():
-    report['runs'][label] = _summary(runs[label], per_pair, report['pairs'])
+    report['runs'][label] = _summary(runs[label], per_pair, report['pairs'], first)
   plotted = {label: _relative(per_pair, report['pairs']) for label, per_pair in curves.items()}
   title = 'evaluation objective against wall time, mean over pairs'
   if reference:
@@ -235,14 +236,21 @@ def compare(
 
 
 def _summary(
-  config: ml_collections.ConfigDict, per_pair: Sequence[Sequence[Point]], pairs: Sequence[dict]
+  config: ml_collections.ConfigDict,
+  per_pair: Sequence[Sequence[Point]],
+  pairs: Sequence[dict],
+  first: Sequence[float],
 ) -> dict[str, Any]:
-  """A run's entry in the report: its config, every point, and how it compares to pastiche."""
+  """A run's entry in the report: its config, every point, when it reached the first run's
+  final value (`first`, one per pair), and how it compares to pastiche."""
   summary = {
     'config': config.to_dict(),
     'points': [[dataclasses.asdict(p) for p in points] for points in per_pair],
     'final': [points[-1].objective[0] for points in per_pair],
     'seconds': [points[-1].seconds for points in per_pair],
+    'seconds_to_first_final': [
+      time_to_reach(points, [goal])[0] for points, goal in zip(per_pair, first, strict=True)
+    ],
   }
   if all('pastiche' in pair for pair in pairs):
     reached = [

