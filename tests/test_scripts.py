@@ -20,6 +20,7 @@ from PIL import Image
 from nst_jax import grid, images, schedule, weights
 
 SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / 'scripts'
+CONFIGS = SCRIPTS.parent / 'configs'
 TINY = [
   '--config.image_size=32',
   '--config.num_steps=4',
@@ -434,3 +435,42 @@ def test_two_processes_share_the_batch_and_process_0_writes(inputs, tmp_path):
   lines = (tmp_path / 'wd' / 'history.jsonl').read_text().splitlines()
   # The one-pair batch ran on both processes (one duplicate), but the history has one pair.
   assert [len(json.loads(line)['total']) for line in lines] == [2, 1]
+
+
+@pytest.mark.weights
+def test_the_hires_preset_and_the_memory_error_from_the_script(inputs, tmp_path):
+  """configs/hires.py, shrunk, with forced tiles; and a size that cannot fit: one line, exit 2."""
+  common = ['--content', inputs['square'], '--style', inputs['dots']]
+  small = [
+    '--config.image_size=128',
+    '--config.coarse_steps=2',
+    '--config.num_steps=2',
+    '--config.chunk_size=2',
+    '--config.tile_size=64',
+    '--config.tile_margin=16',
+  ]
+  result = run(
+    'stylize.py',
+    *common,
+    '--output',
+    'hires.png',
+    '--config',
+    CONFIGS / 'hires.py',
+    *small,
+    cwd=tmp_path,
+  )
+  assert result.returncode == 0, result.stderr
+  assert size_of(tmp_path / 'hires.png') == (128, 128)
+  assert 'tiles of 64 px' in result.stderr  # The memory plan says what it chose.
+  too_big = run(
+    'stylize.py',
+    *common,
+    '--output',
+    'big.png',
+    *TINY,
+    '--config.memory_gb=0.001',
+    cwd=tmp_path,
+  )
+  assert too_big.returncode == 2, too_big.stderr
+  assert re.match(r'error: .*needs about .* GB is available', error_line(too_big)), too_big.stderr
+  assert not (tmp_path / 'big.png').exists()
