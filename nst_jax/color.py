@@ -14,6 +14,10 @@ Every colour function acts on one example, an RGB image of shape (H, W, 3) with 
 a batch. Results that are images are clipped to [0, 1], the range the rest of nst_jax expects:
 swapping luminance and chroma or matching statistics can leave the RGB gamut.
 
+A third way, NNST's (Kolkin et al. 2022, `nnst_colors`), recolours the result after the fact in
+OkLab: the result's lightness, and the content's chroma mapped affinely onto the style's palette
+(its chroma mean and covariance), smoothed along the result's edges.
+
 `config.color_control` names a mode; `control_inputs` does what it does to a batch's inputs
 before optimisation, and `control_result` what it does to the result.
 """
@@ -46,6 +50,25 @@ YUV_FROM_RGB = np.array(
   ]
 )
 RGB_FROM_YUV = np.linalg.inv(YUV_FROM_RGB)
+
+# OkLab (Bjorn Ottosson, 2020): linear sRGB -> LMS cone responses, cube root, -> (L, a, b). L is
+# perceived lightness in [0, 1]; a and b (green-red, blue-yellow) are within about +-0.3.
+LMS_FROM_LINEAR = np.array(
+  [
+    [0.4122214708, 0.5363325363, 0.0514459929],
+    [0.2119034982, 0.6806995451, 0.1073969566],
+    [0.0883024619, 0.2817188376, 0.6299787005],
+  ]
+)
+OKLAB_FROM_LMS = np.array(
+  [
+    [0.2104542553, 0.7936177850, -0.0040720468],
+    [1.9779984951, -2.4285922050, 0.4505937099],
+    [0.0259040371, 0.7827717662, -0.8086757660],
+  ]
+)
+LINEAR_FROM_LMS = np.linalg.inv(LMS_FROM_LINEAR)
+LMS_FROM_OKLAB = np.linalg.inv(OKLAB_FROM_LMS)
 
 _HIGHEST = jax.lax.Precision.HIGHEST  # No TF32/bfloat16 passes: keep conversions invertible.
 
@@ -229,6 +252,148 @@ def match_color(source: ArrayLike, target: ArrayLike, *, eps: float = 1e-5) -> j
   return jnp.clip(matched.reshape(source.shape), 0.0, 1.0)
 
 
+def srgb_to_linear(image: ArrayLike) -> jax.Array:
+  """sRGB-encoded values in [0, 1] -> linear light in [0, 1] (the sRGB transfer function)."""
+  x = jnp.clip(_float(image), 0.0, 1.0)
+  return jnp.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(image: ArrayLike) -> jax.Array:
+  """Linear light -> sRGB-encoded values, clipped to [0, 1] first."""
+  x = jnp.clip(_float(image), 0.0, 1.0)
+  return jnp.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055)
+
+
+def rgb_to_oklab(image: ArrayLike) -> jax.Array:
+  """sRGB in [0, 1], shape (..., 3) -> OkLab (L in [0, 1], a and b within about +-0.3)."""
+  lms = _apply(LMS_FROM_LINEAR, srgb_to_linear(image), 'image')
+  return _apply(OKLAB_FROM_LMS, jnp.cbrt(lms), 'image')
+
+
+def oklab_to_rgb(image: ArrayLike) -> jax.Array:
+  """OkLab -> sRGB, shape (..., 3), clipped to [0, 1] (the inverse of `rgb_to_oklab` in gamut)."""
+  lms = _apply(LMS_FROM_OKLAB, image, 'image') ** 3
+  return linear_to_srgb(_apply(LINEAR_FROM_LMS, lms, 'image'))
+
+
+class Palette(NamedTuple):
+  """A style's colours in OkLab: what `nnst_colors` maps a result onto.
+
+  Attributes:
+    mean: (3,) mean (L, a, b) of the style's pixels.
+    cov: (3, 3) their covariance.
+    low, high: (3,) per-channel minimum and maximum.
+  """
+
+  mean: jax.Array
+  cov: jax.Array
+  low: jax.Array
+  high: jax.Array
+
+
+def style_palette(styles: Sequence[ArrayLike], weights: Sequence[float] | None = None) -> Palette:
+  """The OkLab palette of one style, or of a blend of styles (the mixture's moments and the
+  union's range).
+
+  Args:
+    styles: images (Hs, Ws, 3) in [0, 1], sizes may differ.
+    weights: blend weights, one per style (only ratios matter); None: equal.
+  """
+  w = np.ones(len(styles)) if weights is None else np.asarray(weights, np.float64)
+  w = w / w.sum()
+  pixels = [rgb_to_oklab(s).reshape(-1, 3) for s in styles]
+  stats = [_mean_cov(p) for p in pixels]
+  mean = sum(float(wi) * m for wi, (m, _) in zip(w, stats, strict=True))
+  second = sum(float(wi) * (c + jnp.outer(m, m)) for wi, (m, c) in zip(w, stats, strict=True))
+  return Palette(
+    mean,
+    second - jnp.outer(mean, mean),
+    jnp.min(jnp.stack([p.min(0) for p in pixels]), axis=0),
+    jnp.max(jnp.stack([p.max(0) for p in pixels]), axis=0),
+  )
+
+
+def _match_moments(
+  pixels: jax.Array, mean: jax.Array, cov: jax.Array, eps: float = 1e-5
+) -> jax.Array:
+  """(N, d) pixels moved affinely to the given mean and covariance (Image Analogies' transform)."""
+  mu_s, cov_s = _mean_cov(pixels)
+  transform = jnp.matmul(
+    _sym_power(cov, 0.5, eps), _sym_power(cov_s, -0.5, eps), precision=_HIGHEST
+  )
+  return jnp.matmul(pixels - mu_s, transform.T, precision=_HIGHEST) + mean
+
+
+def _edge_aware_smooth(
+  values: jax.Array, guide: jax.Array, iterations: int, sharpness: float
+) -> jax.Array:
+  """Repeated 3x3 averages of (H, W, k) `values`, each neighbour weighted by
+  `exp(-sharpness * |guide difference|)`, so that they are smoothed along the guide's edges but
+  not across them (NNST's cross-bilateral filter of the chroma, guided by lightness)."""
+  h, w = guide.shape
+  padded = jnp.pad(guide, 1, mode='edge')
+  offsets = [(i, j) for i in range(3) for j in range(3)]
+  weights = jnp.stack(
+    [jnp.exp(-sharpness * jnp.abs(padded[i : i + h, j : j + w] - guide)) for i, j in offsets]
+  )[..., None]
+  for _ in range(iterations):
+    padded_values = jnp.pad(values, ((1, 1), (1, 1), (0, 0)), mode='edge')
+    shifted = jnp.stack([padded_values[i : i + h, j : j + w] for i, j in offsets])
+    values = jnp.sum(weights * shifted, axis=0) / jnp.sum(weights, axis=0)
+  return values
+
+
+# Below this chroma (co)variance (OkLab units squared) the style counts as grey, and NNST matches
+# the result's own colours to it instead of mapping the content's chroma onto a flat palette.
+_GREY_CHROMA = 6e-5
+
+
+def nnst_colors(
+  stylized: ArrayLike,
+  content: ArrayLike,
+  palette: Palette,
+  *,
+  iterations: int = 5,
+  sharpness: float = 10.0,
+) -> jax.Array:
+  """NNST's colour post-process (Kolkin et al. 2022): the result's lightness with the content's
+  chroma, mapped onto the style's palette.
+
+  In OkLab: the lightness L of `stylized`, clipped to the style's range; the chroma (a, b) of
+  `content`, moved affinely to the style's chroma mean and covariance (the content's colour
+  layout in the style's palette), then smoothed along the result's lightness edges (so that it
+  follows the new strokes, not the content's old outlines); every channel finally clipped to the
+  style's range. For an almost grey style (chroma variance below 6e-5), the result's own (L, a,
+  b) are moved to the style's mean and covariance instead. (NNST applies its conversion to sRGB
+  values directly; here sRGB is decoded to linear light first, as OkLab is defined.)
+
+  Args:
+    stylized: (H, W, 3) RGB in [0, 1], the optimised image.
+    content: (H, W, 3) RGB in [0, 1], the content image (same shape).
+    palette: the style's `Palette` (see `style_palette`).
+    iterations, sharpness: of the edge-aware chroma smoothing.
+
+  Returns:
+    (H, W, 3) RGB in [0, 1].
+  """
+  stylized, content = _float(stylized), _float(content)
+  if stylized.ndim != 3 or stylized.shape != content.shape or stylized.shape[-1] != 3:
+    raise ValueError(
+      f'stylized and content must be (H, W, 3) of one shape, got {stylized.shape}, {content.shape}'
+    )
+  h, w, _ = stylized.shape
+  ours, theirs = rgb_to_oklab(stylized), rgb_to_oklab(content)
+  lightness = jnp.clip(ours[..., 0], palette.low[0], palette.high[0])
+  chroma = _match_moments(theirs[..., 1:].reshape(-1, 2), palette.mean[1:], palette.cov[1:, 1:])
+  chroma = _edge_aware_smooth(chroma.reshape(h, w, 2), lightness, iterations, sharpness)
+  colour = jnp.concatenate([lightness[..., None], chroma], axis=-1)
+  own = jnp.concatenate([lightness[..., None], ours[..., 1:]], axis=-1).reshape(-1, 3)
+  grey = _match_moments(own, palette.mean, palette.cov).reshape(h, w, 3)
+  is_grey = jnp.max(jnp.abs(palette.cov[1:, 1:])) < _GREY_CHROMA
+  lab = jnp.clip(jnp.where(is_grey, grey, colour), palette.low, palette.high)
+  return jnp.clip(oklab_to_rgb(lab), 0.0, 1.0)
+
+
 class PairStyles(NamedTuple):
   """A batch's style images after colour control, per pair.
 
@@ -280,16 +445,34 @@ def control_inputs(
 
 
 _preserve_colors_batch = jax.jit(jax.vmap(preserve_colors))
+_nnst_colors_batch = jax.jit(jax.vmap(nnst_colors))
 
 
-def control_result(images: jax.Array, contents: jax.Array, mode: str) -> jax.Array:
+def pair_palettes(pair_styles: PairStyles) -> Palette:
+  """Each pair's style palette (`style_palette` of its blend), stacked: leaves (B, ...)."""
+  palettes = [
+    style_palette(images, weights)
+    for images, weights in zip(pair_styles.images, pair_styles.weights, strict=True)
+  ]
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *palettes)
+
+
+def control_result(
+  images: jax.Array, contents: jax.Array, mode: str, palettes: Palette | None = None
+) -> jax.Array:
   """What colour-control `mode` does to the result: 'preserve_colors' and 'luminance_only' put
-  the original contents' chroma back (`preserve_colors`); the others change nothing.
+  the original contents' chroma back (`preserve_colors`); 'nnst' maps the contents' chroma onto
+  each pair's style palette (`nnst_colors`); the others change nothing.
 
   Args:
     images: (B, H, W, 3) optimised images in [0, 1].
     contents: (B, H, W, 3) the contents as given, before `control_inputs`.
+    palettes: each pair's style `Palette` (leaves (B, ...), see `pair_palettes`), for 'nnst'.
   """
   if mode in ('preserve_colors', 'luminance_only'):
     return _preserve_colors_batch(images, contents)
+  if mode == 'nnst':
+    if palettes is None:
+      raise ValueError("color_control 'nnst' needs the pairs' style palettes")
+    return _nnst_colors_batch(images, contents, palettes)
   return images

@@ -189,9 +189,9 @@ class Stylization:
     images = None  # The previous scale's result (global, padded and sharded).
     for scale in range(len(self.sizes)):
       images = self._run_scale(scale, images, log, callback)
-    images = color.control_result(
-      images, self.layout.shard(self.originals), self.config.color_control
-    )
+    mode = self.config.color_control
+    palettes = self.layout.shard(color.pair_palettes(self.pair_styles)) if mode == 'nnst' else None
+    images = color.control_result(images, self.layout.shard(self.originals), mode, palettes)
     return StylizeResult(self.layout.gather(images).astype(np.float32), log.history())
 
   def _run_scale(self, scale, previous, log, callback) -> jax.Array:

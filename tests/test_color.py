@@ -170,3 +170,62 @@ def test_shape_errors():
     color.rgb_to_yiq(np.zeros((4, 4, 4)))
   with pytest.raises(ValueError, match='expected'):
     color.match_color(np.zeros((4, 3)), np.zeros((4, 4, 3)))
+
+
+def test_oklab_reference_values_and_round_trip():
+  # White is L = 1 and grey axis has a = b = 0; pure sRGB red per Ottosson's reference.
+  np.testing.assert_allclose(color.rgb_to_oklab([1.0, 1.0, 1.0]), [1.0, 0.0, 0.0], atol=1e-4)
+  np.testing.assert_allclose(color.rgb_to_oklab([0.0, 0.0, 0.0]), [0.0, 0.0, 0.0], atol=1e-6)
+  np.testing.assert_allclose(
+    color.rgb_to_oklab([1.0, 0.0, 0.0]), [0.62796, 0.22486, 0.12585], atol=1e-4
+  )
+  grey = color.rgb_to_oklab(np.full((2, 2, 3), 0.4, np.float32))
+  np.testing.assert_allclose(grey[..., 1:], 0.0, atol=1e-5)
+  image = _random_image(3)
+  np.testing.assert_allclose(color.oklab_to_rgb(color.rgb_to_oklab(image)), image, atol=1e-5)
+
+
+def _chroma_stats(image):
+  lab = np.asarray(color.rgb_to_oklab(image), np.float64).reshape(-1, 3)
+  return lab.mean(0), np.cov(lab.T, bias=True)
+
+
+def test_nnst_colors_move_the_content_chroma_to_the_style_palette():
+  rng = np.random.default_rng(0)
+  y, x = np.mgrid[0:1:24j, 0:1:24j]
+  content = np.stack([0.3 + 0.4 * x, 0.5 + 0.2 * y, 0.4 + 0.1 * x * y], -1).astype(np.float32)
+  style = np.stack(
+    [0.5 + 0.2 * rng.random((24, 24)), 0.45 * np.ones((24, 24)), 0.35 + 0.1 * rng.random((24, 24))],
+    -1,
+  ).astype(np.float32)
+  palette = color.style_palette([style])
+  out = np.asarray(color.nnst_colors(content, content, palette, iterations=0))
+  # Lightness from the stylized image (here the content, inside the style's range), chroma
+  # moved to the style's mean and covariance, all inside the style's ranges.
+  mean, cov = _chroma_stats(out)
+  want_mean, want_cov = _chroma_stats(style)
+  np.testing.assert_allclose(mean[1:], want_mean[1:], atol=3e-3)
+  np.testing.assert_allclose(cov[1:, 1:], want_cov[1:, 1:], atol=2e-4)
+  lab = np.asarray(color.rgb_to_oklab(out))
+  assert (lab >= np.asarray(palette.low) - 1e-3).all() and (
+    lab <= np.asarray(palette.high) + 1e-3
+  ).all()
+  # The smoothing follows lightness edges: a flat-lightness image's chroma becomes smoother.
+  smoothed = np.asarray(color.nnst_colors(content, content, palette))
+  assert np.abs(np.diff(smoothed, axis=0)).mean() <= np.abs(np.diff(out, axis=0)).mean() + 1e-6
+
+
+def test_nnst_colors_of_a_grey_style_match_all_three_channels():
+  rng = np.random.default_rng(1)
+  grey = np.repeat(0.3 + 0.4 * rng.random((20, 20, 1)), 3, axis=-1).astype(np.float32)
+  stylized = _random_image(4, (20, 20, 3))
+  out = color.nnst_colors(stylized, _random_image(5, (20, 20, 3)), color.style_palette([grey]))
+  np.testing.assert_allclose(np.asarray(color.rgb_to_oklab(out))[..., 1:], 0.0, atol=2e-3)
+
+
+def test_style_palette_of_a_blend_is_the_mixture():
+  a, b = _random_image(6, (4, 4, 3)), _random_image(7, (4, 4, 3))
+  blend = color.style_palette([a, b], [1.0, 1.0])
+  both = color.style_palette([np.concatenate([a, b])])
+  for got, want in zip(blend, both, strict=True):
+    np.testing.assert_allclose(got, want, atol=1e-6)

@@ -146,3 +146,39 @@ def test_stochastic_terms_get_a_new_key_each_step_and_seeded_runs_repeat(random_
   assert len(np.unique(np.round(a.history.total, 6))) == a.history.total.size
   lbfgs = nst_jax.stylize(contents, styles, config, terms={'noisy': noisy}, network=random_network)
   assert np.isfinite(lbfgs.history.total).all()
+
+
+def test_terms_with_style_views_see_rotated_and_mirrored_styles(random_network):
+  """A term's target gets each style's views (network features of the rotated image, not
+  rotated features), each with its share of the style's blend weight; other terms do not."""
+  contents, styles = small_pairs()
+  seen = nst_jax.LossTerm(
+    loss=lambda f, t: jnp.mean(f['image']) * 0.0,
+    target=lambda content, styles, blend: (
+      jnp.stack([s['image'] for s in styles]),
+      jnp.stack([s['relu1_1'] for s in styles]),
+      jnp.asarray(blend),
+    ),
+    layers=('relu1_1',),
+    style_views=('identity', 'rot90', 'flip'),
+  )
+  square = [s[:32, :32] for s in styles]
+  chosen = {'style': nst_jax.terms_from_config(small_config())['style'], 'seen': seen}
+  prepared = engine.prepare(contents, square, small_config(), terms=chosen, network=random_network)
+  images, features, blend = prepared.targets(0)['seen']
+  model, params = random_network
+  for b in range(2):
+    style = square[b]
+    views = [style, jnp.rot90(style, 1, axes=(0, 1)), style[:, ::-1]]
+    np.testing.assert_allclose(images[b], np.stack(views), atol=1e-6)
+    expected = model.apply(params, jnp.stack(views), ('relu1_1',))['relu1_1']
+    np.testing.assert_allclose(features[b], expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(blend[b], [1 / 3] * 3, rtol=1e-6)
+  with pytest.raises(nst_jax.ConfigError, match='unknown style views'):
+    engine.prepare(
+      contents,
+      square,
+      small_config(),
+      terms={'seen': seen._replace(style_views=('rot45',))},
+      network=random_network,
+    )

@@ -23,7 +23,9 @@ def _np_self_similarity(x, t):
     d = 1 - unit @ unit.T
     return d / d.sum(0, keepdims=True)
 
-  return np.abs(normalised(x) - normalised(t)).sum() / (x.shape[0] * x.shape[1])
+  n = x.shape[0] * x.shape[1]
+  delta = 0.01 / n
+  return (np.sqrt((normalised(x) - normalised(t)) ** 2 + delta**2) - delta).sum() / n
 
 
 def test_matches_numpy_when_every_position_is_compared():
@@ -59,6 +61,16 @@ def test_sampling_is_seeded():
     _np_self_similarity(flat_x, flat_t),
     rtol=1e-5,
   )
+
+
+def test_gradient_vanishes_at_the_content():
+  """Features rescaled per position have the content's cosines, up to rounding: the gradient is
+  (nearly) zero, not the sign of the rounding noise (which a plain |d| would give)."""
+  t = _features(1, 6, 6)
+  scale = np.random.default_rng(2).uniform(0.5, 3.0, size=(6, 6, 1)).astype(np.float32)
+  loss = lambda f: losses.self_similarity_content_loss(f, t, num_samples=20)  # noqa: E731
+  moved = _features(3, 6, 6)
+  assert np.abs(jax.grad(loss)(t * scale)).max() < 1e-3 * np.abs(jax.grad(loss)(moved)).max()
 
 
 def test_gradient_matches_finite_differences():

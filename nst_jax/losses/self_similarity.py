@@ -17,6 +17,9 @@ from nst_jax.losses.common import PRECISION, check_features, positions
 
 # Column sums of the distance matrix are floored here, for samples that are all parallel.
 _SUM_FLOOR = 1e-12
+# |d| is smoothed below this fraction of an entry's typical size (1/N): at the content the
+# differences are rounding noise, whose sign would otherwise make a full-size, random gradient.
+_SMOOTHING = 0.01
 
 
 def sample_positions(count: int, num_samples: int, key: ArrayLike | None) -> np.ndarray | jax.Array:
@@ -53,8 +56,10 @@ def self_similarity_content_loss(
   With `D_x[i, j] = 1 - cos(x_i, x_j)` over the N sampled positions, each column divided by its
   sum (a distribution over i), and `D_c` the same for the content at the same positions, the
   loss is `sum_ij |D_x - D_c| / N`: the mean over columns of the L1 distance between the two
-  column distributions. The cost is two (N, C) x (C, N) products; memory 4 * N^2 bytes per
-  matrix (4 MB for N = 1024).
+  column distributions. `|d|` is smoothed to `sqrt(d^2 + delta^2) - delta` with `delta` 1% of
+  an entry's typical size 1/N, so that the gradient is zero at the content (not the sign of
+  rounding noise) and the same however the computation is batched. The cost is two (N, C) x
+  (C, N) products; memory 4 * N^2 bytes per matrix (4 MB for N = 1024).
 
   Args:
     features: (H, W, C) activations of the image being optimised.
@@ -76,4 +81,6 @@ def self_similarity_content_loss(
   x, t = positions(x), positions(t)
   index = sample_positions(x.shape[0], num_samples, key)
   x, t = x[index], t[index]
-  return jnp.sum(jnp.abs(_normalised_distances(x) - _normalised_distances(t))) / x.shape[0]
+  delta = _SMOOTHING / x.shape[0]
+  difference = _normalised_distances(x) - _normalised_distances(t)
+  return jnp.sum(jnp.sqrt(jnp.square(difference) + delta**2) - delta) / x.shape[0]
