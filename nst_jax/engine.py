@@ -99,7 +99,7 @@ def stylize(
   """Stylizes a batch of content images, each with its own blend of the style images.
 
   `prepare(contents, styles, config, **options).run(callback)`, where `options` are the keyword
-  arguments `style_weights`, `init_images`, `terms`, `optimizer` and `network`.
+  arguments `style_weights`, `init_images`, `terms`, `pair_weights`, `optimizer` and `network`.
 
   Args:
     contents: (B, H, W, 3) floats in [0, 1], any size: resized so the longest side is
@@ -110,6 +110,10 @@ def stylize(
       None: pair i uses style i when S == B, else every pair blends all styles equally.
     init_images: (B, H', W', 3) start images for `config.init == 'image'` (resized).
     terms: the objective, `{name: LossTerm}`; default `terms_from_config(config)`.
+    pair_weights: `{name: (B,)}` a weight per pair for some terms, in place of their own
+      weight: one batch, one compiled program, and a different objective for each pair (a
+      weight sweep, or different losses side by side). A term whose weight is 0 for a pair is
+      skipped for it when the pairs run one at a time (its value is reported as 0).
     optimizer: an `Optimizer`, or any optax transformation (run without line-search
       shortcuts), overriding `config.optimizer`.
     network: `(VGG19 module, params)`, default `weights.load_vgg19` for `config.weights`.
@@ -135,7 +139,7 @@ class Stylization:
     program: the compiled functions (see `nst_jax.program`).
     layout: where the pairs live.
     params: the network's variables, replicated over the mesh.
-    weights: `{term: weight}`, replicated.
+    weights: `{term: weight}`, replicated; or `{term: (B,)}` sharded, with `pair_weights`.
     contents: (B, H, W, 3) this process's contents at the final size, after colour control.
     originals: the same before colour control.
     pair_styles: each pair's style images (at their final size) and blend weights.
@@ -268,6 +272,7 @@ def prepare(
   style_weights: Any = None,
   init_images: Any = None,
   terms: Mapping[str, objective.LossTerm] | None = None,
+  pair_weights: Mapping[str, Any] | None = None,
   optimizer: Optimizer | optax.GradientTransformation | None = None,
   network: tuple[vgg.VGG19, Any] | None = None,
 ) -> Stylization:
@@ -286,6 +291,9 @@ def prepare(
   num_pairs = contents.shape[0]
   blend = _style_weights(style_weights, num_pairs, len(styles))
   chosen = dict(terms_from_config(config) if terms is None else terms)
+  per_pair = _pair_weights(pair_weights, chosen, num_pairs)
+  if per_pair is not None:  # Each term's largest weight stands for it in the checks.
+    chosen = {name: t._replace(weight=float(per_pair[name].max())) for name, t in chosen.items()}
   objective.check_terms(chosen)
   chosen = {name: term for name, term in chosen.items() if term.weight > 0}
   layers = objective.layers_of(chosen.values())
@@ -314,7 +322,9 @@ def prepare(
   # over weights compiles once.
   unweighted = tuple((name, term._replace(weight=1.0)) for name, term in chosen.items())
   spec = ProgramSpec(
-    objective=objective.Objective(model, unweighted, config.normalize_terms),
+    objective=objective.Objective(
+      model, unweighted, config.normalize_terms, gate=per_pair is not None
+    ),
     optimizer=optimizer,
     ema_decay=config.ema_decay,
     chunk_size=config.chunk_size,
@@ -325,7 +335,9 @@ def prepare(
     program=build_program(spec),
     layout=layout,
     params=layout.replicate(params),
-    weights=layout.replicate({name: np.float32(term.weight) for name, term in chosen.items()}),
+    weights=layout.replicate({name: np.float32(term.weight) for name, term in chosen.items()})
+    if per_pair is None
+    else layout.shard({name: per_pair[name] for name in chosen}),
     contents=controlled,
     originals=originals,
     pair_styles=pair_styles,
@@ -333,6 +345,28 @@ def prepare(
     sizes=sizes,
     steps=schedule.steps_per_scale(config),
   )
+
+
+def _pair_weights(
+  pair_weights: Mapping[str, Any] | None, terms: Mapping[str, objective.LossTerm], num_pairs: int
+) -> dict[str, np.ndarray] | None:
+  """`{term: (B,)}` every term's weight for every pair (`pair_weights`, else the term's own)."""
+  if pair_weights is None:
+    return None
+  unknown = sorted(set(pair_weights) - set(terms))
+  if unknown:
+    raise ConfigError(f'pair_weights names term(s) {unknown} that the objective does not have')
+  out = {}
+  for name, term in terms.items():
+    w = np.asarray(pair_weights.get(name, np.full(num_pairs, term.weight)), np.float32)
+    if w.shape != (num_pairs,) or not np.isfinite(w).all() or (w < 0).any():
+      raise ConfigError(
+        f'pair_weights[{name!r}] must be {num_pairs} finite weights >= 0, got {w.tolist()}'
+      )
+    out[name] = w
+  if out and not (np.stack(list(out.values())) > 0).any(axis=0).all():
+    raise ConfigError('pair_weights leave a pair whose loss term weights are all zero')
+  return out
 
 
 def _style_weights(style_weights: Any, num_pairs: int, num_styles: int) -> np.ndarray:

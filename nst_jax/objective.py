@@ -211,11 +211,15 @@ class Objective:
     model: the feature network.
     terms: `((name, LossTerm), ...)`.
     normalize: combine with `log_combine_terms` instead of `combine_terms`.
+    gate: skip each term whose weight is 0 for this example (its value is then 0). For
+      per-pair weights, where one batch runs different objectives: pair by pair (groups of
+      one) the skipped terms cost nothing; vmapped, `lax.cond` computes them anyway.
   """
 
   model: vgg.VGG19
   terms: tuple[tuple[str, LossTerm], ...]
   normalize: bool = False
+  gate: bool = False
 
   @property
   def layers(self) -> tuple[str, ...]:
@@ -255,9 +259,19 @@ class Objective:
     image: jax.Array,
     targets: Mapping[str, Any],
     key: jax.Array | None = None,
+    weights: Mapping[str, ArrayLike] | None = None,
   ) -> dict[str, Any]:
-    """`{name: scalar}`: each term's unweighted value for one image (H, W, 3)."""
-    return evaluate(dict(self.terms), self.example_features(params, image, key), targets)
+    """`{name: scalar}`: each term's unweighted value for one image (H, W, 3); with `gate`,
+    0 for the terms whose weight in `weights` is 0."""
+    features = self.example_features(params, image, key)
+    if not self.gate or weights is None:
+      return evaluate(dict(self.terms), features, targets)
+
+    def gated(name: str, term: LossTerm) -> jax.Array:
+      value = lambda: as_float(term.loss(features, targets[name])).astype(jnp.float32)  # noqa: E731
+      return jax.lax.cond(weights[name] != 0, value, lambda: jnp.zeros((), jnp.float32))
+
+    return {name: gated(name, term) for name, term in self.terms}
 
   def __call__(
     self,
@@ -271,6 +285,6 @@ class Objective:
 
     `key` is this step's PRNG key for stochastic terms (`features['key']`).
     """
-    values = self.values(params, image, targets, key)
+    values = self.values(params, image, targets, key, weights)
     combine = log_combine_terms if self.normalize else combine_terms
     return combine(values, weights), values

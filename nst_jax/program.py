@@ -77,9 +77,10 @@ class ProgramSpec:
 class Program:
   """The compiled functions of one `ProgramSpec`, for a sharded batch of pairs.
 
-  All take `params` (the network's variables, replicated) and `weights` (`{term: weight}`); a
-  batch's `images` are (B, h, w, 3), its `targets` a pytree with a leading B axis, and its
-  `keys` (B,) PRNG keys (this step's, for stochastic terms).
+  All take `params` (the network's variables, replicated) and `weights` (`{term: weight}`, each
+  a scalar for every pair or (B,), one per pair); a batch's `images` are (B, h, w, 3), its
+  `targets` a pytree with a leading B axis, and its `keys` (B,) PRNG keys (this step's, for
+  stochastic terms).
   """
 
   def __init__(self, spec: ProgramSpec):
@@ -100,15 +101,20 @@ class Program:
   def _evaluate(self, params, images, targets, weights, keys):
     """`(total (B,), {name: (B,)})`: the objective and each term's value, pair by pair."""
     return self.spec.groups.map(
-      lambda x, t, k: self.objective(params, x, t, weights, k), images, targets, keys
+      lambda x, t, w, k: self.objective(params, x, t, w, k),
+      images,
+      targets,
+      _per_pair(weights, images.shape[0]),
+      keys,
     )
 
   def _value_and_grad(self, params, images, targets, weights, keys):
     """`(value (B,), grad (B, h, w, 3))` of the objective, pair by pair."""
     return self.spec.groups.map(
-      lambda x, t, k: jax.value_and_grad(self._value_fn(params, t, weights, k))(x),
+      lambda x, t, w, k: jax.value_and_grad(self._value_fn(params, t, w, k))(x),
       images,
       targets,
+      _per_pair(weights, images.shape[0]),
       keys,
     )
 
@@ -176,13 +182,14 @@ class Program:
     else:
       value, grad = fresh()
 
-    def update(g, s, x, v, t, k):
+    def update(g, s, x, v, t, w, k):
       updates, s = optimizer.transform.update(
-        g, s, x, value=v, grad=g, value_fn=self._value_fn(params, t, weights, k)
+        g, s, x, value=v, grad=g, value_fn=self._value_fn(params, t, w, k)
       )
       return jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0), s
 
-    operands = (grad, state.opt_state, state.images, value, targets, keys)
+    pair_weights = _per_pair(weights, state.images.shape[0])
+    operands = (grad, state.opt_state, state.images, value, targets, pair_weights, keys)
     if optimizer.line_search:
       # One pair at a time, so that the line search's `lax.cond`s stay conds; vmapped (a per-pair
       # predicate) each would evaluate the objective in both of its branches.
@@ -244,6 +251,11 @@ class Program:
         longest side is `style_side`, and each distinct style's features are computed once.
     """
     return _batch_targets(self.objective, params, contents, pair_styles, style_side)
+
+
+def _per_pair(weights: Any, count: int) -> dict[str, jax.Array]:
+  """`{term: (B,)}`: weights given once for every pair broadcast over the B pairs."""
+  return {name: jnp.broadcast_to(w, (count,)) for name, w in weights.items()}
 
 
 def _batch_targets(objective_, params, contents, pair_styles, style_side) -> Any:

@@ -12,6 +12,7 @@ from small import small_config, small_pairs
 
 import nst_jax
 from nst_jax import engine, optimizers, program
+from nst_jax import terms as terms_lib
 
 
 @pytest.mark.parametrize('group_size', [2, 1])  # Both pairs vmapped; one pair after the other.
@@ -181,4 +182,51 @@ def test_terms_with_style_views_see_rotated_and_mirrored_styles(random_network):
       small_config(),
       terms={'seen': seen._replace(style_views=('rot45',))},
       network=random_network,
+    )
+
+
+@pytest.mark.parametrize('group_size', [1, 2])  # Gated conds pair by pair; vmapped selects.
+def test_pair_weights_run_different_objectives_in_one_batch(random_network, group_size):
+  """Pair 0 with a Gram style loss, pair 1 with a sliced one: one batch, one program, the same
+  images as each objective run on its own."""
+  contents, styles = small_pairs()
+  config = small_config(num_steps=4, chunk_size=2, pair_group_size=group_size)
+  content = nst_jax.terms_from_config(config)['content']
+  gram = terms_lib.style_term(config.style_layers, 'gram', weight=1e-2)
+  sliced = terms_lib.sliced_term(config.style_layers, 8, fixed_directions=True, weight=1e-2)
+  both = {'content': content, 'gram': gram, 'sliced': sliced}
+  batch = nst_jax.stylize(
+    contents,
+    styles,
+    config,
+    terms=both,
+    network=random_network,
+    pair_weights={'gram': [1e-2, 0.0], 'sliced': [0.0, 1e-2]},
+  )
+  for i, own in enumerate(
+    ({'content': content, 'gram': gram}, {'content': content, 'sliced': sliced})
+  ):
+    alone = nst_jax.stylize(
+      contents[i : i + 1], [styles[i]], config, terms=own, network=random_network
+    )
+    np.testing.assert_allclose(batch.images[i], alone.images[0], atol=2e-5)
+    np.testing.assert_allclose(batch.history.total[:, i], alone.history.total[:, 0], rtol=1e-4)
+  assert batch.history.terms['sliced'][-1, 0] == 0.0 < batch.history.terms['sliced'][-1, 1]
+  with pytest.raises(nst_jax.ConfigError, match='pair_weights'):
+    nst_jax.stylize(
+      contents,
+      styles,
+      config,
+      terms=both,
+      network=random_network,
+      pair_weights={'gram': [1.0, -1.0]},
+    )
+  with pytest.raises(nst_jax.ConfigError, match='all zero'):
+    nst_jax.stylize(
+      contents,
+      styles,
+      config,
+      terms={'gram': gram},
+      network=random_network,
+      pair_weights={'gram': [1.0, 0.0]},
     )
