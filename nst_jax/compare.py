@@ -56,6 +56,7 @@ OBJECTIVE_FIELDS = frozenset(
     'self_similarity_samples',
     'sliced_directions',
     'sliced_fixed_directions',
+    'sliced_relative',
     'nn_layers',
     'nn_stride',
     'nn_rematch_every',

@@ -88,6 +88,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.self_similarity_samples = 1024  # Positions compared per layer, redrawn at every step.
   c.sliced_directions = 64  # Sliced Wasserstein: random unit directions per layer.
   c.sliced_fixed_directions = False  # False: redrawn every step; True: one seeded set, cheaper.
+  # True: each layer's loss relative to the style's second moment, so that layers weigh alike
+  # (their activations differ by orders of magnitude); False: in squared feature units.
+  c.sliced_relative = False
   # Nearest neighbours: hypercolumn layers and weights (each layer is also divided by its width).
   c.nn_layers = ml_collections.ConfigDict({name: 1.0 for name in NN_LAYERS})
   c.nn_stride = 4  # One hypercolumn per nn_stride x nn_stride pixels.

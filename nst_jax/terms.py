@@ -163,13 +163,18 @@ def _square(features: jax.Array) -> int:
 class _SlicedLoss:
   layer_weights: tuple[tuple[str, float], ...]
   num_directions: int
+  relative: bool = False
 
   def __call__(self, features: Features, target: Any) -> jax.Array:
     key = features.get('key')
     return sum(
       w
       * losses.sliced_wasserstein_style_loss(
-        features[n], target[n], key=_layer_key(key, n), num_directions=self.num_directions
+        features[n],
+        target[n],
+        key=_layer_key(key, n),
+        num_directions=self.num_directions,
+        relative=self.relative,
       )
       for n, w in self.layer_weights
     )
@@ -181,17 +186,20 @@ def sliced_term(
   fixed_directions: bool = False,
   seed: int = 0,
   weight: float = 1.0,
+  relative: bool = False,
 ) -> LossTerm:
   """Sliced Wasserstein style loss on each layer, summed with `layer_weights`.
 
   Directions are drawn anew at every step from the pair's step key (a stochastic term), or, with
   `fixed_directions`, once from `seed` (the same for every pair), with the style's projections
   sorted in the target. A blend pools the styles' samples, each weighted by its blend weight.
+  With `relative`, each layer's loss is divided by the style's second moment along the
+  directions (see `sliced_wasserstein_style_loss`).
   """
   layer_weights = _positive(layer_weights)
   layers = tuple(name for name, _ in layer_weights)
   return LossTerm(
-    _SlicedLoss(layer_weights, int(num_directions)),
+    _SlicedLoss(layer_weights, int(num_directions), bool(relative)),
     weight,
     layers,
     _SlicedTarget(layers, int(num_directions), int(seed) if fixed_directions else None),
@@ -329,7 +337,13 @@ TermBuilder = Callable[[ml_collections.ConfigDict], LossTerm]
 
 
 def _sliced_from_config(c: ml_collections.ConfigDict) -> LossTerm:
-  return sliced_term(c.style_layers, c.sliced_directions, c.sliced_fixed_directions, c.seed)
+  return sliced_term(
+    c.style_layers,
+    c.sliced_directions,
+    c.sliced_fixed_directions,
+    c.seed,
+    relative=c.sliced_relative,
+  )
 
 
 def _nearest_neighbor_from_config(c: ml_collections.ConfigDict) -> LossTerm:

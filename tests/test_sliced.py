@@ -115,6 +115,23 @@ def test_blend_is_the_mixture():
     losses.blend_style_targets([fixed, fixed], [1.0, 1.0])
 
 
+def test_relative_divides_by_the_style_second_moment():
+  x, y = _features(0), _features(1, 2, 7)
+  directions = losses.random_directions(KEY, 5, 16)
+  fixed = losses.sorted_projections(y, directions, 12)
+  plain = losses.sliced_wasserstein_style_loss(x, fixed)
+  scale = np.mean(np.asarray(fixed.quantiles) ** 2)
+  np.testing.assert_allclose(
+    losses.sliced_wasserstein_style_loss(x, fixed, relative=True), plain / scale, rtol=1e-5
+  )
+  # Scale-free: features and style scaled together give the same value.
+  np.testing.assert_allclose(
+    losses.sliced_wasserstein_style_loss(100 * x, 100 * y, key=KEY, relative=True),
+    losses.sliced_wasserstein_style_loss(x, y, key=KEY, relative=True),
+    rtol=1e-4,
+  )
+
+
 def test_keys_redraw_the_directions_and_repeat():
   x, y = _features(0), _features(1)
   a = losses.sliced_wasserstein_style_loss(x, y, key=jax.random.key(0))

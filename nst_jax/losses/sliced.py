@@ -213,6 +213,7 @@ def sliced_wasserstein_style_loss(
   *,
   key: ArrayLike | None = None,
   num_directions: int = 64,
+  relative: bool = False,
 ) -> jax.Array:
   """Sliced Wasserstein-2 distance between the output's and the style's feature distributions.
 
@@ -232,6 +233,9 @@ def sliced_wasserstein_style_loss(
     key: PRNG key for the directions; required unless `target` is `SortedProjections`. Pass a
       new key at every step (e.g. `fold_in(key, step)`) to redraw them.
     num_directions: L >= 1.
+    relative: divide by the mean square of the style's quantiles (its second moment along the
+      directions): a scale-free value, 0 at the style and of order 1 for unrelated features,
+      so that layers whose activations differ by orders of magnitude weigh alike.
 
   Returns:
     Scalar >= 0.
@@ -262,4 +266,7 @@ def sliced_wasserstein_style_loss(
     projected = jnp.matmul(samples, d, precision=PRECISION).T
     expected = _quantiles(projected, weights, x.shape[0])
   ours = _sort(jnp.matmul(x, d, precision=PRECISION).T)
-  return jnp.mean(jnp.square(ours - expected))
+  value = jnp.mean(jnp.square(ours - expected))
+  if relative:
+    value = value / jnp.maximum(jnp.mean(jnp.square(expected)), 1e-12)
+  return value
