@@ -5,7 +5,7 @@ result = nst_jax.stylize(contents, styles, nst_jax.default_config())
 """
 
 from nst_jax.config import default_config
-from nst_jax.engine import History, Progress, StylizeResult, stylize
+from nst_jax.engine import stylize
 from nst_jax.errors import (
   ConfigError,
   ImageError,
@@ -14,6 +14,7 @@ from nst_jax.errors import (
   StylizeInterrupted,
   WeightsError,
 )
+from nst_jax.history import History, Progress, StylizeResult
 from nst_jax.images import load_image, save_image
 from nst_jax.losses import (
   blend_style_targets,
@@ -22,7 +23,11 @@ from nst_jax.losses import (
   gram_matrix,
   gram_style_loss,
   gram_style_target,
+  hypercolumns,
   mean_and_covariance,
+  nearest_neighbor_style_loss,
+  self_similarity_content_loss,
+  sliced_wasserstein_style_loss,
   style_loss,
   total_variation,
   wasserstein2_style_loss,
@@ -55,13 +60,17 @@ __all__ = [
   'gram_matrix',
   'gram_style_loss',
   'gram_style_target',
+  'hypercolumns',
   'load_image',
   'load_vgg19',
   'load_vgg19_params',
   'make_optimizer',
   'mean_and_covariance',
+  'nearest_neighbor_style_loss',
   'register_term',
   'save_image',
+  'self_similarity_content_loss',
+  'sliced_wasserstein_style_loss',
   'stylize',
   'style_loss',
   'terms_from_config',

@@ -16,8 +16,9 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from nst_jax import engine, grid, images, losses, paths, reporting, schedule, weights
+from nst_jax import grid, images, losses, paths, reporting, schedule, weights
 from nst_jax.errors import ConfigError, ImageError
+from nst_jax.history import Progress
 from nst_jax.pairs import Distributed, process_share
 from nst_jax.session import Batch, Session
 
@@ -187,7 +188,7 @@ def stylize_files(
 
   points_set = set(points)
 
-  def save_intermediate(progress: engine.Progress) -> None:
+  def save_intermediate(progress: Progress) -> None:
     step = session.reporter.batch_step(progress)
     if step in points_set and dist.is_writer:
       pairs = session.batches[session.current][1]

@@ -1,4 +1,4 @@
-"""Colour spaces and colour control for style transfer (Gatys et al. 2017).
+"""Colour control for style transfer (Gatys et al. 2017); conversions: `nst_jax.colorspaces`.
 
 "Controlling Perceptual Factors in Neural Style Transfer" (Gatys, Ecker, Bethge, Hertzmann and
 Shechtman, CVPR 2017) keeps the content image's colours in two ways, both supported here:
@@ -14,6 +14,10 @@ Every colour function acts on one example, an RGB image of shape (H, W, 3) with 
 a batch. Results that are images are clipped to [0, 1], the range the rest of nst_jax expects:
 swapping luminance and chroma or matching statistics can leave the RGB gamut.
 
+A third way, NNST's (Kolkin et al. 2022, `nnst_colors`), recolours the result after the fact in
+OkLab: the result's lightness, and the content's chroma mapped affinely onto the style's palette
+(its chroma mean and covariance), smoothed along the result's edges.
+
 `config.color_control` names a mode; `control_inputs` does what it does to a batch's inputs
 before optimisation, and `control_result` what it does to the result.
 """
@@ -26,82 +30,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-# NTSC (FCC 1953) RGB -> YIQ, the matrix scikit-image uses. Y uses the Rec. 601 luma weights, so
-# a grey pixel (r = g = b) has Y equal to its value and I = Q = 0. The inverse is computed, not
-# rounded, so that the two conversions are exact inverses up to float rounding.
-YIQ_FROM_RGB = np.array(
-  [
-    [0.299, 0.587, 0.114],
-    [0.59590059, -0.27455667, -0.32134392],
-    [0.21153661, -0.52273617, 0.31119955],
-  ]
-)
-RGB_FROM_YIQ = np.linalg.inv(YIQ_FROM_RGB)
-# Analogue PAL YUV with the same Y, again scikit-image's matrix.
-YUV_FROM_RGB = np.array(
-  [
-    [0.299, 0.587, 0.114],
-    [-0.14714119, -0.28886916, 0.43601035],
-    [0.61497538, -0.51496512, -0.10001026],
-  ]
-)
-RGB_FROM_YUV = np.linalg.inv(YUV_FROM_RGB)
+from nst_jax import colorspaces
 
-_HIGHEST = jax.lax.Precision.HIGHEST  # No TF32/bfloat16 passes: keep conversions invertible.
-
-
-def _check_rgb(image: jax.Array, name: str) -> None:
-  if image.ndim < 1 or image.shape[-1] != 3:
-    raise ValueError(f'{name} must have shape (..., 3), got {image.shape}')
-
-
-def _float(x: ArrayLike) -> jax.Array:
-  x = jnp.asarray(x)
-  return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
-
-
-def _apply(matrix: np.ndarray, image: ArrayLike, name: str) -> jax.Array:
-  image = _float(image)
-  _check_rgb(image, name)
-  return jnp.matmul(image, jnp.asarray(matrix.T, image.dtype), precision=_HIGHEST)
-
-
-# The conversions act on (..., 3) arrays. Neither direction clips: an inverse conversion gives RGB
-# in [0, 1] only for a triple that came from an RGB colour in [0, 1].
-
-
-def rgb_to_yiq(image: ArrayLike) -> jax.Array:
-  """RGB in [0, 1] -> YIQ (NTSC): Y in [0, 1], I in about +-0.596, Q in about +-0.523."""
-  return _apply(YIQ_FROM_RGB, image, 'image')
-
-
-def yiq_to_rgb(image: ArrayLike) -> jax.Array:
-  """YIQ -> RGB, the exact inverse of `rgb_to_yiq`."""
-  return _apply(RGB_FROM_YIQ, image, 'image')
-
-
-def rgb_to_yuv(image: ArrayLike) -> jax.Array:
-  """RGB in [0, 1] -> YUV (PAL), YIQ's Y with rotated chroma: U about +-0.436, V about +-0.615."""
-  return _apply(YUV_FROM_RGB, image, 'image')
-
-
-def yuv_to_rgb(image: ArrayLike) -> jax.Array:
-  """YUV -> RGB, the exact inverse of `rgb_to_yuv`."""
-  return _apply(RGB_FROM_YUV, image, 'image')
-
-
-def luminance(image: ArrayLike) -> jax.Array:
-  """Luminance (the Y of YIQ: 0.299 R + 0.587 G + 0.114 B).
-
-  Args:
-    image: RGB, shape (..., 3), values in [0, 1].
-
-  Returns:
-    shape (...), values in [0, 1] (the weights are positive and sum to 1).
-  """
-  image = _float(image)
-  _check_rgb(image, 'image')
-  return jnp.matmul(image, jnp.asarray(YIQ_FROM_RGB[0], image.dtype), precision=_HIGHEST)
+_HIGHEST = jax.lax.Precision.HIGHEST  # No TF32/bfloat16 passes: keep transforms exact.
 
 
 def to_luminance_rgb(image: ArrayLike) -> jax.Array:
@@ -117,7 +48,7 @@ def to_luminance_rgb(image: ArrayLike) -> jax.Array:
   Returns:
     shape (H, W, 3), values in [0, 1], all three channels equal.
   """
-  lum = luminance(image)
+  lum = colorspaces.luminance(image)
   return jnp.broadcast_to(lum[..., None], lum.shape + (3,))
 
 
@@ -141,8 +72,8 @@ def match_luminance(
     same shape as `source_lum`, clipped to [0, 1] (a high-contrast target can push the extremes
     of a low-contrast source out of range).
   """
-  source = _float(source_lum)
-  target = _float(target_lum).astype(source.dtype)
+  source = colorspaces.to_float(source_lum)
+  target = colorspaces.to_float(target_lum).astype(source.dtype)
   scale = jnp.std(target) / jnp.sqrt(jnp.maximum(jnp.var(source), eps))
   return jnp.clip((source - jnp.mean(source)) * scale + jnp.mean(target), 0.0, 1.0)
 
@@ -168,17 +99,17 @@ def preserve_colors(
     RGB, shape (H, W, 3), clipped to [0, 1]: a luminance from one image and chroma from another
     can fall outside the RGB gamut.
   """
-  stylized, content = _float(stylized), _float(content)
-  _check_rgb(stylized, 'stylized')
+  stylized, content = colorspaces.to_float(stylized), colorspaces.to_float(content)
+  colorspaces.check_rgb(stylized, 'stylized')
   if stylized.shape != content.shape:
     raise ValueError(
       f'stylized and content must have the same shape, got {stylized.shape} and {content.shape}'
     )
-  y = luminance(stylized)
+  y = colorspaces.luminance(stylized)
   if match_stats:
-    y = match_luminance(y, luminance(content), eps=eps)
-  yiq = rgb_to_yiq(content).at[..., 0].set(y.astype(content.dtype))
-  return jnp.clip(yiq_to_rgb(yiq), 0.0, 1.0)
+    y = match_luminance(y, colorspaces.luminance(content), eps=eps)
+  yiq = colorspaces.rgb_to_yiq(content).at[..., 0].set(y.astype(content.dtype))
+  return jnp.clip(colorspaces.yiq_to_rgb(yiq), 0.0, 1.0)
 
 
 def _sym_power(cov: jax.Array, power: float, eps: float) -> jax.Array:
@@ -213,9 +144,9 @@ def match_color(source: ArrayLike, target: ArrayLike, *, eps: float = 1e-5) -> j
     RGB, shape (H, W, 3), clipped to [0, 1]: the exact statistics hold where no pixel needs
     clipping.
   """
-  source, target = _float(source), _float(target)
-  _check_rgb(source, 'source')
-  _check_rgb(target, 'target')
+  source, target = colorspaces.to_float(source), colorspaces.to_float(target)
+  colorspaces.check_rgb(source, 'source')
+  colorspaces.check_rgb(target, 'target')
   if source.ndim != 3 or target.ndim != 3:
     raise ValueError(f'expected (H, W, 3) images, got {source.shape} and {target.shape}')
   target = target.astype(source.dtype)
@@ -227,6 +158,124 @@ def match_color(source: ArrayLike, target: ArrayLike, *, eps: float = 1e-5) -> j
   )
   matched = jnp.matmul(pixels - mu_s, transform.T, precision=_HIGHEST) + mu_t
   return jnp.clip(matched.reshape(source.shape), 0.0, 1.0)
+
+
+class Palette(NamedTuple):
+  """A style's colours in OkLab: what `nnst_colors` maps a result onto.
+
+  Attributes:
+    mean: (3,) mean (L, a, b) of the style's pixels.
+    cov: (3, 3) their covariance.
+    low, high: (3,) per-channel minimum and maximum.
+  """
+
+  mean: jax.Array
+  cov: jax.Array
+  low: jax.Array
+  high: jax.Array
+
+
+def style_palette(styles: Sequence[ArrayLike], weights: Sequence[float] | None = None) -> Palette:
+  """The OkLab palette of one style, or of a blend of styles (the mixture's moments and the
+  union's range).
+
+  Args:
+    styles: images (Hs, Ws, 3) in [0, 1], sizes may differ.
+    weights: blend weights, one per style (only ratios matter); None: equal.
+  """
+  w = np.ones(len(styles)) if weights is None else np.asarray(weights, np.float64)
+  w = w / w.sum()
+  pixels = [colorspaces.rgb_to_oklab(s).reshape(-1, 3) for s in styles]
+  stats = [_mean_cov(p) for p in pixels]
+  mean = sum(float(wi) * m for wi, (m, _) in zip(w, stats, strict=True))
+  second = sum(float(wi) * (c + jnp.outer(m, m)) for wi, (m, c) in zip(w, stats, strict=True))
+  return Palette(
+    mean,
+    second - jnp.outer(mean, mean),
+    jnp.min(jnp.stack([p.min(0) for p in pixels]), axis=0),
+    jnp.max(jnp.stack([p.max(0) for p in pixels]), axis=0),
+  )
+
+
+def _match_moments(
+  pixels: jax.Array, mean: jax.Array, cov: jax.Array, eps: float = 1e-5
+) -> jax.Array:
+  """(N, d) pixels moved affinely to the given mean and covariance (Image Analogies' transform)."""
+  mu_s, cov_s = _mean_cov(pixels)
+  transform = jnp.matmul(
+    _sym_power(cov, 0.5, eps), _sym_power(cov_s, -0.5, eps), precision=_HIGHEST
+  )
+  return jnp.matmul(pixels - mu_s, transform.T, precision=_HIGHEST) + mean
+
+
+def _edge_aware_smooth(
+  values: jax.Array, guide: jax.Array, iterations: int, sharpness: float
+) -> jax.Array:
+  """Repeated 3x3 averages of (H, W, k) `values`, each neighbour weighted by
+  `exp(-sharpness * |guide difference|)`, so that they are smoothed along the guide's edges but
+  not across them (NNST's cross-bilateral filter of the chroma, guided by lightness)."""
+  h, w = guide.shape
+  padded = jnp.pad(guide, 1, mode='edge')
+  offsets = [(i, j) for i in range(3) for j in range(3)]
+  weights = jnp.stack(
+    [jnp.exp(-sharpness * jnp.abs(padded[i : i + h, j : j + w] - guide)) for i, j in offsets]
+  )[..., None]
+  for _ in range(iterations):
+    padded_values = jnp.pad(values, ((1, 1), (1, 1), (0, 0)), mode='edge')
+    shifted = jnp.stack([padded_values[i : i + h, j : j + w] for i, j in offsets])
+    values = jnp.sum(weights * shifted, axis=0) / jnp.sum(weights, axis=0)
+  return values
+
+
+# Below this chroma (co)variance (OkLab units squared) the style counts as grey, and NNST matches
+# the result's own colours to it instead of mapping the content's chroma onto a flat palette.
+_GREY_CHROMA = 6e-5
+
+
+def nnst_colors(
+  stylized: ArrayLike,
+  content: ArrayLike,
+  palette: Palette,
+  *,
+  iterations: int = 5,
+  sharpness: float = 10.0,
+) -> jax.Array:
+  """NNST's colour post-process (Kolkin et al. 2022): the result's lightness with the content's
+  chroma, mapped onto the style's palette.
+
+  In OkLab: the lightness L of `stylized`, clipped to the style's range; the chroma (a, b) of
+  `content`, moved affinely to the style's chroma mean and covariance (the content's colour
+  layout in the style's palette), then smoothed along the result's lightness edges (so that it
+  follows the new strokes, not the content's old outlines); every channel finally clipped to the
+  style's range. For an almost grey style (chroma variance below 6e-5), the result's own (L, a,
+  b) are moved to the style's mean and covariance instead. (NNST applies its conversion to sRGB
+  values directly; here sRGB is decoded to linear light first, as OkLab is defined.)
+
+  Args:
+    stylized: (H, W, 3) RGB in [0, 1], the optimised image.
+    content: (H, W, 3) RGB in [0, 1], the content image (same shape).
+    palette: the style's `Palette` (see `style_palette`).
+    iterations, sharpness: of the edge-aware chroma smoothing.
+
+  Returns:
+    (H, W, 3) RGB in [0, 1].
+  """
+  stylized, content = colorspaces.to_float(stylized), colorspaces.to_float(content)
+  if stylized.ndim != 3 or stylized.shape != content.shape or stylized.shape[-1] != 3:
+    raise ValueError(
+      f'stylized and content must be (H, W, 3) of one shape, got {stylized.shape}, {content.shape}'
+    )
+  h, w, _ = stylized.shape
+  ours, theirs = colorspaces.rgb_to_oklab(stylized), colorspaces.rgb_to_oklab(content)
+  lightness = jnp.clip(ours[..., 0], palette.low[0], palette.high[0])
+  chroma = _match_moments(theirs[..., 1:].reshape(-1, 2), palette.mean[1:], palette.cov[1:, 1:])
+  chroma = _edge_aware_smooth(chroma.reshape(h, w, 2), lightness, iterations, sharpness)
+  colour = jnp.concatenate([lightness[..., None], chroma], axis=-1)
+  own = jnp.concatenate([lightness[..., None], ours[..., 1:]], axis=-1).reshape(-1, 3)
+  grey = _match_moments(own, palette.mean, palette.cov).reshape(h, w, 3)
+  is_grey = jnp.max(jnp.abs(palette.cov[1:, 1:])) < _GREY_CHROMA
+  lab = jnp.clip(jnp.where(is_grey, grey, colour), palette.low, palette.high)
+  return jnp.clip(colorspaces.oklab_to_rgb(lab), 0.0, 1.0)
 
 
 class PairStyles(NamedTuple):
@@ -268,7 +317,7 @@ def control_inputs(
       images.append([match_color(styles[s], contents[b]) for s in used])
       ids.append([(s, b) for s in used])
     elif mode == 'luminance_only':
-      content_luminance = luminance(contents[b])
+      content_luminance = colorspaces.luminance(contents[b])
       images.append([match_luminance(to_luminance_rgb(styles[s]), content_luminance) for s in used])
       ids.append([(s, b) for s in used])
     else:
@@ -280,16 +329,34 @@ def control_inputs(
 
 
 _preserve_colors_batch = jax.jit(jax.vmap(preserve_colors))
+_nnst_colors_batch = jax.jit(jax.vmap(nnst_colors))
 
 
-def control_result(images: jax.Array, contents: jax.Array, mode: str) -> jax.Array:
+def pair_palettes(pair_styles: PairStyles) -> Palette:
+  """Each pair's style palette (`style_palette` of its blend), stacked: leaves (B, ...)."""
+  palettes = [
+    style_palette(images, weights)
+    for images, weights in zip(pair_styles.images, pair_styles.weights, strict=True)
+  ]
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *palettes)
+
+
+def control_result(
+  images: jax.Array, contents: jax.Array, mode: str, palettes: Palette | None = None
+) -> jax.Array:
   """What colour-control `mode` does to the result: 'preserve_colors' and 'luminance_only' put
-  the original contents' chroma back (`preserve_colors`); the others change nothing.
+  the original contents' chroma back (`preserve_colors`); 'nnst' maps the contents' chroma onto
+  each pair's style palette (`nnst_colors`); the others change nothing.
 
   Args:
     images: (B, H, W, 3) optimised images in [0, 1].
     contents: (B, H, W, 3) the contents as given, before `control_inputs`.
+    palettes: each pair's style `Palette` (leaves (B, ...), see `pair_palettes`), for 'nnst'.
   """
   if mode in ('preserve_colors', 'luminance_only'):
     return _preserve_colors_batch(images, contents)
+  if mode == 'nnst':
+    if palettes is None:
+      raise ValueError("color_control 'nnst' needs the pairs' style palettes")
+    return _nnst_colors_batch(images, contents, palettes)
   return images

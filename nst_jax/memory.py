@@ -143,7 +143,8 @@ def workload(
   def targets(params):
     features = base.features(params, jnp.zeros((1, *size, 3), jnp.float32))
     one = jax.tree.map(lambda x: x[0], features)
-    return objective.compute_targets(dict(base.terms), one, [one], [1.0])
+    views = {view: [one] for view in base.style_views}  # Style augmentation's copies count too.
+    return objective.compute_targets(dict(base.terms), one, [one], [1.0], views)
 
   dtype = jnp.dtype(getattr(base.model, 'dtype', jnp.float32))
   return Workload(

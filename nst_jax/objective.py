@@ -5,7 +5,8 @@ VGG19 layer names to (h, w, c) activations of the image being optimised, plus `'
 image itself, (H, W, 3) in [0, 1], and `'key'` to a PRNG key that changes at every step (for
 stochastic terms). Its `target` is computed once per (content, styles) pair and scale before
 optimisation, by `target(content_features, style_features, style_weights)`, and, for terms with
-a `refresh`, recomputed from the current image every `refresh_every` steps.
+a `refresh`, recomputed from the current image every `refresh_every` steps. A term with
+`style_views` receives the features of rotated or mirrored copies of each style image too.
 
     terms = nst_jax.terms_from_config(config)
     del terms['tv']
@@ -41,6 +42,19 @@ from nst_jax.losses.common import as_float
 Features = Mapping[str, jax.Array]
 TargetFn = Callable[[Features, Sequence[Features], Sequence[float]], Any]
 
+# Views of a style image (H, W, 3) that a term's target can ask for (`LossTerm.style_views`):
+# rotations by multiples of 90 degrees (counter-clockwise), and the same after a left-right flip.
+STYLE_VIEWS: dict[str, Callable[[jax.Array], jax.Array]] = {
+  'identity': lambda x: x,
+  'rot90': lambda x: jnp.rot90(x, 1, axes=(0, 1)),
+  'rot180': lambda x: jnp.rot90(x, 2, axes=(0, 1)),
+  'rot270': lambda x: jnp.rot90(x, 3, axes=(0, 1)),
+  'flip': lambda x: x[:, ::-1],
+  'flip_rot90': lambda x: jnp.rot90(x[:, ::-1], 1, axes=(0, 1)),
+  'flip_rot180': lambda x: jnp.rot90(x[:, ::-1], 2, axes=(0, 1)),
+  'flip_rot270': lambda x: jnp.rot90(x[:, ::-1], 3, axes=(0, 1)),
+}
+
 
 class LossTerm(NamedTuple):
   """One named part of the objective.
@@ -59,6 +73,11 @@ class LossTerm(NamedTuple):
     refresh_every: with `refresh`, run it after every this many steps (not at step 0).
     stochastic: the loss reads `features['key']`, so its value changes from step to step (a
       line search then never reuses its last evaluation).
+    style_views: names from `STYLE_VIEWS`; if given, `target` receives these views of every
+      style image instead of the image alone (style i's views next to each other), each with
+      1/len(style_views) of its blend weight; include 'identity' to keep the image as it is.
+      Style augmentation: the network sees, say, each rotated copy (its features are not a
+      rotation of the original's).
   """
 
   loss: Callable[[Features, Any], jax.Array]
@@ -68,6 +87,7 @@ class LossTerm(NamedTuple):
   refresh: Callable[[Features, Any], Any] | None = None
   refresh_every: int = 0
   stochastic: bool = False
+  style_views: tuple[str, ...] = ()
 
 
 def layers_of(terms: Iterable[LossTerm]) -> tuple[str, ...]:
@@ -88,6 +108,12 @@ def check_terms(terms: Mapping[str, LossTerm]) -> None:
       raise ConfigError(f'loss term {name!r} has weight {term.weight}; it must be finite and >= 0')
     if term.refresh is not None and term.refresh_every < 1:
       raise ConfigError(f'loss term {name!r} has a refresh but refresh_every={term.refresh_every}')
+    unknown = [v for v in term.style_views if v not in STYLE_VIEWS]
+    if unknown:
+      raise ConfigError(
+        f'loss term {name!r} asks for unknown style views {unknown}; '
+        f'known: {", ".join(STYLE_VIEWS)}'
+      )
   if not any(term.weight > 0 for term in terms.values()):
     raise ConfigError('all loss term weights are zero')
 
@@ -97,14 +123,27 @@ def compute_targets(
   content: Features,
   styles: Sequence[Features],
   style_weights: Sequence[float],
+  views: Mapping[str, Sequence[Features]] | None = None,
 ) -> dict[str, Any]:
-  """Each term's target for one (content, styles) pair; blend weights are normalised here."""
+  """Each term's target for one (content, styles) pair; blend weights are normalised here.
+
+  `views[name]` holds the features of view `name` of each style, for terms with `style_views`.
+  """
   total = sum(style_weights)
   blend = [w / total for w in style_weights]
-  return {
-    name: None if term.target is None else term.target(content, styles, blend)
-    for name, term in terms.items()
-  }
+  look = {'identity': styles, **(views or {})}
+  targets = {}
+  for name, term in terms.items():
+    if term.target is None:
+      targets[name] = None
+      continue
+    chosen, weights = styles, blend
+    if term.style_views:
+      count = len(term.style_views)
+      chosen = [look[v][i] for i in range(len(styles)) for v in term.style_views]
+      weights = [w / count for w in blend for _ in term.style_views]
+    targets[name] = term.target(content, chosen, weights)
+  return targets
 
 
 def evaluate(
@@ -152,10 +191,14 @@ class Objective:
   Attributes:
     model: the feature network.
     terms: `((name, LossTerm), ...)`.
+    gate: skip each term whose weight is 0 for this example (its value is then 0). For
+      per-pair weights, where one batch runs different objectives: pair by pair (groups of
+      one) the skipped terms cost nothing; vmapped, `lax.cond` computes them anyway.
   """
 
   model: vgg.VGG19
   terms: tuple[tuple[str, LossTerm], ...]
+  gate: bool = False
 
   @property
   def layers(self) -> tuple[str, ...]:
@@ -174,6 +217,12 @@ class Objective:
     return any(term.stochastic for _, term in self.terms)
 
   @property
+  def style_views(self) -> tuple[str, ...]:
+    """The style views (other than the image itself) that any term's target needs."""
+    views = {v for _, term in self.terms for v in term.style_views} - {'identity'}
+    return tuple(v for v in STYLE_VIEWS if v in views)
+
+  @property
   def refreshing(self) -> tuple[tuple[str, LossTerm], ...]:
     """The terms whose targets follow the image (see `LossTerm.refresh`)."""
     return tuple((name, term) for name, term in self.terms if term.refresh is not None)
@@ -189,9 +238,19 @@ class Objective:
     image: jax.Array,
     targets: Mapping[str, Any],
     key: jax.Array | None = None,
+    weights: Mapping[str, ArrayLike] | None = None,
   ) -> dict[str, Any]:
-    """`{name: scalar}`: each term's unweighted value for one image (H, W, 3)."""
-    return evaluate(dict(self.terms), self.example_features(params, image, key), targets)
+    """`{name: scalar}`: each term's unweighted value for one image (H, W, 3); with `gate`,
+    0 for the terms whose weight in `weights` is 0."""
+    features = self.example_features(params, image, key)
+    if not self.gate or weights is None:
+      return evaluate(dict(self.terms), features, targets)
+
+    def gated(name: str, term: LossTerm) -> jax.Array:
+      value = lambda: as_float(term.loss(features, targets[name])).astype(jnp.float32)  # noqa: E731
+      return jax.lax.cond(weights[name] != 0, value, lambda: jnp.zeros((), jnp.float32))
+
+    return {name: gated(name, term) for name, term in self.terms}
 
   def __call__(
     self,
@@ -205,7 +264,7 @@ class Objective:
 
     `key` is this step's PRNG key for stochastic terms (`features['key']`).
     """
-    values = self.values(params, image, targets, key)
+    values = self.values(params, image, targets, key, weights)
     return combine_terms(values, weights), values
 
 

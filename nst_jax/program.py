@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import optax
 
 from nst_jax import color, objective, schedule
+from nst_jax.errors import ConfigError
 from nst_jax.optimizers import Optimizer
 from nst_jax.pairs import PairGroups
 from nst_jax.parametrization import Parametrization
@@ -347,6 +348,7 @@ def _all_finite(tree: Any) -> jax.Array:
 
 def _batch_targets(objective_, params, contents, pair_styles, style_side) -> Any:
   features, pair_targets = _target_fns(objective_)
+  views = objective_.style_views
   content_features = features(params, contents)
   cache: dict[Hashable, Any] = {}
   per_pair = []
@@ -355,10 +357,28 @@ def _batch_targets(objective_, params, contents, pair_styles, style_side) -> Any
     for key, image in zip(pair_styles.ids[b], pair_styles.images[b], strict=True):
       if key not in cache:
         image = schedule.resize(image, schedule.fit_size(image.shape[:2], style_side))
-        cache[key] = jax.tree.map(lambda x: x[0], features(params, image[None]))
+        one = lambda x: jax.tree.map(lambda y: y[0], features(params, x[None]))  # noqa: E731
+        cache[key] = one(image), {v: one(objective.STYLE_VIEWS[v](image)) for v in views}
       style_features.append(cache[key])
     content_b = jax.tree.map(lambda x, b=b: x[b], content_features)
-    per_pair.append(pair_targets(content_b, style_features, pair_styles.weights[b]))
+    plain = [f for f, _ in style_features]
+    viewed = {v: [by_view[v] for _, by_view in style_features] for v in views}
+    per_pair.append(pair_targets(content_b, plain, pair_styles.weights[b], viewed))
+  return _stack_pairs(per_pair)
+
+
+def _stack_pairs(per_pair: Sequence[dict[str, Any]]) -> Any:
+  """The pairs' targets stacked on a leading axis; `ConfigError` naming the term if they differ
+  in shape (a term whose target keeps the style's positions, given styles of different sizes or
+  different numbers of styles in one batch)."""
+  for name in per_pair[0]:
+    shapes = [jax.tree.map(jnp.shape, targets[name]) for targets in per_pair]
+    if any(s != shapes[0] for s in shapes):
+      raise ConfigError(
+        f'loss term {name!r}: its targets differ in shape between the pairs of one batch '
+        f'({shapes[0]} and {next(s for s in shapes if s != shapes[0])}); give every pair the '
+        'same number of styles, or run such pairs in separate batches'
+      )
   return jax.tree.map(lambda *xs: jnp.stack(xs), *per_pair)
 
 
@@ -384,8 +404,8 @@ def _target_fns(objective_: objective.Objective) -> tuple[Callable, Callable]:
   terms = dict(objective_.terms)
 
   @functools.partial(jax.jit, static_argnums=2)
-  def pair_targets(content, styles, blend: Sequence[float]):
-    return objective.compute_targets(terms, content, styles, blend)
+  def pair_targets(content, styles, blend: Sequence[float], views):
+    return objective.compute_targets(terms, content, styles, blend, views)
 
   return jax.jit(objective_.features), pair_targets
 

@@ -22,6 +22,7 @@ from absl import logging
 from nst_jax import config as config_lib
 from nst_jax import engine, evaluation, images, paths, records, schedule, weights
 from nst_jax.errors import ConfigError, NSTError
+from nst_jax.history import Progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +82,7 @@ def trace(
   points: list[Point] = []
   clock = _Clock()
 
-  def score(progress: engine.Progress) -> None:
+  def score(progress: Progress) -> None:
     seconds = clock.seconds()
     with clock.paused():
       total = evaluator(schedule.resize(progress.images, size)).total

@@ -12,7 +12,8 @@ import ml_collections
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from nst_jax import engine, files
+from nst_jax import files
+from nst_jax.history import History
 
 
 @dataclasses.dataclass
@@ -21,7 +22,7 @@ class BatchRecord:
 
   pairs: list[str]
   size: tuple[int, int]
-  history: engine.History | None = None
+  history: History | None = None
   seconds: float = 0.0
 
 

@@ -11,7 +11,8 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from nst_jax import engine, schedule
+from nst_jax import schedule
+from nst_jax.history import Progress
 
 
 def _duration(seconds: float | None) -> str:
@@ -55,7 +56,7 @@ class ProgressReporter:
   def start_batch(self, index: int) -> None:
     self._batch = index
 
-  def batch_step(self, progress: engine.Progress) -> int:
+  def batch_step(self, progress: Progress) -> int:
     """Steps done in the current batch, over all scales."""
     return sum(self._scale_steps[: progress.scale]) + progress.step
 
@@ -63,7 +64,7 @@ class ProgressReporter:
     seconds, steps = self._steady
     return None if steps == 0 else seconds / steps * (self._total - self.done)
 
-  def __call__(self, progress: engine.Progress) -> None:
+  def __call__(self, progress: Progress) -> None:
     now = self._clock()
     self.done = max(0, self._batch) * self._batch_steps + self.batch_step(progress)
     segment = (self._batch, progress.scale)

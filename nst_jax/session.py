@@ -15,6 +15,7 @@ from absl import logging
 
 from nst_jax import engine, records, reporting, schedule, weights
 from nst_jax.errors import NonFiniteLossError, StylizeInterrupted
+from nst_jax.history import Progress
 from nst_jax.pairs import Distributed, process_share
 from nst_jax.script import Interrupted
 
@@ -61,13 +62,13 @@ class Session:
     b: int,
     make_inputs: Callable[[list[int]], tuple[np.ndarray, np.ndarray | None, np.ndarray | None]],
     styles: Sequence[np.ndarray],
-    on_progress: Callable[[engine.Progress], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
   ) -> np.ndarray:
     """Stylizes batch `b`; returns the results of all its pairs, on every process."""
     self.current = b
     contents, style_weights, init_images = make_inputs(self.local(b))
 
-    def callback(progress: engine.Progress) -> None:
+    def callback(progress: Progress) -> None:
       self.reporter(progress)
       if on_progress is not None:
         on_progress(progress)

@@ -136,7 +136,7 @@ def gradient_error_bound(tiling: Tiling) -> float:
   return next((bound for margin, bound in ERROR_BOUNDS if tiling.margin >= margin), 1.0)
 
 
-class _Window(NamedTuple):
+class Window(NamedTuple):
   start: jax.Array  # (2,) top-left pixel of the window.
   lo: jax.Array  # (2,) first pixel of its core.
   hi: jax.Array  # (2,) one past the last pixel of its core.
@@ -157,16 +157,16 @@ def _axis_windows(length: int, tiling: Tiling, offset: jax.Array) -> tuple[jax.A
   return start, lo, hi
 
 
-def _windows(tiling: Tiling, shape: tuple[int, int], offsets: jax.Array) -> _Window:
+def window_grid(tiling: Tiling, shape: tuple[int, int], offsets: jax.Array) -> Window:
   """Every window (leading axis: rows x columns) of an image of `shape`."""
   rows = _axis_windows(shape[0], tiling, offsets[0])
   cols = _axis_windows(shape[1], tiling, offsets[1])
   n, m = rows[0].shape[0], cols[0].shape[0]
   pair = lambda r, c: jnp.stack([jnp.repeat(r, m), jnp.tile(c, n)], axis=1)  # noqa: E731
-  return _Window(*(pair(r, c) for r, c in zip(rows, cols, strict=True)))
+  return Window(*(pair(r, c) for r, c in zip(rows, cols, strict=True)))
 
 
-def _offsets(tiling: Tiling, shape: tuple[int, int], key: jax.Array | None) -> jax.Array:
+def core_offsets(tiling: Tiling, shape: tuple[int, int], key: jax.Array | None) -> jax.Array:
   """(2,) this step's core offsets, multiples of `align` in [0, core): random where the margin is
   inexact (so that seams move), else (and without a key) zero: exact tiles have no seams."""
   if key is None or tiling.exact or tiling.windows(shape) == 1:
@@ -177,15 +177,15 @@ def _offsets(tiling: Tiling, shape: tuple[int, int], key: jax.Array | None) -> j
   return (steps * tiling.align).astype(jnp.int32)
 
 
-def _feature_rows(length: int, stride: int) -> int:
+def feature_rows(length: int, stride: int) -> int:
   """Rows of a layer of `stride` for `length` input rows (each pooling floors)."""
   for _ in range(int(math.log2(stride))):
     length //= 2
   return length
 
 
-def _masks(
-  window: _Window, shape: tuple[int, int], size: tuple[int, int], names: Sequence[str]
+def core_masks(
+  window: Window, shape: tuple[int, int], size: tuple[int, int], names: Sequence[str]
 ) -> dict[str, jax.Array]:
   """`{name: (h, w) float32}`, 1 on the window's core positions at each layer (and 'image')."""
   masks = {}
@@ -193,8 +193,8 @@ def _masks(
     stride = 1 if name == 'image' else vgg.layer_stride(name)
     axes = []
     for axis in range(2):
-      full = _feature_rows(shape[axis], stride)
-      rows = window.start[axis] // stride + jnp.arange(_feature_rows(size[axis], stride))
+      full = feature_rows(shape[axis], stride)
+      rows = window.start[axis] // stride + jnp.arange(feature_rows(size[axis], stride))
       hi = jnp.where(window.hi[axis] >= shape[axis], full, window.hi[axis] // stride)
       axes.append((rows >= window.lo[axis] // stride) & (rows < hi))
     masks[name] = (axes[0][:, None] & axes[1][None, :]).astype(jnp.float32)
@@ -274,7 +274,7 @@ class TiledObjective(objective.Objective):
     out = self.model.apply(params, x[None], tuple(layers)) if layers else {}
     return {'image': x, **{k: v[0].astype(jnp.float32) for k, v in out.items()}}
 
-  def _window_sums(self, params, x, targets, key, shape, window: _Window) -> dict[str, Any]:
+  def _window_sums(self, params, x, targets, key, shape, window: Window) -> dict[str, Any]:
     """Every term's sums over the core of `window`, whose pixels are `x` (h, w, 3), of an image
     of `shape`."""
     size = x.shape[:2]
@@ -282,7 +282,7 @@ class TiledObjective(objective.Objective):
     features = self._window_features(params, x, self.layers)
     if key is not None:
       features['key'] = key
-    masks = _masks(window, shape, size, ('image', *self.layers))
+    masks = core_masks(window, shape, size, ('image', *self.layers))
     per_window = [n for n, t in self.terms if getattr(self._inner(n), 'per_window', False)]
     local = {}
     if per_window:
@@ -301,10 +301,12 @@ class TiledObjective(objective.Objective):
       name: term.loss.from_tile_sums(totals[name], targets[name]) for name, term in self.terms
     }
 
-  def values(self, params, image, targets, key=None) -> dict[str, Any]:
-    """`{name: scalar}` for one image (H, W, 3), computed window by window."""
+  def values(self, params, image, targets, key=None, weights=None) -> dict[str, Any]:
+    """`{name: scalar}` for one image (H, W, 3), computed window by window (every term: the
+    weights' gate does not apply to tiles)."""
+    del weights
     shape = tuple(image.shape[:2])
-    offsets = _offsets(self.tiling, shape, key)
+    offsets = core_offsets(self.tiling, shape, key)
     return _tiled_values(self, shape, params, image, targets, key, offsets)
 
   def example_features(self, params, image, key=None):
@@ -322,14 +324,14 @@ class TiledObjective(objective.Objective):
       return {'image': images, 'tile_stats': {}}
     layers = objective.layers_of(dict(self.terms)[n] for n, _ in global_terms)
     shape = tuple(images.shape[1:3])
-    windows = _windows(self.tiling, shape, jnp.zeros((2,), jnp.int32))
+    windows = window_grid(self.tiling, shape, jnp.zeros((2,), jnp.int32))
     size = tuple(self.tiling.axis(n)[0] for n in shape)
 
     def window_stats(image, window):
       start = (window.start[0], window.start[1], 0)
       x = jax.lax.dynamic_slice(image, start, (*size, image.shape[-1]))
       features = self._window_features(params, x, layers)
-      masks = _masks(window, shape, size, layers)
+      masks = core_masks(window, shape, size, layers)
       return {n: target.tile_stats(features, masks) for n, target in global_terms}
 
     def image_stats(image):
@@ -346,7 +348,7 @@ class TiledObjective(objective.Objective):
     return {'image': images, 'tile_stats': jax.lax.map(image_stats, images)}
 
 
-def _unless_empty(tiling: Tiling, fn, zeros: Any, window: _Window) -> Any:
+def _unless_empty(tiling: Tiling, fn, zeros: Any, window: Window) -> Any:
   """`fn(window)`, or `zeros` for a window whose core is empty (only shifted cores have those).
 
   Exact tiles call `fn` outside any `lax.cond`: XLA:CPU hoists loop-invariant work (the flipped
@@ -357,14 +359,14 @@ def _unless_empty(tiling: Tiling, fn, zeros: Any, window: _Window) -> Any:
   return jax.lax.cond(jnp.all(window.hi > window.lo), fn, lambda w: zeros, window)
 
 
-def _crop(obj: TiledObjective, image: jax.Array, window: _Window) -> jax.Array:
+def _crop(obj: TiledObjective, image: jax.Array, window: Window) -> jax.Array:
   size = tuple(obj.tiling.axis(n)[0] for n in image.shape[:2])
   start = (window.start[0], window.start[1], 0)
   return jax.lax.dynamic_slice(image, start, (*size, image.shape[-1]))
 
 
 def _forward_sums(obj: TiledObjective, shape, params, image, targets, key, offsets):
-  windows = _windows(obj.tiling, shape, offsets)
+  windows = window_grid(obj.tiling, shape, offsets)
 
   def one(window):
     return obj._window_sums(params, _crop(obj, image, window), targets, key, shape, window)
@@ -399,7 +401,7 @@ def _tiled_values_bwd(residuals, cotangent):
   obj_shape, params, image, targets, key, offsets, totals = residuals
   obj, shape = obj_shape.value
   d_totals = jax.vjp(lambda t: obj._finish(t, targets), totals)[1](cotangent)[0]
-  windows = _windows(obj.tiling, shape, offsets)
+  windows = window_grid(obj.tiling, shape, offsets)
   size = tuple(obj.tiling.axis(n)[0] for n in shape)
 
   def contribution(window):

@@ -17,7 +17,7 @@ run() {  # run NAME CONTENT STYLE CONFIG [overrides...]
 }
 run astronaut_swirls_default astronaut swirls default --config.image_size=256 --config.num_steps=100
 run chelsea_mosaic_fast chelsea mosaic fast
-run coffee_waves_seed coffee waves seed --config.image_size=256 --config.num_steps=400
+run coffee_waves_seed coffee waves seed --config.image_size=256
 run astronaut_ihc_hq astronaut ihc hq --config.image_size=256 --config.num_scales=2 \
   --config.coarse_steps=100 --config.num_steps=100 --config.chunk_size=25
 run coffee_swirls_preserve coffee swirls fast --config.color_control=preserve_colors

@@ -11,7 +11,7 @@ from nst_jax import config as config_lib
 from nst_jax import script
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
-NAMES = ('default', 'fast', 'hq', 'seed', 'grid', 'pastiche', 'hires')
+NAMES = ('default', 'fast', 'hq', 'seed', 'grid', 'pastiche', 'hires', 'nnst', 'sliced')
 
 
 def load(name: str):
@@ -55,11 +55,29 @@ def test_fast_is_a_quick_adam_preview():
   assert dict(config.terms) == dict(nst_jax.default_config().terms)
 
 
-def test_hq_is_multiscale_gaussian_and_averaged():
+def test_hq_combines_nearest_neighbours_sliced_and_self_similarity():
   config = load('hq').get_config()
-  assert config.image_size >= 512 and config.num_scales == 3
-  assert config.style_loss == 'gaussian' and 0.9 <= config.ema_decay <= 0.99
-  assert config.optimizer in ('adam', 'lbfgs')
+  assert config.image_size >= 512 and config.num_scales >= 2
+  assert config.style_loss == 'nearest_neighbor' and config.terms.style > 0
+  assert config.terms.sliced > 0 and config.content_loss == 'self_similarity'
+  assert config.terms.content > 0
+  built = nst_jax.terms_from_config(config)
+  assert set(built) == {'content', 'style', 'sliced'}
+  assert built['style'].refresh is not None and built['style'].style_views
+
+
+def test_nnst_matches_coarse_to_fine_with_nnst_colours():
+  config = load('nnst').get_config()
+  assert config.style_loss == 'nearest_neighbor' and config.num_scales >= 3
+  assert config.color_control == 'nnst' and config.nn_augment == 'rotations'
+  assert config.nn_rematch_every > 0 and 0 < config.nn_content_mix < 1
+  assert set(nst_jax.terms_from_config(config)) == {'style'}  # Matching alone, as NNST.
+
+
+def test_sliced_redraws_its_directions():
+  config = load('sliced').get_config()
+  assert config.style_loss == 'sliced' and not config.sliced_fixed_directions
+  assert nst_jax.terms_from_config(config)['style'].stochastic
 
 
 def test_seed_is_the_tensorflow_tutorial_setup():

@@ -11,7 +11,7 @@ import pytest
 from small import small_config, small_pairs
 
 import nst_jax
-from nst_jax import color, engine, evaluation, inits, objective, schedule, terms
+from nst_jax import color, colorspaces, engine, evaluation, inits, objective, schedule, terms
 from nst_jax import config as config_lib
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError
 
@@ -105,10 +105,23 @@ def test_color_control(network, images, mode):
   result = nst_jax.stylize(contents, styles, config, network=network)
   assert result.images.shape == contents.shape
   if mode != 'match_style':  # The content's chroma (I, Q of YIQ) is kept.
-    yiq = np.asarray(jax.vmap(color.rgb_to_yiq)(result.images))
-    want = np.asarray(jax.vmap(color.rgb_to_yiq)(contents))
+    yiq = np.asarray(jax.vmap(colorspaces.rgb_to_yiq)(result.images))
+    want = np.asarray(jax.vmap(colorspaces.rgb_to_yiq)(contents))
     inside = (result.images > 0.01).all(-1) & (result.images < 0.99).all(-1)
     np.testing.assert_allclose(yiq[..., 1:][inside], want[..., 1:][inside], atol=2e-3)
+
+
+def test_nnst_color_control_puts_the_content_chroma_in_the_style_palette(network, images):
+  contents, styles = images
+  config = small_config(color_control='nnst', num_steps=2, chunk_size=2)
+  result = nst_jax.stylize(contents, styles, config, network=network)
+  plain = nst_jax.stylize(
+    contents, styles, small_config(num_steps=2, chunk_size=2), network=network
+  )
+  for i in range(2):  # The palette of the style as it was used: fitted to 32 px.
+    style = schedule.resize(styles[i], schedule.fit_size(styles[i].shape[:2], 32))
+    expected = color.nnst_colors(plain.images[i], contents[i], color.style_palette([style]))
+    np.testing.assert_allclose(result.images[i], expected, atol=1e-5)
 
 
 @pytest.mark.parametrize('optimizer', ['lbfgs', 'adam'])
@@ -199,6 +212,17 @@ def test_non_finite_loss_names_the_term_and_keeps_the_last_finite_image(network,
     ({'num_devices': 3}, 'cannot be split'),
     ({'num_devices': 64}, 'available'),
     ({'pair_group_size': -1}, 'config.pair_group_size'),
+    ({'style_loss': 'nearest'}, 'config.style_loss'),
+    ({'content_loss': 'cosine'}, 'config.content_loss'),
+    ({'sliced_directions': 0}, 'config.sliced_directions'),
+    ({'self_similarity_samples': 1}, 'config.self_similarity_samples'),
+    ({'nn_stride': 0}, 'config.nn_stride'),
+    ({'nn_rematch_every': -2}, 'config.nn_rematch_every'),
+    ({'nn_content_mix': 1.5}, 'config.nn_content_mix'),
+    ({'nn_augment': 'mirror'}, 'config.nn_augment'),
+    ({'nn_block_size': 0}, 'config.nn_block_size'),
+    ({'nn_layers': {'relu1_1': -1.0}}, 'config.nn_layers'),
+    ({'color_control': 'nnst2'}, 'config.color_control'),
   ],
 )
 def test_bad_settings_are_clear_errors_before_compiling(network, images, overrides, match):

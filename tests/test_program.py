@@ -12,6 +12,7 @@ from small import small_config, small_pairs
 
 import nst_jax
 from nst_jax import engine, optimizers, program, schedule
+from nst_jax import terms as terms_lib
 
 
 @pytest.mark.parametrize('group_size', [2, 1])  # Both pairs vmapped; one pair after the other.
@@ -215,3 +216,86 @@ def test_the_pyramid_parametrization_optimizes_the_image(random_network):
   total = result.history.total
   assert (total[-1] < 0.5 * total[0]).all()
   assert 0.0 <= result.images.min() and result.images.max() <= 1.0
+
+
+def test_terms_with_style_views_see_rotated_and_mirrored_styles(random_network):
+  """A term's target gets each style's views (network features of the rotated image, not
+  rotated features), each with its share of the style's blend weight; other terms do not."""
+  contents, styles = small_pairs()
+  seen = nst_jax.LossTerm(
+    loss=lambda f, t: jnp.mean(f['image']) * 0.0,
+    target=lambda content, styles, blend: (
+      jnp.stack([s['image'] for s in styles]),
+      jnp.stack([s['relu1_1'] for s in styles]),
+      jnp.asarray(blend),
+    ),
+    layers=('relu1_1',),
+    style_views=('identity', 'rot90', 'flip'),
+  )
+  square = [s[:32, :32] for s in styles]
+  chosen = {'style': nst_jax.terms_from_config(small_config())['style'], 'seen': seen}
+  prepared = engine.prepare(contents, square, small_config(), terms=chosen, network=random_network)
+  images, features, blend = prepared.targets(0)['seen']
+  model, params = random_network
+  for b in range(2):
+    style = square[b]
+    views = [style, jnp.rot90(style, 1, axes=(0, 1)), style[:, ::-1]]
+    np.testing.assert_allclose(images[b], np.stack(views), atol=1e-6)
+    expected = model.apply(params, jnp.stack(views), ('relu1_1',))['relu1_1']
+    np.testing.assert_allclose(features[b], expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(blend[b], [1 / 3] * 3, rtol=1e-6)
+  with pytest.raises(nst_jax.ConfigError, match='unknown style views'):
+    engine.prepare(
+      contents,
+      square,
+      small_config(),
+      terms={'seen': seen._replace(style_views=('rot45',))},
+      network=random_network,
+    )
+
+
+@pytest.mark.parametrize('group_size', [1, 2])  # Gated conds pair by pair; vmapped selects.
+def test_pair_weights_run_different_objectives_in_one_batch(random_network, group_size):
+  """Pair 0 with a Gram style loss, pair 1 with a sliced one: one batch, one program, the same
+  images as each objective run on its own."""
+  contents, styles = small_pairs()
+  config = small_config(num_steps=4, chunk_size=2, pair_group_size=group_size)
+  content = nst_jax.terms_from_config(config)['content']
+  gram = terms_lib.style_term(config.style_layers, 'gram', weight=1e-2)
+  sliced = terms_lib.sliced_term(config.style_layers, 8, fixed_directions=True, weight=1e-2)
+  both = {'content': content, 'gram': gram, 'sliced': sliced}
+  batch = nst_jax.stylize(
+    contents,
+    styles,
+    config,
+    terms=both,
+    network=random_network,
+    pair_weights={'gram': [1e-2, 0.0], 'sliced': [0.0, 1e-2]},
+  )
+  for i, own in enumerate(
+    ({'content': content, 'gram': gram}, {'content': content, 'sliced': sliced})
+  ):
+    alone = nst_jax.stylize(
+      contents[i : i + 1], [styles[i]], config, terms=own, network=random_network
+    )
+    np.testing.assert_allclose(batch.images[i], alone.images[0], atol=2e-5)
+    np.testing.assert_allclose(batch.history.total[:, i], alone.history.total[:, 0], rtol=1e-4)
+  assert batch.history.terms['sliced'][-1, 0] == 0.0 < batch.history.terms['sliced'][-1, 1]
+  with pytest.raises(nst_jax.ConfigError, match='pair_weights'):
+    nst_jax.stylize(
+      contents,
+      styles,
+      config,
+      terms=both,
+      network=random_network,
+      pair_weights={'gram': [1.0, -1.0]},
+    )
+  with pytest.raises(nst_jax.ConfigError, match='all zero'):
+    nst_jax.stylize(
+      contents,
+      styles,
+      config,
+      terms={'gram': gram},
+      network=random_network,
+      pair_weights={'gram': [1.0, 0.0]},
+    )

@@ -31,3 +31,19 @@ def test_custom_term_example_runs(vgg19_params):
   history = namespace['result'].history
   assert set(history.terms) == {'content', 'style', 'edges'}
   assert np.isfinite(history.terms['edges']).all()
+
+
+@pytest.mark.weights
+def test_style_objectives_example_runs(vgg19_params):
+  text = README.read_text()
+  section = text[text.index('### Style objectives beyond Gram') :]
+  code = re.search(r'```python\n(.*?)```', section, re.S).group(1)
+  rng = np.random.default_rng(0)
+  namespace = {
+    'contents': rng.uniform(size=(1, 40, 40, 3)).astype(np.float32),
+    'styles': [rng.uniform(size=(40, 40, 3)).astype(np.float32)],
+  }
+  exec(code, namespace)
+  for name in ('sw', 'sw_fixed', 'nn'):
+    assert np.isfinite(namespace[name]) and namespace[name] > 0, name
+  assert abs(float(namespace['ss'])) < 1e-6  # An image's self-similarity matches its own.

@@ -7,11 +7,12 @@ import numpy as np
 from PIL import Image
 
 import nst_jax
-from nst_jax import engine, records
+from nst_jax import records
+from nst_jax.history import History
 
 
 def _history():
-  return engine.History(
+  return History(
     total=np.array([[9.0, 8.0], [7.0, 6.0], [5.0, 4.0], [3.0, 2.0]]),
     scale=np.array([0, 0, 1, 1]),
     term_steps=np.array([2, 4]),

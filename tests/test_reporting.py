@@ -5,11 +5,12 @@ import io
 import numpy as np
 
 import nst_jax
-from nst_jax import engine, reporting
+from nst_jax import reporting
+from nst_jax.history import Progress
 
 
 def _progress(scale=0, step=10, num_scales=1, num_steps=100):
-  return engine.Progress(
+  return Progress(
     scale,
     num_scales,
     step,

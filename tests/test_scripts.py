@@ -288,6 +288,50 @@ def test_style_grid(inputs, tmp_path):
   assert at(2, 1)[:5].min() == 1.0 and at(2, 1)[-5:].min() == 1.0
 
 
+@pytest.mark.slow
+def test_compare_methods_sheet_scores_and_batches(inputs, tmp_path):
+  """Two contents, one style, three methods at 32 px for 2 steps: Gram and sliced share a batch
+  per content, nearest neighbours runs alone; one sheet, every cell, times and scores."""
+  out = tmp_path / 'compare'
+  result = run(
+    'compare_methods.py',
+    *('--contents', f'{inputs["square"]},{inputs["square2"]}'),
+    *('--styles', inputs['stripes'], '--output_dir', out, '--size', 32, '--steps', 2),
+    *('--methods', 'gram,sliced,nearest_neighbor', '--sheet_format', 'png'),
+    *('--overrides', 'num_scales=1,chunk_size=2'),
+    cwd=tmp_path,
+  )
+  assert result.returncode == 0, result.stderr
+  records = json.loads((out / 'results.json').read_text())
+  assert [(r['content'], r['method']) for r in records] == [
+    (c, m) for c in ('square', 'square2') for m in ('gram', 'sliced', 'nearest_neighbor')
+  ]
+  for r in records:
+    assert r['batch'] == (
+      ['gram', 'sliced'] if r['method'] != 'nearest_neighbor' else [r['method']]
+    )
+    assert r['seconds'] > 0 and set(r['scores']) == {'content', 'gram', 'gaussian'}
+    assert all(np.isfinite(v) and v >= 0 for v in r['scores'].values())
+    assert size_of(out / r['image']) == (32, 32)
+  sheet = images.load_image(out / 'stripes.png')
+  assert sheet.shape[1] == 8 + 4 * (32 + 8)  # Content column and three methods.
+  table = (out / 'scores.md').read_text()
+  assert all(f'| {m} |' in table for m in ('gram', 'sliced', 'nearest_neighbor'))
+  bad = run(
+    'compare_methods.py',
+    '--contents',
+    inputs['square'],
+    '--styles',
+    inputs['stripes'],
+    '--output_dir',
+    out,
+    '--methods',
+    'gram,strotss',
+    cwd=tmp_path,
+  )
+  assert bad.returncode == 2 and 'strotss' in error_line(bad)
+
+
 @pytest.mark.weights
 def test_ctrl_c_saves_the_image_and_the_run_resumes_from_it(inputs, tmp_path):
   args = ['--content', inputs['square'], '--style', inputs['dots'], '--output', 'out/a.png']

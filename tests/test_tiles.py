@@ -71,18 +71,18 @@ def test_windows_cores_partition_the_image_at_every_layer():
     tiling = tiles.make_tiling(48, margin, layers)
     assert tiling.windows(shape) > 4
     for seed in range(2):
-      offsets = tiles._offsets(tiling, shape, jax.random.key(seed))
-      windows = tiles._windows(tiling, shape, offsets)
+      offsets = tiles.core_offsets(tiling, shape, jax.random.key(seed))
+      windows = tiles.window_grid(tiling, shape, offsets)
       size = tuple(tiling.axis(n)[0] for n in shape)
       count = {name: 0 for name in ('image', *layers)}
       for i in range(windows.start.shape[0]):
         window = jax.tree.map(lambda w, i=i: w[i], windows)
         assert np.all(np.asarray(window.start) % tiling.align == 0)
-        for name, mask in tiles._masks(window, shape, size, list(count)).items():
+        for name, mask in tiles.core_masks(window, shape, size, list(count)).items():
           count[name] = count[name] + np.asarray(mask).sum()
       for name, total in count.items():
         stride = 1 if name == 'image' else vgg.layer_stride(name)
-        rows, cols = (tiles._feature_rows(n, stride) for n in shape)
+        rows, cols = (tiles.feature_rows(n, stride) for n in shape)
         assert total == rows * cols, (margin, name)
 
 

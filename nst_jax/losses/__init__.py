@@ -12,6 +12,12 @@ One module per family:
 * `gaussian`: `wasserstein2_style_loss` against a `GaussianTarget` (mean, covariance and its
   square root): the closed-form Wasserstein-2 distance between Gaussian fits.
 * `tv`: `total_variation`, the seed's denoising term.
+* `sliced`: `sliced_wasserstein_style_loss` (Heitz et al. 2021): sorted projections on random
+  directions, against a `SlicedTarget` (style samples) or `SortedProjections` (fixed directions).
+* `nearest_neighbor`: `nearest_neighbor_style_loss` (after NNST, Kolkin et al. 2022): each
+  output hypercolumn pulled towards its nearest style hypercolumn, found by a blocked search.
+* `self_similarity`: `self_similarity_content_loss` (STROTSS, Kolkin et al. 2019): the content
+  kept through the cosine self-similarity of sampled positions.
 * `style`: `style_target` and `style_loss` dispatch on the kind; `blend_style_targets` mixes
   several styles by mixing their statistics (not their losses).
 
@@ -28,6 +34,24 @@ from nst_jax.losses.gaussian import (
   wasserstein2_style_loss,
 )
 from nst_jax.losses.gram import GramTarget, gram_matrix, gram_style_loss, gram_style_target
+from nst_jax.losses.nearest_neighbor import (
+  NearestNeighborTarget,
+  hypercolumn_grid,
+  hypercolumns,
+  nearest_neighbor_style_loss,
+  nearest_neighbor_target,
+  nearest_neighbors,
+  rematch,
+)
+from nst_jax.losses.self_similarity import self_similarity_content_loss
+from nst_jax.losses.sliced import (
+  SlicedTarget,
+  SortedProjections,
+  random_directions,
+  sliced_style_target,
+  sliced_wasserstein_style_loss,
+  sorted_projections,
+)
 from nst_jax.losses.style import (
   StyleKind,
   StyleTarget,
@@ -41,6 +65,9 @@ from nst_jax.losses.tv import TVKind, total_variation
 __all__ = [
   'GaussianTarget',
   'GramTarget',
+  'NearestNeighborTarget',
+  'SlicedTarget',
+  'SortedProjections',
   'StyleKind',
   'StyleTarget',
   'TVKind',
@@ -51,7 +78,18 @@ __all__ = [
   'gram_matrix',
   'gram_style_loss',
   'gram_style_target',
+  'hypercolumn_grid',
+  'hypercolumns',
   'mean_and_covariance',
+  'nearest_neighbor_style_loss',
+  'nearest_neighbor_target',
+  'nearest_neighbors',
+  'random_directions',
+  'rematch',
+  'self_similarity_content_loss',
+  'sliced_style_target',
+  'sliced_wasserstein_style_loss',
+  'sorted_projections',
   'style_loss',
   'style_target',
   'total_variation',

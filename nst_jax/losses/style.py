@@ -18,31 +18,53 @@ from nst_jax.losses.gaussian import (
   wasserstein2_style_loss,
 )
 from nst_jax.losses.gram import GramTarget, gram_style_loss, gram_style_target
+from nst_jax.losses.sliced import (
+  SlicedTarget,
+  SortedProjections,
+  sliced_style_target,
+  sliced_wasserstein_style_loss,
+)
 
-StyleKind = Literal['gram', 'gaussian']
-StyleTarget = GramTarget | GaussianTarget
+StyleKind = Literal['gram', 'gaussian', 'sliced']
+StyleTarget = GramTarget | GaussianTarget | SlicedTarget | SortedProjections
 
 
 def style_target(features: ArrayLike, kind: StyleKind) -> StyleTarget:
-  """Precomputes the style target of `kind` ('gram' or 'gaussian') for features (H, W, C).
+  """Precomputes the style target of `kind` ('gram', 'gaussian' or 'sliced') for features
+  (H, W, C). (The nearest-neighbour loss works on hypercolumns of several layers, not one layer:
+  see `nearest_neighbor_target`.)
 
   Raises:
-    ConfigError: if `kind` is not 'gram' or 'gaussian'.
+    ConfigError: if `kind` is not 'gram', 'gaussian' or 'sliced'.
   """
   if kind == 'gram':
     return gram_style_target(features)
   if kind == 'gaussian':
     return gaussian_style_target(features)
-  raise ConfigError(f"unknown style loss kind {kind!r}; expected 'gram' or 'gaussian'")
+  if kind == 'sliced':
+    return sliced_style_target(features)
+  raise ConfigError(f"unknown style loss kind {kind!r}; expected 'gram', 'gaussian' or 'sliced'")
 
 
-def style_loss(features: ArrayLike, target: StyleTarget, *, eps: float = 1e-6) -> jax.Array:
-  """`gram_style_loss` or `wasserstein2_style_loss` (with `eps`), chosen by the type of `target`.
+def style_loss(
+  features: ArrayLike,
+  target: StyleTarget,
+  *,
+  eps: float = 1e-6,
+  key: ArrayLike | None = None,
+  num_directions: int = 64,
+) -> jax.Array:
+  """The style loss that the type of `target` calls for.
+
+  `gram_style_loss` for a `GramTarget`, `wasserstein2_style_loss` (with `eps`) for a
+  `GaussianTarget`, `sliced_wasserstein_style_loss` (with `key` and `num_directions`) for a
+  `SlicedTarget` or `SortedProjections`.
 
   Args:
     features: (H, W, C) activations of the image being optimised.
-    target: a `GramTarget` or `GaussianTarget` for C channels.
-    eps: see `wasserstein2_style_loss`; unused for Gram targets.
+    target: a style target for C channels.
+    eps: see `wasserstein2_style_loss`.
+    key, num_directions: see `sliced_wasserstein_style_loss`.
 
   Returns:
     Scalar loss.
@@ -51,7 +73,9 @@ def style_loss(features: ArrayLike, target: StyleTarget, *, eps: float = 1e-6) -
     return gram_style_loss(features, target.gram)
   if isinstance(target, GaussianTarget):
     return wasserstein2_style_loss(features, *target, eps=eps)
-  raise TypeError(f'target must be a GramTarget or GaussianTarget, got {type(target).__name__}')
+  if isinstance(target, SlicedTarget | SortedProjections):
+    return sliced_wasserstein_style_loss(features, target, key=key, num_directions=num_directions)
+  raise TypeError(f'target must be a style target, got {type(target).__name__}')
 
 
 def check_blend_weights(weights: ArrayLike, name: str = 'blend weights') -> np.ndarray:
@@ -64,7 +88,7 @@ def check_blend_weights(weights: ArrayLike, name: str = 'blend weights') -> np.n
 
 
 def _is_target(x: Any) -> bool:
-  return isinstance(x, GramTarget | GaussianTarget)
+  return isinstance(x, GramTarget | GaussianTarget | SlicedTarget | SortedProjections)
 
 
 def _blend_one(weights: np.ndarray, *targets: StyleTarget) -> StyleTarget:
@@ -75,6 +99,17 @@ def _blend_one(weights: np.ndarray, *targets: StyleTarget) -> StyleTarget:
   w = [float(wi) for wi in weights]
   if isinstance(targets[0], GramTarget):
     return GramTarget(sum(wi * jnp.asarray(t.gram) for wi, t in zip(w, targets, strict=True)))
+  if isinstance(targets[0], SlicedTarget):
+    if len(targets) == 1:
+      return targets[0]
+    return SlicedTarget(
+      jnp.concatenate([jnp.asarray(t.samples) for t in targets]),
+      jnp.concatenate([wi * jnp.asarray(t.weights) for wi, t in zip(w, targets, strict=True)]),
+    )
+  if isinstance(targets[0], SortedProjections):
+    raise ValueError(
+      'cannot blend SortedProjections: blend the SlicedTargets, then call sorted_projections'
+    )
   means = [jnp.asarray(t.mean) for t in targets]
   mean = sum(wi * m for wi, m in zip(w, means, strict=True))
   second = sum(
@@ -93,6 +128,9 @@ def blend_style_targets(targets: Sequence[Any], weights: Sequence[float]) -> Any
   * Gram: `sum_i w_i G_i` (the Gram matrix is a second moment, so this is the mixture's).
   * Gaussian: mixture mean `m = sum_i w_i m_i`, covariance `sum_i w_i (S_i + m_i m_i^T) - m m^T`,
     and `cov_sqrt` recomputed from it.
+  * Sliced: the samples of all styles together, style i's masses scaled by `w_i` (the mixture
+    distribution itself; the sample counts add up, so targets of one batch must blend the same
+    number of styles of the same padded sizes).
 
   So a 50/50 blend of two equal-size feature sets equals the statistics of their concatenation.
 
