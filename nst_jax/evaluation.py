@@ -21,11 +21,12 @@ import numpy as np
 
 from nst_jax import config as config_lib
 from nst_jax import engine, objective, schedule, vgg
+from nst_jax import images as images_lib
 
 
 def quantize(images: Any) -> np.ndarray:
   """Images as a saved 8-bit file holds them: float32 in [0, 1], on 256 levels."""
-  return np.round(np.clip(np.asarray(images, np.float32), 0.0, 1.0) * 255.0) / 255.0
+  return images_lib.to_8bit(images).astype(np.float32) / 255.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,6 +28,7 @@ import re
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError, features
@@ -317,6 +318,11 @@ def check_writable(path: PathLike, *, label: str | None = None) -> None:
     raise ImageError(f'{where}: {problem}')
 
 
+def to_8bit(image: Any) -> np.ndarray:
+  """The uint8 pixels a saved file holds for an image with values in [0, 1] (clipped, rounded)."""
+  return np.round(np.clip(np.asarray(image, np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
 def save_image(path: PathLike, image: np.ndarray, *, label: str | None = None) -> None:
   """Writes an image as 8 bits per channel, atomically, creating the folder if needed.
 
@@ -343,7 +349,7 @@ def save_image(path: PathLike, image: np.ndarray, *, label: str | None = None) -
     raise ValueError(f'{where}: expected an image of shape (H, W, 3), got {array.shape}')
   if not np.isfinite(array).all():
     raise ValueError(f'{where}: image contains NaN or infinite values')
-  pixels = Image.fromarray(np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8))
+  pixels = Image.fromarray(to_8bit(array))
   try:
     target.parent.mkdir(parents=True, exist_ok=True)
   except OSError as exc:
