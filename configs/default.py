@@ -12,7 +12,7 @@ Single scale is the fastest route measured: 3 scales with most steps at the coar
 slower at 256 px. A 512 px step costs about 4 times a 256 px one; minutes on a GPU.
 """
 
-from nst_jax import config as config_lib
+from nst_jax.run import config as config_lib
 
 
 def get_config():

@@ -11,7 +11,7 @@ step costs one evaluation, with no sequential line search, which suits an accele
 Fine detail and smoothness need configs/default.py or configs/hq.py.
 """
 
-from nst_jax import config as config_lib
+from nst_jax.run import config as config_lib
 
 
 def get_config():

@@ -10,7 +10,7 @@ that a grid of a few contents and styles stays quick, as one batch sharded over 
 
 import pathlib
 
-from nst_jax import config as config_lib
+from nst_jax.run import config as config_lib
 
 
 def get_config():

@@ -27,7 +27,7 @@ see the README). The whole run, 300 coarse steps and 20 at 4096 px, so takes abo
 this CPU, most of it in the 20 full-size steps; minutes on a GPU.
 """
 
-from nst_jax import config as config_lib
+from nst_jax.run import config as config_lib
 
 
 def get_config():

@@ -26,7 +26,7 @@ accelerator: the nearest-neighbour search at 768 px compares 36864 output positi
 
 import pathlib
 
-from nst_jax import config as config_lib
+from nst_jax.run import config as config_lib
 
 
 def get_config():

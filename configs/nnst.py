@@ -15,7 +15,7 @@ faces and small shapes can dissolve (configs/hq.py adds a content loss). Minutes
 5 minutes per image at 384 px on 2 CPU cores (--config.image_size=384).
 """
 
-from nst_jax import config as config_lib
+from nst_jax.run import config as config_lib
 
 
 def get_config():

@@ -10,8 +10,8 @@ terms here, so `--eval_config configs/pastiche.py` scores both on one scale. Unl
 nst_jax keeps the image in [0, 1] at every step. See the README's quality-against-time section.
 """
 
-from nst_jax import config as config_lib
-from nst_jax import vgg
+from nst_jax.core import vgg
+from nst_jax.run import config as config_lib
 
 
 def get_config():

@@ -18,7 +18,7 @@ px) and 10-22% (256 px): stylized, content kept. About 8 s per 100 steps at 128 
 256 px on 2 CPU cores. See the README's "The seed's recipe".
 """
 
-from nst_jax import config as config_lib
+from nst_jax.run import config as config_lib
 
 
 def get_config():

@@ -13,7 +13,7 @@ comparison sheets (scripts/compare_methods.py) run the Gram and Gaussian losses 
 schedule, so that only the style loss differs.
 """
 
-from nst_jax import config as config_lib
+from nst_jax.run import config as config_lib
 
 
 def get_config():

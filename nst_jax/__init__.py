@@ -4,19 +4,7 @@ import nst_jax
 result = nst_jax.stylize(contents, styles, nst_jax.default_config())
 """
 
-from nst_jax.config import default_config
-from nst_jax.engine import stylize
-from nst_jax.errors import (
-  ConfigError,
-  ImageError,
-  NonFiniteLossError,
-  NSTError,
-  StylizeInterrupted,
-  WeightsError,
-)
-from nst_jax.history import History, Progress, StylizeResult
-from nst_jax.images import load_image, save_image
-from nst_jax.losses import (
+from nst_jax.core.losses import (
   blend_style_targets,
   content_loss,
   gaussian_style_target,
@@ -32,11 +20,23 @@ from nst_jax.losses import (
   total_variation,
   wasserstein2_style_loss,
 )
-from nst_jax.objective import LossTerm, combine_terms
-from nst_jax.optimizers import Optimizer, make_optimizer
-from nst_jax.terms import register_term, terms_from_config
-from nst_jax.vgg import LAYER_NAMES, VGG19
-from nst_jax.weights import load_vgg19, load_vgg19_params
+from nst_jax.core.objective import LossTerm, combine_terms
+from nst_jax.core.terms import register_term, terms_from_config
+from nst_jax.core.vgg import LAYER_NAMES, VGG19
+from nst_jax.errors import (
+  ConfigError,
+  ImageError,
+  NonFiniteLossError,
+  NSTError,
+  StylizeInterrupted,
+  WeightsError,
+)
+from nst_jax.io.images import load_image, save_image
+from nst_jax.io.weights import load_vgg19, load_vgg19_params
+from nst_jax.run.config import default_config
+from nst_jax.run.engine import stylize
+from nst_jax.run.history import History, Progress, StylizeResult
+from nst_jax.run.optimizers import Optimizer, make_optimizer
 
 __all__ = [
   'ConfigError',

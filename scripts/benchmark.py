@@ -78,7 +78,8 @@ import numpy as np
 from absl import app, flags, logging
 
 import nst_jax
-from nst_jax import engine, weights
+from nst_jax.io import weights
+from nst_jax.run import engine
 
 _SIZES = flags.DEFINE_list('sizes', ['256', '512'], 'Image sizes (longest side, pixels).')
 _BATCHES = flags.DEFINE_list('batches', ['1', '4'], 'Numbers of (content, style) pairs, B.')

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from absl import app, flags
 
-from nst_jax import vgg, weights
+from nst_jax.core import vgg
+from nst_jax.io import weights
 
 _SIZE = flags.DEFINE_integer('size', 256, 'Image side in pixels.')
 _STEPS = flags.DEFINE_integer('steps', 6, 'Timed steps (after one warm-up step).')

@@ -17,7 +17,8 @@ Exit codes as in scripts/stylize.py.
 
 from absl import flags
 
-from nst_jax import compare, script
+from nst_jax.app import script
+from nst_jax.lab import compare
 
 _CONTENTS = flags.DEFINE_list(
   'contents', None, 'Content image files, comma-separated.', required=True

@@ -10,7 +10,9 @@ style_swirls.png, style_mosaic.png, style_waves.png (drawn by code from --seed) 
 
 from absl import flags
 
-from nst_jax import paths, samples, script
+from nst_jax.app import script
+from nst_jax.io import paths
+from nst_jax.lab import samples
 
 _OUT = flags.DEFINE_string('out', 'samples', 'Output folder (created if missing).')
 _SIZE = flags.DEFINE_integer('size', 512, 'Side of the procedural style images, in pixels.')

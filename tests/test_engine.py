@@ -11,9 +11,11 @@ import pytest
 from small import small_config, small_pairs
 
 import nst_jax
-from nst_jax import color, colorspaces, engine, evaluation, inits, objective, schedule, terms
-from nst_jax import config as config_lib
+from nst_jax.core import color, colorspaces, objective, resample, terms
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError
+from nst_jax.lab import evaluation
+from nst_jax.run import config as config_lib
+from nst_jax.run import engine, inits
 
 pytestmark = pytest.mark.weights
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
@@ -119,7 +121,7 @@ def test_nnst_color_control_puts_the_content_chroma_in_the_style_palette(network
     contents, styles, small_config(num_steps=2, chunk_size=2), network=network
   )
   for i in range(2):  # The palette of the style as it was used: fitted to 32 px.
-    style = schedule.resize(styles[i], schedule.fit_size(styles[i].shape[:2], 32))
+    style = resample.resize(styles[i], resample.fit_size(styles[i].shape[:2], 32))
     expected = color.nnst_colors(plain.images[i], contents[i], color.style_palette([style]))
     np.testing.assert_allclose(result.images[i], expected, atol=1e-5)
 
@@ -140,7 +142,7 @@ def test_normalized_terms_divide_each_pairs_weights_by_its_reference_values(
   evaluate = prepared.program.evaluate
   keys = prepared.program.step_keys(state)
   ones = jax.tree.map(np.ones_like, weights)
-  stretched = np.stack([np.asarray(schedule.resize(s, (32, 32))) for s in styles])
+  stretched = np.stack([np.asarray(resample.resize(s, (32, 32))) for s in styles])
   at_content = evaluate(prepared.params, contents, state.targets, ones, keys)[1]
   at_style = evaluate(prepared.params, stretched, state.targets, ones, keys)[1]
   for name, weight in config.terms.items():

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from nst_jax import files
+from nst_jax.io import files
 
 
 def test_atomic_write_replaces_or_leaves_the_old_file(tmp_path):

@@ -2,12 +2,12 @@
 
 import numpy as np
 
-from nst_jax import grid
+from nst_jax.app import sheets
 
 
 def test_fit_and_pad_never_distorts():
   image = np.zeros((20, 40, 3), np.float32)
-  out = grid.fit_and_pad(image, (30, 30))
+  out = sheets.fit_and_pad(image, (30, 30))
   assert out.shape == (30, 30, 3)
   dark = out.mean(axis=-1) < 0.5
   rows, columns = np.nonzero(dark)
@@ -21,7 +21,7 @@ def test_compose_grid_layout():
   red, green, blue = (np.zeros((10, 12, 3), np.float32) for _ in range(3))
   red[..., 0] = green[..., 1] = blue[..., 2] = 1.0
   results = [[red, None], [green, blue]]
-  sheet = grid.compose_grid(results, [red, green], [blue, blue], cell, gutter)
+  sheet = sheets.compose_grid(results, [red, green], [blue, blue], cell, gutter)
   assert sheet.shape == (gutter + 3 * (10 + gutter), gutter + 3 * (12 + gutter), 3)
 
   def at(row, column):

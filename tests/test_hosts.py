@@ -2,7 +2,7 @@
 
 import pytest
 
-from nst_jax import hosts
+from nst_jax.app import hosts
 from nst_jax.errors import ConfigError
 
 

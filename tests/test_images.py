@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile, ImageOps
 
-from nst_jax import images
 from nst_jax.errors import ConfigError, ImageError
+from nst_jax.io import images
 
 LABEL = 'content image'
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from nst_jax import losses
+from nst_jax.core import losses
 from nst_jax.errors import ConfigError
 
 
@@ -342,7 +342,7 @@ def test_bad_kinds_are_config_errors():
 
 def test_losses_from_the_sums_of_a_partition_equal_the_whole(x64):
   """Three windows whose masks partition the positions give the whole image's losses."""
-  from nst_jax.losses import sums
+  from nst_jax.core.losses import sums
 
   x, y = _features(0, h=6, w=5, relu=True), _features(1, h=6, w=5, relu=True)
   content = _features(2, h=6, w=5)
@@ -386,7 +386,7 @@ def test_losses_from_the_sums_of_a_partition_equal_the_whole(x64):
 
 
 def test_gram_sums_gradient_matches_autodiff():
-  from nst_jax.losses import sums
+  from nst_jax.core.losses import sums
 
   x = jnp.asarray(_features(0, relu=True), jnp.float32)
   mask = jnp.asarray(np.random.default_rng(1).integers(0, 2, (3, 4)), jnp.float32)

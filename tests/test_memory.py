@@ -8,7 +8,8 @@ import pytest
 from small import small_config, small_pairs
 
 import nst_jax
-from nst_jax import engine, memory, optimizers, program, vgg
+from nst_jax.core import vgg
+from nst_jax.run import engine, memory, optimizers, program
 
 GB = memory.GB
 
@@ -147,7 +148,7 @@ def test_memory_fields_are_validated(field, value, match):
   config = nst_jax.default_config()
   config[field] = value
   with pytest.raises(nst_jax.ConfigError, match=match):
-    nst_jax.config.validate(config)
+    nst_jax.run.config.validate(config)
 
 
 def test_auto_choice_is_logged_and_applied(random_network, caplog):

@@ -1,4 +1,4 @@
-"""Tests for nst_jax.losses.nearest_neighbor: the blocked search against a NumPy brute force,
+"""Tests for nst_jax.core.losses.nearest_neighbor: the blocked search against a NumPy brute force,
 zero at the style, invariance to the order of positions, hypercolumns, re-matching, finite
 differences, vmap, and the search's memory bound."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from nst_jax import losses
+from nst_jax.core import losses
 
 
 def _rows(seed, n, d=6, relu=True):

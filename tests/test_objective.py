@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nst_jax
-from nst_jax import objective, terms
+from nst_jax.core import objective, terms
 
 
 def test_combine_terms_is_the_weighted_sum():

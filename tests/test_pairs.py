@@ -12,7 +12,7 @@ import pytest
 from small import small_config, small_pairs
 
 import nst_jax
-from nst_jax import engine, pairs, program
+from nst_jax.run import engine, pairs, program
 
 
 def _four_pairs():

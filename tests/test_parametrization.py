@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nst_jax import parametrization
+from nst_jax.core import parametrization
 
 
 @pytest.mark.parametrize('shape, levels', [((32, 32, 3), 3), ((37, 50, 3), 4), ((5, 9, 1), 1)])

@@ -6,9 +6,8 @@ import pathlib
 import numpy as np
 import pytest
 
-import nst_jax
-from nst_jax import images, paths
 from nst_jax.errors import ConfigError, ImageError
+from nst_jax.io import images, paths
 
 
 def _write(path, height, width, seed=0):
@@ -76,17 +75,6 @@ def test_check_folder_writable(tmp_path):
     paths.check_folder_writable(tmp_path / 'file', '--workdir')
   with pytest.raises(ConfigError, match='cannot create it'):
     paths.check_folder_writable(tmp_path / 'file' / 'sub', '--workdir')
-
-
-def test_save_points_round_to_chunks():
-  config = nst_jax.default_config()
-  config.update(num_steps=100, chunk_size=30)
-  # Chunk boundaries 30, 60, 90, 100: the first at or after each multiple of 50, not the end.
-  assert paths.save_points(config, 50) == [60]
-  assert paths.save_points(config, 30) == [30, 60, 90]
-  assert paths.save_points(config, 0) == []
-  config.update(num_scales=2, coarse_steps=40, num_steps=40, chunk_size=20)
-  assert paths.save_points(config, 20) == [20, 40, 60]  # Counted over both scales.
 
 
 def test_grid_cell_names_must_not_collide():

@@ -11,8 +11,9 @@ import pytest
 from small import small_config, small_pairs
 
 import nst_jax
-from nst_jax import engine, optimizers, program, schedule
-from nst_jax import terms as terms_lib
+from nst_jax.core import resample
+from nst_jax.core import terms as terms_lib
+from nst_jax.run import engine, optimizers, program
 
 
 @pytest.mark.parametrize('group_size', [2, 1])  # Both pairs vmapped; one pair after the other.
@@ -195,7 +196,7 @@ def test_warm_started_scales_equal_a_hand_written_two_scale_run(random_network):
   coarse = prepared.start_state(0)
   coarse = program.run_chunk(params, coarse, prepared.pair_weights(0, coarse), jnp.int32(3))[0]
   # By hand: the images and Adam's moments resized to the fine scale, the count kept.
-  images = schedule.resize(program.images(coarse), (32, 32))
+  images = resample.resize(program.images(coarse), (32, 32))
   fine = prepared.start_state(1)  # Fresh, from the start images: replace what carries over.
   (adam, rest), (old, _) = fine.opt_state, coarse.opt_state
   resize = lambda m: jax.image.resize(m, images.shape, 'linear')  # noqa: E731

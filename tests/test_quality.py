@@ -1,4 +1,4 @@
-"""Tests for nst_jax.quality and scripts/quality_curve.py's report."""
+"""Tests for nst_jax.lab.quality and scripts/quality_curve.py's report."""
 
 import json
 import pathlib
@@ -6,8 +6,9 @@ import pathlib
 import numpy as np
 import pytest
 
-from nst_jax import config as config_lib
-from nst_jax import images, quality
+from nst_jax.io import images
+from nst_jax.lab import quality
+from nst_jax.run import config as config_lib
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
 

@@ -7,8 +7,8 @@ import numpy as np
 from PIL import Image
 
 import nst_jax
-from nst_jax import records
-from nst_jax.history import History
+from nst_jax.app import records
+from nst_jax.run.history import History
 
 
 def _history():

@@ -5,8 +5,8 @@ import io
 import numpy as np
 
 import nst_jax
-from nst_jax import reporting
-from nst_jax.history import Progress
+from nst_jax.app import reporting
+from nst_jax.run.history import Progress
 
 
 def _progress(scale=0, step=10, num_scales=1, num_steps=100):

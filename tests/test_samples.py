@@ -4,7 +4,8 @@ import pathlib
 
 import numpy as np
 
-from nst_jax import images, samples
+from nst_jax.io import images
+from nst_jax.lab import samples
 
 
 def test_samples_are_deterministic_colourful_and_distinct(tmp_path):

@@ -6,31 +6,34 @@ import pytest
 from small import small_config
 
 import nst_jax
-from nst_jax import cli, engine, images, schedule
+from nst_jax.app import cli
+from nst_jax.core import resample
+from nst_jax.io import images
+from nst_jax.run import engine, schedule
 
 
 def test_fit_size_keeps_the_aspect_ratio_within_a_side_or_a_box():
-  assert schedule.fit_size((40, 20), 10) == (10, 5)
-  assert schedule.fit_size((20, 40), 80) == (40, 80)
-  assert schedule.fit_size((1000, 3), 10) == (10, 1)  # At least one pixel.
-  assert schedule.fit_size((20, 40), (30, 30)) == (15, 30)
-  assert schedule.fit_size((40, 20), (30, 30)) == (30, 15)
+  assert resample.fit_size((40, 20), 10) == (10, 5)
+  assert resample.fit_size((20, 40), 80) == (40, 80)
+  assert resample.fit_size((1000, 3), 10) == (10, 1)  # At least one pixel.
+  assert resample.fit_size((20, 40), (30, 30)) == (15, 30)
+  assert resample.fit_size((40, 20), (30, 30)) == (30, 15)
 
 
 def test_resize_is_float_and_antialiased():
   checker = (np.indices((32, 32)).sum(0) % 2).astype(np.float32)
   image = np.stack([checker, 1 - checker, np.full_like(checker, 12345 / 65535)], -1)
-  small = np.asarray(schedule.resize(image, (8, 4)))
+  small = np.asarray(resample.resize(image, (8, 4)))
   assert small.shape == (8, 4, 3) and small.dtype == np.float32
   assert 0.0 <= small.min() and small.max() <= 1.0
   np.testing.assert_allclose(small[..., :2], 0.5, atol=0.02)  # Averaged, not aliased.
   np.testing.assert_allclose(small[..., 2], 12345 / 65535, atol=1e-6)  # Not quantised.
-  assert schedule.resize(checker[..., None], (3, 5)).shape == (3, 5, 1)
+  assert resample.resize(checker[..., None], (3, 5)).shape == (3, 5, 1)
   batch = np.stack([image, image[::-1]])
-  assert schedule.resize(batch, (8, 4)).shape == (2, 8, 4, 3)
-  np.testing.assert_array_equal(schedule.resize(image, (32, 32)), image)
+  assert resample.resize(batch, (8, 4)).shape == (2, 8, 4, 3)
+  np.testing.assert_array_equal(resample.resize(image, (32, 32)), image)
   with pytest.raises(ValueError):
-    schedule.resize(image, (0, 4))
+    resample.resize(image, (0, 4))
 
 
 def test_scale_sizes_and_steps():
@@ -74,3 +77,14 @@ def test_the_script_path_and_the_python_path_give_the_same_targets(tmp_path, ran
       np.testing.assert_array_equal, from_script.targets(scale), from_python.targets(scale)
     )
   assert nst_jax.stylize(*whole, config, network=random_network).images.shape == (1, 36, 48, 3)
+
+
+def test_save_points_round_to_chunks():
+  config = nst_jax.default_config()
+  config.update(num_steps=100, chunk_size=30)
+  # Chunk boundaries 30, 60, 90, 100: the first at or after each multiple of 50, not the end.
+  assert schedule.save_points(config, 50) == [60]
+  assert schedule.save_points(config, 30) == [30, 60, 90]
+  assert schedule.save_points(config, 0) == []
+  config.update(num_scales=2, coarse_steps=40, num_steps=40, chunk_size=20)
+  assert schedule.save_points(config, 20) == [20, 40, 60]  # Counted over both scales.

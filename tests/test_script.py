@@ -4,7 +4,7 @@ import ml_collections
 import pytest
 
 import nst_jax
-from nst_jax import script
+from nst_jax.app import script
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError
 
 

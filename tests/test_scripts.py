@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_jax import grid, images, schedule, weights
+from nst_jax.app import sheets
+from nst_jax.core import resample
+from nst_jax.io import images, weights
 
 SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / 'scripts'
 CONFIGS = SCRIPTS.parent / 'configs'
@@ -69,7 +71,7 @@ def inputs(tmp_path_factory):
   }
   images.save_image(paths['square'], square)
   images.save_image(paths['square2'], square[::-1] * 0.8)
-  images.save_image(paths['wide'], np.asarray(schedule.resize(square, (48, 72))))
+  images.save_image(paths['wide'], np.asarray(resample.resize(square, (48, 72))))
   images.save_image(paths['dots'], rng.uniform(size=(48, 48, 3)))
   stripes = np.stack([np.sin(20 * x) ** 2, 0.3 * np.ones_like(x), np.cos(13 * y) ** 2], -1)
   images.save_image(paths['stripes'], stripes[:40])
@@ -274,15 +276,15 @@ def test_style_grid(inputs, tmp_path):
   assert at(0, 0).min() == 1.0  # Blank corner, white gutters.
   assert sheet[:gutter].min() == 1.0 and sheet[:, :gutter].min() == 1.0
   for column, style in ((1, 'dots'), (2, 'stripes')):  # Styles head the columns.
-    header = grid.fit_and_pad(images.load_image(inputs[style]), (cell, cell))
+    header = sheets.fit_and_pad(images.load_image(inputs[style]), (cell, cell))
     np.testing.assert_allclose(at(0, column), header, atol=0.02)
   for row, content in ((1, 'square'), (2, 'wide')):
-    header = grid.fit_and_pad(images.load_image(inputs[content]), (cell, cell))
+    header = sheets.fit_and_pad(images.load_image(inputs[content]), (cell, cell))
     np.testing.assert_allclose(at(row, 0), header, atol=0.02)
     for column, style in ((1, 'dots'), (2, 'stripes')):
       path = tmp_path / 'grids' / 'grid_cells' / f'{content}__{style}.png'
       assert size_of(path) == ((32, 32) if content == 'square' else (32, 21))
-      expected = grid.fit_and_pad(images.load_image(path), (cell, cell))
+      expected = sheets.fit_and_pad(images.load_image(path), (cell, cell))
       np.testing.assert_allclose(at(row, column), expected, atol=1e-6)
   # The wide result is padded, not stretched: white above and below it.
   assert at(2, 1)[:5].min() == 1.0 and at(2, 1)[-5:].min() == 1.0

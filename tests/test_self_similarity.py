@@ -1,4 +1,4 @@
-"""Tests for nst_jax.losses.self_similarity: a NumPy reference, zero at the content, seeded
+"""Tests for nst_jax.core.losses.self_similarity: a NumPy reference, zero at the content, seeded
 sampling, finite differences, vmap."""
 
 import jax
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from nst_jax import losses
+from nst_jax.core import losses
 
 
 def _features(seed, h=3, w=4, c=5):

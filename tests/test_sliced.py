@@ -1,5 +1,5 @@
-"""Tests for nst_jax.losses.sliced: NumPy references, zero at the style, invariance to the order of
-positions, blends and padding, finite differences, vmap."""
+"""Tests for nst_jax.core.losses.sliced: NumPy references, zero at the style, invariance to the
+order of positions, blends and padding, finite differences, vmap."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from nst_jax import losses
+from nst_jax.core import losses
 
 
 def _features(seed, h=3, w=4, c=5):

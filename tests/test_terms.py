@@ -8,7 +8,7 @@ import pytest
 from small import small_config, small_pairs
 
 import nst_jax
-from nst_jax import terms
+from nst_jax.core import terms
 
 
 def test_terms_built_twice_from_a_config_are_equal():

@@ -9,7 +9,8 @@ import pytest
 from small import small_config, small_pairs
 
 import nst_jax
-from nst_jax import objective, schedule, terms, tiles, vgg
+from nst_jax.core import objective, resample, terms, vgg
+from nst_jax.run import tiles
 
 WEIGHTS = {'content': 1.0, 'style': 1e-3, 'tv': 0.1}
 
@@ -90,7 +91,7 @@ def test_windows_cores_partition_the_image_at_every_layer():
 def test_tiled_stylization_equals_untiled(random_network, optimizer):
   """Whole runs, L-BFGS's line search included, through the custom VJP: 4 windows of 32 px."""
   contents, styles = small_pairs()
-  contents = np.asarray(schedule.resize(contents, (64, 64)))
+  contents = np.asarray(resample.resize(contents, (64, 64)))
   config = small_config(image_size=64, optimizer=optimizer, num_steps=4, chunk_size=4)
   whole = nst_jax.stylize(contents, styles, config, network=random_network)
   config.tile_size = 32
@@ -105,9 +106,9 @@ def test_tiled_stylization_equals_untiled(random_network, optimizer):
 def test_small_margins_stay_within_the_stated_bound(vgg19_params, astronaut_64, style_loss):
   """The default layers through relu5_1 (exact margin 96 px) with 16 and 32 px margins."""
   size = 192
-  image = jnp.asarray(schedule.resize(astronaut_64, (size, size)))
+  image = jnp.asarray(resample.resize(astronaut_64, (size, size)))
   content = jnp.clip(image + 0.05 * jnp.sin(jnp.arange(size))[:, None, None], 0, 1)
-  style = jnp.asarray(schedule.resize(astronaut_64[::-1, :, ::-1], (size, size)))
+  style = jnp.asarray(resample.resize(astronaut_64[::-1, :, ::-1], (size, size)))
   config = nst_jax.default_config()
   config.style_loss = style_loss
   weights = {'content': 1.0, 'style': 5e-4 if style_loss == 'gram' else 50.0}

@@ -26,7 +26,7 @@ from torch_files import (
 )
 
 from nst_jax.errors import WeightsError
-from nst_jax.torch_format import load_torch_file
+from nst_jax.io.torch_format import load_torch_file
 
 _WRITERS = {'legacy': legacy_file, 'zip': zip_file}
 formats = pytest.mark.parametrize('fmt', sorted(_WRITERS))

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nst_jax import vgg
+from nst_jax.core import vgg
 
 BGR_MEAN = np.array([103.939, 116.779, 123.68])
 

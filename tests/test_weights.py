@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from torch_files import tensor, zip_file
 
-from nst_jax import weights
 from nst_jax.errors import WeightsError
+from nst_jax.io import weights
 
 
 @pytest.fixture(scope='module')

@@ -1,0 +1,231 @@
+"""Nearest-neighbour style loss (after NNST: Kolkin et al., "Neural Neighbor Style Transfer",
+2022), for ONE example.
+
+Features of several layers, resampled to one grid and concatenated, form *hypercolumns*: one
+vector per grid position, describing the image around it at every scale. Each output position's
+target is the style hypercolumn nearest to a query (the output's own hypercolumn, the content's,
+or a mix) under the centred cosine distance, and the loss pulls the output's hypercolumn towards
+it: the mean of `1 - cos`. The search is the expensive part, so it runs rarely (once per scale,
+and again every K steps if asked), and in blocks of query positions, so that its peak memory is
+bounded whatever the sizes (see `nearest_neighbors`).
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from nst_jax.core.losses.common import PRECISION, as_float
+
+# Squared norms are floored here before the square root (as NNST does), so that a position whose
+# features are all zero has a finite cosine (0) and gradient.
+_NORM_FLOOR = 1e-8
+
+
+class NearestNeighborTarget(NamedTuple):
+  """The nearest-neighbour target of one example.
+
+  Attributes:
+    matches: (N, D) for each of the N output grid positions (row-major), the style hypercolumn
+      it is pulled towards.
+    style: (M, D) the style hypercolumns searched, kept for re-matching (rows where `valid` is
+      False are padding).
+    valid: (M,) bool, which rows of `style` are real.
+    content: (N, D) the content's hypercolumns, for queries that mix content and output.
+  """
+
+  matches: jax.Array
+  style: jax.Array
+  valid: jax.Array
+  content: jax.Array
+
+
+def hypercolumn_grid(image_shape: Sequence[int], stride: int) -> tuple[int, int]:
+  """(h, w) of the hypercolumn grid of an image (H, W, ...): one position per `stride` pixels."""
+  if stride < 1:
+    raise ValueError(f'stride must be >= 1, got {stride}')
+  return max(1, image_shape[0] // stride), max(1, image_shape[1] // stride)
+
+
+def hypercolumns(
+  features: Mapping[str, ArrayLike],
+  layer_weights: Sequence[tuple[str, float]],
+  grid: tuple[int, int],
+) -> jax.Array:
+  """Several layers' features resampled to one grid and concatenated.
+
+  Each layer is resized to `grid` with a linear filter (antialiased when shrinking) and scaled
+  by `weight / channels`, so that wide layers do not dominate the cosine by their width alone
+  (NNST divides by the channel count too).
+
+  Args:
+    features: `{layer: (h_l, w_l, C_l)}` activations of one image.
+    layer_weights: `((layer, weight), ...)`, weights > 0.
+    grid: (h, w) of the result.
+
+  Returns:
+    (h, w, D) with D = sum of C_l.
+  """
+  if not layer_weights:
+    raise ValueError('hypercolumns need at least one layer')
+  parts = []
+  for name, weight in layer_weights:
+    f = as_float(features[name])
+    if f.ndim != 3:
+      raise ValueError(f'features[{name!r}] must be (H, W, C), got shape {f.shape}')
+    if f.shape[:2] != tuple(grid):
+      f = jax.image.resize(f, (*grid, f.shape[2]), 'linear')
+    parts.append(f * (float(weight) / f.shape[2]))
+  return jnp.concatenate(parts, axis=-1)
+
+
+def _rows(x: ArrayLike, name: str) -> jax.Array:
+  x = as_float(x)
+  if x.ndim == 3:
+    x = x.reshape(-1, x.shape[-1])
+  if x.ndim != 2 or 0 in x.shape:
+    raise ValueError(f'{name} must be (N, D) or (h, w, D) hypercolumns, got shape {x.shape}')
+  return x
+
+
+def _normalize(x: jax.Array) -> jax.Array:
+  return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(jnp.square(x), axis=-1, keepdims=True), _NORM_FLOOR))
+
+
+def nearest_neighbors(
+  queries: ArrayLike,
+  keys: ArrayLike,
+  *,
+  valid: ArrayLike | None = None,
+  block_size: int = 1024,
+) -> jax.Array:
+  """For each query, the index of its nearest key under the centred cosine distance.
+
+  Queries are centred by their own mean and keys by theirs (over the valid keys), as in NNST:
+  the distance then compares how each vector differs from its image's average, not the common
+  offset of all ReLU features. The search runs over blocks of `block_size` queries, one after
+  another, each against all keys: besides its inputs it holds the normalised keys and one block's
+  similarities, about `4 * (M * D + block_size * M)` bytes for M keys of D channels (float32),
+  whatever the number N of queries; without blocks it would need `4 * N * M`.
+
+  Args:
+    queries: (N, D) or (h, w, D).
+    keys: (M, D) or (h', w', D).
+    valid: (M,) bool, False for keys that must never be chosen (padding); None: all valid.
+    block_size: queries per block, >= 1. The result does not depend on it.
+
+  Returns:
+    (N,) int32 indices into the keys (row-major for a grid).
+  """
+  q, k = _rows(queries, 'queries'), _rows(keys, 'keys')
+  if q.shape[1] != k.shape[1]:
+    raise ValueError(f'queries have {q.shape[1]} channels but keys have {k.shape[1]}')
+  if block_size < 1:
+    raise ValueError(f'block_size must be >= 1, got {block_size}')
+  mask = jnp.ones(k.shape[0], bool) if valid is None else jnp.asarray(valid, bool)
+  if mask.shape != k.shape[:1]:
+    raise ValueError(f'valid must have shape ({k.shape[0]},), got {mask.shape}')
+  key_mean = jnp.sum(jnp.where(mask[:, None], k, 0.0), axis=0) / jnp.maximum(jnp.sum(mask), 1)
+  k = _normalize(k - key_mean)
+  q = _normalize(q - jnp.mean(q, axis=0))
+  count = q.shape[0]
+  block = min(block_size, count)
+  blocks = -(-count // block)
+  q = jnp.pad(q, ((0, blocks * block - count), (0, 0))).reshape(blocks, block, -1)
+
+  def search(qb: jax.Array) -> jax.Array:
+    similarity = jnp.matmul(qb, k.T, precision=PRECISION)
+    return jnp.argmax(jnp.where(mask, similarity, -jnp.inf), axis=1).astype(jnp.int32)
+
+  return jax.lax.map(search, q).reshape(-1)[:count]
+
+
+def nearest_neighbor_target(
+  content: ArrayLike,
+  style: ArrayLike,
+  *,
+  valid: ArrayLike | None = None,
+  block_size: int = 1024,
+) -> NearestNeighborTarget:
+  """Matches each content hypercolumn to its nearest style hypercolumn (the first target).
+
+  Args:
+    content: (h, w, D) or (N, D) content hypercolumns, on the output's grid.
+    style: (M, D) or (h', w', D) style hypercolumns.
+    valid: (M,) bool, see `nearest_neighbors`.
+    block_size: see `nearest_neighbors`.
+
+  Returns:
+    A `NearestNeighborTarget` whose matches are found from the content.
+  """
+  c, s = _rows(content, 'content'), _rows(style, 'style')
+  mask = jnp.ones(s.shape[0], bool) if valid is None else jnp.asarray(valid, bool)
+  index = nearest_neighbors(c, s, valid=mask, block_size=block_size)
+  return NearestNeighborTarget(s[index], s, mask, c)
+
+
+def rematch(
+  target: NearestNeighborTarget,
+  output: ArrayLike,
+  *,
+  content_mix: float = 0.0,
+  block_size: int = 1024,
+) -> NearestNeighborTarget:
+  """The target with its matches searched again from the current output.
+
+  Args:
+    target: the current target.
+    output: (h, w, D) or (N, D) the output's hypercolumns now.
+    content_mix: in [0, 1]: the query is `(1 - content_mix) * output + content_mix * content`
+      (NNST searches from 0.25 output + 0.75 content).
+    block_size: see `nearest_neighbors`.
+
+  Returns:
+    The target with new `matches`.
+  """
+  x = jax.lax.stop_gradient(_rows(output, 'output'))
+  if x.shape != target.content.shape:
+    raise ValueError(f'output hypercolumns {x.shape} differ from the target {target.content.shape}')
+  query = (1.0 - content_mix) * x + content_mix * target.content
+  index = nearest_neighbors(query, target.style, valid=target.valid, block_size=block_size)
+  return target._replace(matches=target.style[index])
+
+
+def nearest_neighbor_style_loss(
+  features: ArrayLike,
+  target: NearestNeighborTarget | ArrayLike,
+  *,
+  block_size: int = 1024,
+) -> jax.Array:
+  """Mean cosine distance from each output hypercolumn to its nearest style hypercolumn.
+
+  `mean_p (1 - cos(x_p, t_p))` over the N output positions p, where t_p is `target.matches[p]`
+  for a `NearestNeighborTarget`, or, for style hypercolumns given as an array, the one nearest
+  to x_p (searched now, from a stop-gradient of the output; see `nearest_neighbors` for its
+  memory). The matches are constants: the gradient pulls each x_p towards its t_p.
+
+  Args:
+    features: (h, w, D) or (N, D) the output's hypercolumns (see `hypercolumns`).
+    target: a `NearestNeighborTarget` for N positions, or style hypercolumns (M, D) or
+      (h', w', D).
+    block_size: queries per block of the search, when it runs here.
+
+  Returns:
+    Scalar in [0, 2]; 0 when each output hypercolumn is (a positive multiple of) its match, e.g.
+    when the output's hypercolumns are the style's in any order.
+  """
+  x = _rows(features, 'features')
+  if isinstance(target, NearestNeighborTarget):
+    matches = as_float(target.matches)
+  else:
+    style = _rows(target, 'style')
+    if style.shape[1] != x.shape[1]:
+      raise ValueError(f'features have {x.shape[1]} channels but the style has {style.shape[1]}')
+    index = nearest_neighbors(jax.lax.stop_gradient(x), style, block_size=block_size)
+    matches = style[index]
+  if matches.shape != x.shape:
+    raise ValueError(f'matches have shape {matches.shape}, the features {x.shape}')
+  cosine = jnp.sum(_normalize(x) * _normalize(jax.lax.stop_gradient(matches)), axis=-1)
+  return jnp.mean(1.0 - cosine)

@@ -1,0 +1,384 @@
+"""The stylization loop: `stylize` a batch of (content, styles) pairs, coarse to fine.
+
+`prepare` checks the inputs and settings (before anything is compiled), fits the images to the
+final size (`resample.resize`), applies colour control, lays the pairs out on the devices
+(`pairs`), checks that the run fits in memory (`memory.plan`: remat and tiles, chosen or checked)
+and picks the compiled `Program`. `Stylization.run` then, at each scale of the ladder,
+computes every pair's targets once, starts the optimizer, and calls the program's chunk until
+the scale's steps are done, reporting progress and checking for non-finite losses in between.
+
+    prepared = engine.prepare(contents, styles, config)
+    result = prepared.run()          # what nst_jax.stylize(contents, styles, config) does
+    prepared.program.run_chunk       # the compiled chunk, for benchmarks and tests
+"""
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from nst_jax.core import color, losses, objective, resample, vgg
+from nst_jax.core.parametrization import Parametrization
+from nst_jax.core.terms import terms_from_config
+from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
+from nst_jax.io import weights
+from nst_jax.run import config as config_lib
+from nst_jax.run import inits, memory, schedule, tiles
+from nst_jax.run.history import HistoryLog, Progress, StylizeResult
+from nst_jax.run.optimizers import Optimizer, as_optimizer, make_optimizer
+from nst_jax.run.pairs import PairLayout
+from nst_jax.run.program import LoopState, Program, ProgramSpec, build_program
+
+# Folded into the seed for the loss terms' keys, so that they differ from the start noise's.
+_LOSS_KEYS = 1
+
+
+def stylize(
+  contents: Any,
+  styles: Sequence[Any],
+  config: ml_collections.ConfigDict | None = None,
+  *,
+  callback: Callable[[Progress], None] | None = None,
+  **options: Any,
+) -> StylizeResult:
+  """Stylizes a batch of content images, each with its own blend of the style images.
+
+  `prepare(contents, styles, config, **options).run(callback)`, where `options` are the keyword
+  arguments `style_weights`, `init_images`, `terms`, `pair_weights`, `optimizer` and `network`.
+
+  Args:
+    contents: (B, H, W, 3) floats in [0, 1], any size: resized so the longest side is
+      `config.image_size` (aspect ratio kept).
+    styles: S style images, each (Hs, Ws, 3) in [0, 1], sizes may differ.
+    config: settings, see `nst_jax.run.config.default_config` (the default if None).
+    style_weights: (B, S) or (S,) non-negative blend weights of the styles for each pair. If
+      None: pair i uses style i when S == B, else every pair blends all styles equally.
+    init_images: (B, H', W', 3) start images for `config.init == 'image'` (resized).
+    terms: the objective, `{name: LossTerm}`; default `terms_from_config(config)`.
+    pair_weights: `{name: (B,)}` a weight per pair for some terms, in place of their own
+      weight: one batch, one compiled program, and a different objective for each pair (a
+      weight sweep, or different losses side by side). A term whose weight is 0 for a pair is
+      skipped for it when the pairs run one at a time (its value is reported as 0).
+    optimizer: an `Optimizer`, or any optax transformation (run without line-search
+      shortcuts), overriding `config.optimizer`.
+    network: `(VGG19 module, params)`, default `weights.load_vgg19` for `config.weights`.
+    callback: called with a `Progress` after each chunk.
+
+  Returns:
+    `StylizeResult(images (B, H, W, 3) in [0, 1], history)`.
+
+  Raises:
+    ConfigError, ImageError: invalid settings or inputs, before anything is compiled.
+    NonFiniteLossError: a loss went non-finite; it names the term and holds the last finite images.
+    StylizeInterrupted: on KeyboardInterrupt; it holds the current images.
+  """
+  return prepare(contents, styles, config, **options).run(callback)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stylization:
+  """A batch ready to optimise: inputs checked, fitted and colour-controlled, program chosen.
+
+  Attributes:
+    config: the settings.
+    program: the compiled functions (see `nst_jax.program`).
+    layout: where the pairs live.
+    params: the network's variables, replicated over the mesh.
+    term_weights: `{term: (B,)}` each pair's weights as configured (`stylize`'s `pair_weights`,
+      else the terms' own), before any normalisation (see `pair_weights`).
+    contents: (B, H, W, 3) this process's contents at the final size, after colour control.
+    originals: the same before colour control.
+    pair_styles: each pair's style images (at their final size) and blend weights.
+    init_images: (B, H', W', 3) start images for `config.init == 'image'`, else None.
+    sizes: (h, w) of each scale, coarsest first.
+    steps: optimizer steps of each scale.
+    plan: the memory plan: remat policy, tiling and estimated peak (`nst_jax.memory`).
+  """
+
+  config: ml_collections.ConfigDict
+  program: Program
+  layout: PairLayout
+  params: Any
+  term_weights: dict[str, np.ndarray]
+  contents: jax.Array
+  originals: jax.Array
+  pair_styles: color.PairStyles
+  init_images: jax.Array | None
+  sizes: list[tuple[int, int]]
+  steps: list[int]
+  plan: memory.Plan | None = None
+
+  def targets(self, scale: int) -> Any:
+    """Every pair's targets at `scale`, sharded."""
+    size = self.sizes[scale]
+    side = schedule.style_side(size, self.config)
+    contents = resample.resize(self.contents, size)
+    return self.layout.shard(self.program.targets(self.params, contents, self.pair_styles, side))
+
+  def start_state(self, scale: int, previous: LoopState | None = None) -> LoopState:
+    """The state at the start of `scale`: this scale's targets; each pair's PRNG key (seeded by
+    `config.seed`, the pair's global index and the scale); the images of `previous` (the last
+    scale's end) resized, else of `config.init`. The optimizer state is fresh, or with
+    `config.warm_start` carried over from `previous` where its shape allows."""
+    size = self.sizes[scale]
+    seed = jax.random.fold_in(jax.random.key(self.config.seed), _LOSS_KEYS)
+    pairs = self.layout.first + jnp.arange(self.contents.shape[0])
+    keys = jax.vmap(lambda b: jax.random.fold_in(jax.random.fold_in(seed, b), scale))(pairs)
+    keys = self.layout.shard(jax.random.key_data(keys))
+    targets = self.targets(scale)
+    if previous is None:
+      contents = resample.resize(self.contents, size)
+      start = inits.initial_images(
+        contents, self.pair_styles, self.init_images, size, self.config, self.layout.first
+      )
+      return self.program.start_state(self.layout.shard(start), targets, keys)
+    images = resample.resize(self.program.result(previous), size)
+    if self.config.warm_start:
+      return self.program.warm_start(previous, images, targets, keys)
+    return self.program.start_state(images, targets, keys)
+
+  def pair_weights(self, scale: int, state: LoopState) -> dict[str, jax.Array]:
+    """Each pair's term weights at `scale`, `{name: (B,)}` sharded: the configured weights,
+    divided with `config.normalize_terms` by the terms' reference values for the pair (see
+    `nst_jax.objective`), evaluated with `state`'s targets."""
+    weights = self.layout.shard(self.term_weights)
+    if not self.config.normalize_terms:
+      return weights
+    size = self.sizes[scale]
+    styles = zip(self.pair_styles.images, self.pair_styles.weights, strict=True)
+    dominant = [images[int(np.argmax(w))] for images, w in styles]
+    stretched = jnp.stack([resample.resize(image, size) for image in dominant])
+    ones = jax.tree.map(jnp.ones_like, weights)
+    keys = self.program.step_keys(state)
+
+    def values(images):
+      return self.program.evaluate(self.params, images, state.targets, ones, keys)[1]
+
+    content = self.layout.shard(resample.resize(self.contents, size))
+    refs = objective.reference_values(values(content), values(self.layout.shard(stretched)))
+    return {name: w / refs[name] for name, w in weights.items()}
+
+  def run(self, callback: Callable[[Progress], None] | None = None) -> StylizeResult:
+    """Optimises every scale in turn; see `stylize`."""
+    log = HistoryLog()
+    state = None  # The previous scale's end (global, padded and sharded).
+    for scale in range(len(self.sizes)):
+      state = self._run_scale(scale, state, log, callback)
+    mode = self.config.color_control
+    palettes = self.layout.shard(color.pair_palettes(self.pair_styles)) if mode == 'nnst' else None
+    images = color.control_result(
+      self.program.result(state), self.layout.shard(self.originals), mode, palettes
+    )
+    return StylizeResult(self.layout.gather(images).astype(np.float32), log.history())
+
+  def _run_scale(self, scale, previous, log, callback) -> LoopState:
+    state = self.start_state(scale, previous)
+    weights = self.pair_weights(scale, state)
+    num_steps = self.steps[scale]
+    done = 0
+    try:
+      while done < num_steps:
+        state, totals, (total, values) = self.program.run_chunk(
+          self.params, state, weights, jnp.int32(num_steps)
+        )
+        count = int(state.step) - done
+        total = self.layout.gather(total)
+        values = {name: self.layout.gather(v) for name, v in values.items()}
+        log.add(scale, self.layout.gather(totals, axis=1)[:count], total, values)
+        done += count
+        if self.layout.gather(state.failed).any():
+          raise self._non_finite_error(state, weights, scale)
+        if callback is not None:
+          current = self.layout.gather(self.program.result(state))
+          callback(Progress(scale, len(self.sizes), done, num_steps, total, values, current))
+        if self.layout.gather(state.stopped).all():
+          break
+    except KeyboardInterrupt:
+      current = self.layout.gather(self.program.result(state), local=True)
+      raise StylizeInterrupted(current, scale, done) from None
+    log.end_scale(self.layout.gather(state.pair_steps))
+    return state
+
+  def _non_finite_error(self, state: LoopState, weights, scale: int) -> NonFiniteLossError:
+    failed = np.flatnonzero(self.layout.gather(state.failed))
+    keys = self.program.step_keys(state)
+    _, values = self.program.evaluate(self.params, state.first_bad, state.targets, weights, keys)
+    bad_terms = [
+      name for name, v in values.items() if not np.isfinite(self.layout.gather(v)[failed]).all()
+    ]
+    what = f'loss term {", ".join(map(repr, bad_terms))}' if bad_terms else 'the gradient'
+    return NonFiniteLossError(
+      f'{what} became non-finite (NaN or inf) for pair(s) {failed.tolist()} at scale {scale}; '
+      'stopped, keeping the last finite images',
+      images=self.layout.gather(state.last_finite),
+      terms=tuple(bad_terms),
+    )
+
+
+def prepare(
+  contents: Any,
+  styles: Sequence[Any],
+  config: ml_collections.ConfigDict | None = None,
+  *,
+  style_weights: Any = None,
+  init_images: Any = None,
+  terms: Mapping[str, objective.LossTerm] | None = None,
+  pair_weights: Mapping[str, Any] | None = None,
+  optimizer: Optimizer | optax.GradientTransformation | None = None,
+  network: tuple[vgg.VGG19, Any] | None = None,
+) -> Stylization:
+  """Checks and places a batch, and picks its compiled program; arguments as for `stylize`.
+
+  `prepare(...).run(callback)` is `stylize`; the `Stylization` also exposes the compiled
+  `program`, and each scale's targets and start state, for benchmarks and tests.
+
+  Raises:
+    ConfigError, ImageError: invalid settings or inputs, before anything is compiled.
+  """
+  config = config_lib.default_config() if config is None else config
+  config_lib.validate(config)
+  contents = _check_images(contents, 'contents')
+  styles = [_check_images(s, f'styles[{i}]', batched=False) for i, s in enumerate(styles)]
+  num_pairs = contents.shape[0]
+  blend = blend_weights(style_weights, num_pairs, len(styles))
+  chosen = dict(terms_from_config(config) if terms is None else terms)
+  per_pair = _pair_weights(pair_weights, chosen, num_pairs)
+  if per_pair is not None:  # Each term's largest weight stands for it in the checks.
+    chosen = {name: t._replace(weight=float(per_pair[name].max())) for name, t in chosen.items()}
+  objective.check_terms(chosen)
+  chosen = {name: term for name, term in chosen.items() if term.weight > 0}
+  layers = objective.layers_of(chosen.values())
+  sizes = schedule.scale_sizes(contents.shape[1:3], config)
+  _check_sizes(sizes, styles, layers, config)
+  if config.init == 'image':
+    if init_images is None:
+      raise ConfigError("config.init='image' needs init_images")
+    init_images = _check_images(init_images, 'init_images')
+    if init_images.shape[0] != num_pairs:
+      raise ConfigError(f'init_images has {init_images.shape[0]} images for {num_pairs} pairs')
+  layout = PairLayout.create(num_pairs, config.num_devices)
+  optimizer = make_optimizer(config) if optimizer is None else as_optimizer(optimizer)
+  model, params = network or weights.load_vgg19(
+    config.weights, pooling=config.pooling, dtype=jnp.dtype(config.dtype)
+  )
+  groups = layout.pair_groups(config.pair_group_size)
+
+  # Every input is fitted once, from its own pixels, to the final size; coarser scales are
+  # resized from there. The scripts fit files by the same rule, so both paths agree.
+  originals = resample.resize(contents, sizes[-1])
+  side = schedule.style_side(sizes[-1], config)
+  styles = [resample.resize(s, resample.fit_size(s.shape[:2], side)) for s in styles]
+  controlled, pair_styles = color.control_inputs(originals, styles, blend, config.color_control)
+
+  # The program is built from the terms without their weights, which are its arguments: a sweep
+  # over weights compiles once.
+  unweighted = tuple((name, term._replace(weight=1.0)) for name, term in chosen.items())
+  # Remat and tiles as the config says, or as the memory estimate chooses; a run that cannot fit
+  # stops here, before compiling.
+  if config.tile_size > 0:
+    tiles.check_tileable(chosen)
+  base = objective.Objective(model, unweighted, gate=per_pair is not None)
+  fit = memory.plan(config, memory.workload(base, params, optimizer, layout, groups, sizes, styles))
+  base = dataclasses.replace(base, model=model.clone(remat=fit.remat))
+  spec = ProgramSpec(
+    objective=base if fit.tiling is None else tiles.tile_objective(base, fit.tiling),
+    optimizer=optimizer,
+    ema_decay=config.ema_decay,
+    chunk_size=config.chunk_size,
+    groups=groups,
+    parametrization=Parametrization(config.parametrization),
+    tolerance=config.tolerance,
+    plateau_steps=config.plateau_steps if config.tolerance else 1,
+  )
+  return Stylization(
+    config=config,
+    program=build_program(spec),
+    layout=layout,
+    params=layout.replicate(params),
+    term_weights={
+      name: np.full(num_pairs, term.weight, np.float32) if per_pair is None else per_pair[name]
+      for name, term in chosen.items()
+    },
+    contents=controlled,
+    originals=originals,
+    pair_styles=pair_styles,
+    init_images=init_images,
+    sizes=sizes,
+    steps=schedule.steps_per_scale(config),
+    plan=fit,
+  )
+
+
+def _pair_weights(
+  pair_weights: Mapping[str, Any] | None, terms: Mapping[str, objective.LossTerm], num_pairs: int
+) -> dict[str, np.ndarray] | None:
+  """`{term: (B,)}` every term's weight for every pair (`pair_weights`, else the term's own)."""
+  if pair_weights is None:
+    return None
+  unknown = sorted(set(pair_weights) - set(terms))
+  if unknown:
+    raise ConfigError(f'pair_weights names term(s) {unknown} that the objective does not have')
+  out = {}
+  for name, term in terms.items():
+    w = np.asarray(pair_weights.get(name, np.full(num_pairs, term.weight)), np.float32)
+    if w.shape != (num_pairs,) or not np.isfinite(w).all() or (w < 0).any():
+      raise ConfigError(
+        f'pair_weights[{name!r}] must be {num_pairs} finite weights >= 0, got {w.tolist()}'
+      )
+    out[name] = w
+  if out and not (np.stack(list(out.values())) > 0).any(axis=0).all():
+    raise ConfigError('pair_weights leave a pair whose loss term weights are all zero')
+  return out
+
+
+def blend_weights(style_weights: Any, num_pairs: int, num_styles: int) -> np.ndarray:
+  """(B, S) blend weights of the styles for each pair, from `stylize`'s `style_weights`."""
+  if num_styles == 0:
+    return np.zeros((num_pairs, 0))
+  if style_weights is None:
+    return np.eye(num_pairs) if num_styles == num_pairs else np.ones((num_pairs, num_styles))
+  w = np.asarray(style_weights, np.float64)
+  if w.ndim == 1:
+    w = np.broadcast_to(w, (num_pairs, w.shape[0]))
+  if w.shape != (num_pairs, num_styles):
+    raise ConfigError(
+      f'style weights have shape {w.shape}; expected ({num_styles},) or '
+      f'({num_pairs}, {num_styles}) for {num_pairs} pair(s) and {num_styles} style(s)'
+    )
+  return losses.check_blend_weights(w, 'style weights of every pair')
+
+
+def _check_images(images: Any, name: str, *, batched: bool = True) -> jax.Array:
+  array = jnp.asarray(images)
+  ndim = 4 if batched else 3
+  if array.ndim != ndim or array.shape[-1] != 3 or 0 in array.shape:
+    shape = '(B, H, W, 3)' if batched else '(H, W, 3)'
+    raise ImageError(f'{name} must be RGB images of shape {shape}, got shape {array.shape}')
+  if not jnp.issubdtype(array.dtype, jnp.floating):
+    raise ImageError(f'{name} must be floats in [0, 1], got dtype {array.dtype}')
+  return array.astype(jnp.float32)
+
+
+def _check_sizes(sizes, styles, layers, config) -> None:
+  if not layers:
+    return
+  stride = vgg.layer_stride(layers[-1])
+  smallest = min(min(size) for size in sizes)
+  if smallest < stride:
+    raise ImageError(
+      f'the image is {smallest} px on its short side at the coarsest scale, too small for '
+      f'layer {layers[-1]} (needs at least {stride} px); raise config.image_size'
+    )
+  for i, style in enumerate(styles):
+    for size in sizes:
+      shape = resample.fit_size(style.shape[:2], schedule.style_side(size, config))
+      if min(shape) < stride:
+        raise ImageError(
+          f'style image {i} is {min(shape)} px on its short side at {size[0]}x{size[1]}, too '
+          f'small for layer {layers[-1]} (needs at least {stride} px); raise config.style_scale'
+        )
