@@ -17,8 +17,8 @@ from nst_jax.run import config as config_lib
 def get_config():
   config = config_lib.default_config()
   config.image_size = 256
-  config.optimizer = 'adam'
-  config.num_steps = 100
-  config.learning_rate = 0.04
-  config.chunk_size = 25
+  config.optim.name = 'adam'
+  config.optim.learning_rate = 0.04
+  config.schedule.num_steps = 100
+  config.schedule.chunk_size = 25
   return config

@@ -15,5 +15,5 @@ from nst_jax.run import config as config_lib
 
 def get_config():
   config = config_lib.from_file(pathlib.Path(__file__).with_name('fast.py'))
-  config.num_steps = 120
+  config.schedule.num_steps = 120
   return config

@@ -33,13 +33,13 @@ from nst_jax.run import config as config_lib
 def get_config():
   config = config_lib.default_config()
   config.image_size = 4096
-  config.num_scales = 4
-  config.scale_ratio = 2.0
-  config.coarse_steps = 100
-  config.num_steps = 20
-  config.chunk_size = 10
-  config.optimizer = 'adam'
-  config.learning_rate = 0.02
-  config.remat = 'blocks_1_3'
-  config.tile_size = 0
+  config.schedule.num_scales = 4
+  config.schedule.scale_ratio = 2.0
+  config.schedule.coarse_steps = 100
+  config.schedule.num_steps = 20
+  config.schedule.chunk_size = 10
+  config.optim.name = 'adam'
+  config.optim.learning_rate = 0.02
+  config.memory.remat = 'blocks_1_3'
+  config.memory.tile_size = 0
   return config

@@ -32,13 +32,12 @@ from nst_jax.run import config as config_lib
 def get_config():
   config = config_lib.from_file(pathlib.Path(__file__).with_name('nnst.py'))
   config.image_size = 768
-  config.num_scales = 3
-  config.coarse_steps = 200
-  config.num_steps = 200
-  config.terms.sliced = 2.0
-  config.sliced_relative = True
-  config.content_loss = 'self_similarity'
-  config.content_layers = {'relu2_1': 1.0, 'relu3_1': 1.0, 'relu4_1': 1.0}
-  config.terms.content = 1.0
+  config.schedule.num_scales = 3
+  config.schedule.coarse_steps = 200
+  config.schedule.num_steps = 200
+  config.losses.sliced.weight = 2.0
+  config.losses.sliced.relative = True
+  config.losses.self_similarity.weight = 1.0
+  config.losses.self_similarity.layers = {'relu2_1': 1.0, 'relu3_1': 1.0, 'relu4_1': 1.0}
   config.color_control = 'none'
   return config

@@ -21,18 +21,18 @@ from nst_jax.run import config as config_lib
 def get_config():
   config = config_lib.default_config()
   config.image_size = 512
-  config.num_scales = 4
-  config.scale_ratio = 2.0
-  config.coarse_steps = 200
-  config.num_steps = 200
-  config.style_loss = 'nearest_neighbor'
-  config.terms.content = 0.0
-  config.terms.style = 1.0
-  config.nn_augment = 'rotations'
-  config.nn_rematch_every = 50
-  config.nn_content_mix = 0.75
-  config.optimizer = 'adam'
-  config.learning_rate = 0.01
-  config.chunk_size = 50
+  config.schedule.num_scales = 4
+  config.schedule.scale_ratio = 2.0
+  config.schedule.coarse_steps = 200
+  config.schedule.num_steps = 200
+  config.schedule.chunk_size = 50
+  config.losses.content.weight = 0.0
+  config.losses.gram.weight = 0.0
+  config.losses.nearest_neighbor.weight = 1.0
+  config.losses.nearest_neighbor.augment = 'rotations'
+  config.losses.nearest_neighbor.rematch_every = 50
+  config.losses.nearest_neighbor.content_mix = 0.75
+  config.optim.name = 'adam'
+  config.optim.learning_rate = 0.01
   config.color_control = 'nnst'
   return config

@@ -17,9 +17,10 @@ from nst_jax.run import config as config_lib
 def get_config():
   config = config_lib.default_config()
   config.image_size = 256
-  config.num_steps = 400
-  config.terms.content = 0.01
-  config.terms.style = 1.0
-  channels = {name: vgg.BLOCK_CHANNELS[int(name[4]) - 1][0] for name in config.style_layers}
-  config.style_layers = {name: 10.0 / c**2 for name, c in channels.items()}
+  config.schedule.num_steps = 400
+  config.losses.content.weight = 0.01
+  config.losses.gram.weight = 1.0
+  gram = config.losses.gram
+  channels = {name: vgg.BLOCK_CHANNELS[int(name[4]) - 1][0] for name in gram.layers}
+  gram.layers = {name: 10.0 / c**2 for name, c in channels.items()}
   return config

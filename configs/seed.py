@@ -23,13 +23,13 @@ from nst_jax.run import config as config_lib
 
 def get_config():
   config = config_lib.default_config()
-  config.init = 'noise'
-  config.normalize_terms = True
-  config.terms.content = 1.5
-  config.terms.style = 1.0
-  config.terms.tv = 0.1
-  config.tv_kind = 'l1'
-  config.optimizer = 'adam'
-  config.learning_rate = 0.02
-  config.num_steps = 1000
+  config.init.kind = 'noise'
+  config.normalize_losses = True
+  config.losses.content.weight = 1.5
+  config.losses.gram.weight = 1.0
+  config.losses.tv.weight = 0.1
+  config.losses.tv.norm = 'l1'
+  config.optim.name = 'adam'
+  config.optim.learning_rate = 0.02
+  config.schedule.num_steps = 1000
   return config

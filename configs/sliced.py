@@ -19,12 +19,11 @@ from nst_jax.run import config as config_lib
 def get_config():
   config = config_lib.default_config()
   config.image_size = 512
-  config.style_loss = 'sliced'
-  config.sliced_relative = True
-  config.terms.content = 1.0
-  config.terms.style = 3e7
-  config.optimizer = 'adam'
-  config.learning_rate = 0.02
-  config.num_steps = 300
-  config.chunk_size = 50
+  config.losses.gram.weight = 0.0
+  config.losses.sliced.weight = 3e7
+  config.losses.sliced.relative = True
+  config.optim.name = 'adam'
+  config.optim.learning_rate = 0.02
+  config.schedule.num_steps = 300
+  config.schedule.chunk_size = 50
   return config

@@ -1,27 +1,15 @@
 """nst_jax: batched, sharded Gatys-style neural style transfer in JAX.
 
-import nst_jax
-result = nst_jax.stylize(contents, styles, nst_jax.default_config())
+    import nst_jax
+    result = nst_jax.stylize(contents, styles, nst_jax.default_config())
+
+The loss functions live in one place, `nst_jax.losses` (e.g. `nst_jax.losses.gram_style_loss`);
+the layers of the package are described in docs/architecture.md.
 """
 
-from nst_jax.core.losses import (
-  blend_style_targets,
-  content_loss,
-  gaussian_style_target,
-  gram_matrix,
-  gram_style_loss,
-  gram_style_target,
-  hypercolumns,
-  mean_and_covariance,
-  nearest_neighbor_style_loss,
-  self_similarity_content_loss,
-  sliced_wasserstein_style_loss,
-  style_loss,
-  total_variation,
-  wasserstein2_style_loss,
-)
-from nst_jax.core.objective import LossTerm, combine_terms
-from nst_jax.core.terms import register_term, terms_from_config
+from nst_jax.core import losses
+from nst_jax.core.objective import combine_terms
+from nst_jax.core.terms import LossTerm, register_loss, terms_from_config, unregister_loss
 from nst_jax.core.vgg import LAYER_NAMES, VGG19
 from nst_jax.errors import (
   ConfigError,
@@ -52,28 +40,16 @@ __all__ = [
   'StylizeResult',
   'VGG19',
   'WeightsError',
-  'blend_style_targets',
   'combine_terms',
-  'content_loss',
   'default_config',
-  'gaussian_style_target',
-  'gram_matrix',
-  'gram_style_loss',
-  'gram_style_target',
-  'hypercolumns',
   'load_image',
   'load_vgg19',
   'load_vgg19_params',
+  'losses',
   'make_optimizer',
-  'mean_and_covariance',
-  'nearest_neighbor_style_loss',
-  'register_term',
+  'register_loss',
   'save_image',
-  'self_similarity_content_loss',
-  'sliced_wasserstein_style_loss',
   'stylize',
-  'style_loss',
   'terms_from_config',
-  'total_variation',
-  'wasserstein2_style_loss',
+  'unregister_loss',
 ]

@@ -107,17 +107,17 @@ _STYLE_LOSSES = flags.DEFINE_list(
 )
 _OPTIMIZERS = flags.DEFINE_list('optimizers', ['lbfgs', 'adam'], 'Memory suite: optimizers.')
 _REMATS = flags.DEFINE_list(
-  'remats', ['auto'], "Memory suite: config.remat values ('auto': the memory plan's choice)."
+  'remats', ['auto'], "Memory suite: config.memory.remat values ('auto': the memory plan's choice)."
 )
 _TILE_SIZES = flags.DEFINE_list(
-  'tile_sizes', ['0'], 'Memory suite: config.tile_size values (0: auto, -1: never).'
+  'tile_sizes', ['0'], 'Memory suite: config.memory.tile_size values (0: auto, -1: never).'
 )
 _STEPS = flags.DEFINE_integer('steps', 2, 'Memory suite: steps per timed chunk.', lower_bound=1)
 _SUBTRACT_FORWARD = flags.DEFINE_boolean(
   'subtract_forward', True, 'Memory suite: time one forward evaluation and subtract it.'
 )
 _MEMORY_GB = flags.DEFINE_float(
-  'memory_gb', 0.0, 'Memory suite: config.memory_gb (0: the free memory).'
+  'memory_gb', 0.0, 'Memory suite: config.memory.budget_gb (0: the free memory).'
 )
 _CASE = flags.DEFINE_string('case', '', 'Internal: the JSON settings of one memory case.')
 
@@ -163,8 +163,8 @@ def _case(
   """Runs one case; returns its results and `replay`, which times one more chunk (seconds)."""
   config = nst_jax.default_config()
   config.image_size = size
-  config.optimizer = _OPTIMIZER.value
-  config.chunk_size = _CHUNK_SIZE.value
+  config.optim.name = _OPTIMIZER.value
+  config.schedule.chunk_size = _CHUNK_SIZE.value
   contents = _images(rng, num_pairs, size)
   styles = list(_images(rng, num_pairs, size))  # Pair i uses style i.
   prepared = engine.prepare(contents, styles, config, network=network)
@@ -191,7 +191,7 @@ def _case(
       forward_s.append(_seconds(forward, params, images, state.targets, weights_, keys))
       matmul_s.append(matmul())
   chunk_s = np.asarray(chunk_s)
-  step_s = (chunk_s - np.asarray(forward_s)) / config.chunk_size
+  step_s = (chunk_s - np.asarray(forward_s)) / config.schedule.chunk_size
   matmul_rate = 2 * _MATMUL_SIZE.value**3 / np.asarray(matmul_s) / 1e9
   num_devices = prepared.layout.mesh.size
   result = {
@@ -202,7 +202,7 @@ def _case(
     'step_s': float(np.median(step_s)),
     'step_s_min': float(np.min(step_s)),
     'per_image_step_s': float(np.median(step_s)) / num_pairs,
-    'chunk_step_s': float(np.median(chunk_s)) / config.chunk_size,
+    'chunk_step_s': float(np.median(chunk_s)) / config.schedule.chunk_size,
     'forward_s': float(np.median(forward_s)),
     'matmul_gflop_per_s': float(np.median(matmul_rate)),
     'chunk_times_s': chunk_s.tolist(),
@@ -219,7 +219,7 @@ def _case(
   )
   lowered = value_and_grad.lower(images, state.targets, weights_, keys)
   eval_flops = num_devices * _flops(lowered.compile())
-  if config.optimizer == 'adam':
+  if config.optim.name == 'adam':
     rates = eval_flops / step_s / 1e9
     result.update(
       step_gflop=eval_flops / 1e9,
@@ -309,14 +309,14 @@ def _run_case(settings: dict[str, Any]) -> dict[str, Any]:
   device = jax.devices()[0]
   config = nst_jax.default_config()
   config.image_size = settings['size']
-  config.optimizer = settings['optimizer']
+  config.optim.name = settings['optimizer']
   config.style_loss = settings['style_loss']
-  config.remat = settings['remat']
-  config.tile_size = settings['tile_size']
-  config.memory_gb = settings['memory_gb']
-  config.chunk_size = settings['steps']
-  config.num_steps = 2**30
-  network = weights.load_vgg19(config.weights, pooling=config.pooling)
+  config.memory.remat = settings['remat']
+  config.memory.tile_size = settings['tile_size']
+  config.memory.budget_gb = settings['memory_gb']
+  config.schedule.chunk_size = settings['steps']
+  config.schedule.num_steps = 2**30
+  network = weights.load_vgg19(config.network.weights, pooling=config.network.pooling)
   rng = np.random.default_rng(settings['seed'])
   content, style = _smooth_image(rng, config.image_size), _smooth_image(rng, config.image_size)
   base, _ = _memory_in_use(device)

@@ -15,6 +15,8 @@ presets' own (a quick look); `--overrides field=value,...` changes every method'
 Exit codes as in scripts/stylize.py.
 """
 
+import pathlib
+
 from absl import flags
 
 from nst_jax.app import script
@@ -40,6 +42,7 @@ def main(argv: list[str]) -> None:
     contents=_CONTENTS.value,
     styles=_STYLES.value,
     output_dir=_OUTPUT_DIR.value,
+    configs_dir=pathlib.Path(__file__).resolve().parents[1] / 'configs',
     methods=_METHODS.value,
     size=_SIZE.value,
     steps=_STEPS.value,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The quick start: installs nst_jax into .venv (first run only), writes the sample images, then
 # stylizes one photograph and makes a 2 x 2 style grid. Results go to out/.
-# Usage: bash scripts/demo.sh [extra flags for both scripts, e.g. --config.num_steps=50]
+# Usage: bash scripts/demo.sh [extra flags for both scripts, e.g. --config.schedule.num_steps=50]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh samples

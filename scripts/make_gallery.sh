@@ -15,11 +15,11 @@ run() {  # run NAME CONTENT STYLE CONFIG [overrides...]
   python scripts/stylize.py --content "$s/$content.png" --style "$s/style_$style.png" \
     --output "$out/$name.jpg" --config "configs/$config.py" --workdir "/tmp/nst_gallery/$name" "$@"
 }
-run astronaut_swirls_default astronaut swirls default --config.image_size=256 --config.num_steps=100
+run astronaut_swirls_default astronaut swirls default --config.image_size=256 --config.schedule.num_steps=100
 run chelsea_mosaic_fast chelsea mosaic fast
 run coffee_waves_seed coffee waves seed --config.image_size=256
-run astronaut_ihc_hq astronaut ihc hq --config.image_size=256 --config.num_scales=2 \
-  --config.coarse_steps=100 --config.num_steps=100 --config.chunk_size=25
+run astronaut_ihc_hq astronaut ihc hq --config.image_size=256 --config.schedule.num_scales=2 \
+  --config.schedule.coarse_steps=100 --config.schedule.num_steps=100 --config.schedule.chunk_size=25
 run coffee_swirls_preserve coffee swirls fast --config.color_control=preserve_colors
 python scripts/style_grid.py --contents "$s/astronaut.png,$s/chelsea.png" \
   --styles "$s/style_swirls.png,$s/style_mosaic.png,$s/style_waves.png" \

@@ -3,7 +3,7 @@ r"""Quality against time: several configs on the same pairs, scored with one fix
   python scripts/make_samples.py --out samples
   python scripts/quality_curve.py --contents samples/astronaut.png,samples/coffee.png \
     --styles samples/style_swirls.png,samples/style_waves.png --size 256 \
-    --configs configs/pastiche.py,configs/default.py@num_scales=3@coarse_steps=100 \
+    --configs configs/pastiche.py,configs/default.py@schedule.num_scales=3 \
     --eval_config configs/pastiche.py --output_dir out/quality \
     [--pastiche_python /tmp/torchenv/bin/python]   # see scripts/pastiche_reference.py
 
@@ -26,6 +26,8 @@ Writes `quality.json` in --output_dir:
 and `quality.png`: the objective (mean over pairs, relative to pastiche's best when it ran)
 against seconds, one line per config.
 """
+
+import pathlib
 
 from absl import flags
 
@@ -52,7 +54,11 @@ def main(argv: list[str]) -> None:
     size=_SIZE.value,
     eval_spec=_EVAL.value,
     output_dir=_OUTPUT.value,
-    pastiche_python=_PASTICHE.value,
+    pastiche_command=(
+      [_PASTICHE.value, str(pathlib.Path(__file__).with_name('pastiche_reference.py'))]
+      if _PASTICHE.value
+      else []
+    ),
     pastiche_steps=_PASTICHE_STEPS.value,
     chunk_size=_CHUNK.value,
   )

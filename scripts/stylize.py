@@ -3,7 +3,7 @@ r"""Stylizes content images with one style image or a blend of several.
   python scripts/stylize.py --content samples/astronaut.png --style samples/style_swirls.png \
     --output out/astronaut_swirls.png
   python scripts/stylize.py --content_dir photos/ --style a.jpg,b.jpg --style_weights 0.7,0.3 \
-    --output out/ --config configs/fast.py --config.num_steps=200 --workdir runs/blend
+    --output out/ --config configs/fast.py --config.schedule.num_steps=200 --workdir runs/blend
 
 Several content images (`--content a.jpg,b.jpg` or `--content_dir DIR`) run as vmapped batches,
 one per output size (contents of the same size after resizing to config.image_size, aspect ratio
@@ -12,11 +12,11 @@ kept). `--output` is then a folder (`out/`: one `out/<content>.png` each) or a p
 `out/{content}_swirls.jpg`; with a single content it may also be a file name.
 
 `--save_every N` writes `<output>.stepNNNN.<ext>` next to each output at the first chunk boundary
-(every config.chunk_size steps) at or after each multiple of N steps. `--workdir DIR` receives
-config.json, run.json, history.jsonl (losses) and loss.png (their curves).
+(every config.schedule.chunk_size steps) at or after each multiple of N steps. `--workdir DIR`
+receives config.json, run.json, history.jsonl (losses) and loss.png (their curves).
 
 Ctrl-C saves `<output>.interrupted.png` and prints how to resume (`--init_image` sets
-config.init='image'); exit code 130. A non-finite loss saves `<output>.last_finite.png`; exit
+config.init.kind='image'); exit code 130. A non-finite loss saves `<output>.last_finite.png`; exit
 code 1. Bad flags, configs or inputs print one `error:` line; exit code 2.
 """
 
@@ -37,7 +37,7 @@ _OUTPUT = flags.DEFINE_string(
   'output', None, 'Output file, or folder / {content} pattern for several contents.', required=True
 )
 _INIT_IMAGE = flags.DEFINE_list(
-  'init_image', [], 'Start image(s), one per content (e.g. to resume); sets config.init=image.'
+  'init_image', [], 'Start image(s), one per content (e.g. to resume); sets config.init.kind=image.'
 )
 _SAVE_EVERY = flags.DEFINE_integer('save_every', 0, 'Write intermediate images every N steps.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for config, loss history and plot.')

@@ -10,8 +10,9 @@ from typing import Any
 
 import ml_collections
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
+from nst_jax.app import sheets
 from nst_jax.io import files
 from nst_jax.run.history import History
 
@@ -58,13 +59,6 @@ def history_lines(batches: Sequence[BatchRecord]) -> Iterator[dict[str, Any]]:
 CURVE_COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189))
 
 
-def _font(size: int):
-  try:
-    return ImageFont.load_default(size=size)
-  except (TypeError, OSError, ImportError):  # Pillow without FreeType: the bitmap font.
-    return ImageFont.load_default()
-
-
 def plot_losses(
   curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
   *,
@@ -84,7 +78,7 @@ def plot_losses(
   left, right, top, bottom = 78, 20, 34, 46
   image = Image.new('RGB', size, 'white')
   draw = ImageDraw.Draw(image)
-  font, small = _font(14), _font(12)
+  font, small = sheets.font(14), sheets.font(12)
   points = {}
   for label, (xs, ys) in curves.items():
     xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
@@ -162,7 +156,9 @@ def loss_curves(
     curves['total'] = (np.arange(len(totals)), totals.mean(axis=1))
   for name in first.terms:
     values = np.concatenate([h.terms[name] for h in histories], axis=1)
-    curves[f'{name} (x{float(config.terms[name]):g})'] = (first.term_steps, values.mean(axis=1))
+    weight = config.losses[name].weight if name in config.losses else None
+    label = name if weight is None else f'{name} (x{float(weight):g})'
+    curves[label] = (first.term_steps, values.mean(axis=1))
   markers = [int(i) for i in np.flatnonzero(np.diff(first.scale)) + 1]
   return curves, markers
 

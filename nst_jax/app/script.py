@@ -79,6 +79,18 @@ def flag_error_message(text: str) -> str:
   required = re.search(r'Flag --(\w+) must have a value other than None', text)
   if required:
     return f'--{required.group(1)} is required'
+  group = re.search(r'flag --(\w+)\.([\w.]+)=\S* ?: Failed to parse .* as a ConfigDict', text)
+  if group:
+    name = group.group(2)
+    node = config_lib.default_config()
+    for part in name.split('.'):
+      node = node.get(part) if hasattr(node, 'get') else None
+    if hasattr(node, 'keys'):
+      fields = list(node.keys())
+      return (
+        f'--{group.group(1)}.{name} is a group of fields ({", ".join(fields)}); set one, e.g. '
+        f'--{group.group(1)}.{name}.{fields[0]}=... (see docs/config.md)'
+      )
   if 'Traceback (most recent call last)' in text:  # A config file failed to load.
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return f'{lines[0].rstrip(":")} {lines[-1]}'
@@ -95,6 +107,9 @@ def unknown_field_message(exc: BaseException, argv: Sequence[str], name: str = '
   overrides = [a.split('=', 1)[0].lstrip('-') for a in argv if re.match(rf'-{{1,2}}{name}\.', a)]
   matching = [o for o in overrides if field in o.split('.')[1:]]
   where = f'--{matching[0]}' if matching else f'--{name}.{field}'
+  renamed = config_lib.renamed_field(where.split('.', 1)[1]) if '.' in where else None
+  if renamed:
+    return f'{where}: {renamed}'
   hint = ''
   suggestion = re.search(r'Did you mean "([^"]+)"', text)
   if suggestion:
@@ -145,22 +160,6 @@ def get_config(holder: flags.FlagHolder) -> ml_collections.ConfigDict:
     raise ConfigError(
       f'config file {filename!r}: get_config() returned a {type(config).__name__}, not a ConfigDict'
     )
-  check_config_fields(config, filename)
+  config_lib.check_fields(config, filename)
   config_lib.validate(config)
   return config
-
-
-def check_config_fields(config: ml_collections.ConfigDict, filename: str = 'config') -> None:
-  """Raises `ConfigError` if `config` lacks or adds top-level fields of `default_config()`."""
-  expected = set(config_lib.default_config().keys())
-  keys = set(config.keys())
-  if keys - expected:
-    raise ConfigError(
-      f'config file {filename!r} sets unknown field(s) {", ".join(sorted(keys - expected))}; '
-      'valid fields are those of nst_jax.run.config.default_config()'
-    )
-  if expected - keys:
-    raise ConfigError(
-      f'config file {filename!r} lacks field(s) {", ".join(sorted(expected - keys))}; start '
-      'from nst_jax.run.config.default_config() and change only what differs'
-    )

@@ -1,11 +1,20 @@
-"""One command's run over its batches: the network, progress display, run record and rescue."""
+"""What every command shares: planning, batches, running, saving, rescuing, and the run record.
 
+A command (`Command`) says only what is its own: how it plans its outputs and splits its pairs
+into batches (`plan`), each batch's inputs (`inputs`), what it writes when a batch is done
+(`save`) and what it writes when a batch is interrupted or its loss goes non-finite (`rescue`).
+`run_command` does the rest for every command alike: it loads the network once, runs the batches
+with a progress display, writes the workdir's record, and turns Ctrl-C and non-finite losses into
+saved images and a one-line message (`Session`).
+"""
+
+import abc
 import contextlib
 import pathlib
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +31,85 @@ from nst_jax.run.history import Progress
 from nst_jax.run.pairs import Distributed, process_share
 
 Batch = tuple[tuple[int, int], list[int]]  # (image size, indices of its pairs)
+
+
+class BatchInputs(NamedTuple):
+  """What one `stylize` call of a batch receives (this process's pairs only).
+
+  Attributes:
+    contents: (B, H, W, 3) in [0, 1].
+    style_weights: (B, S) or (S,) blend weights, or None (see `stylize`).
+    init_images: (B, H, W, 3) start images, or None.
+    guides: (B, H, W, G) the pairs' guides, or None.
+    style_guides: one (Hs, Ws, G) guide image per style, or None.
+  """
+
+  contents: np.ndarray
+  style_weights: np.ndarray | None = None
+  init_images: np.ndarray | None = None
+  guides: np.ndarray | None = None
+  style_guides: Sequence[np.ndarray] | None = None
+
+
+class Command(abc.ABC):
+  """One script's work, in the steps `run_command` drives.
+
+  `plan()` runs first and must set `batches`, `names` (one per pair, for the run record),
+  `styles` (the style images) and `info` (what `run.json` records), checking every input and
+  output before anything is loaded. `session` is set while the batches run.
+  """
+
+  batches: list[Batch]
+  names: list[str]
+  styles: list[np.ndarray]
+  info: dict[str, Any]
+  session: 'Session'
+
+  @abc.abstractmethod
+  def plan(self) -> None:
+    """Checks the inputs and outputs, and splits the pairs into batches."""
+
+  @abc.abstractmethod
+  def inputs(self, pairs: list[int]) -> BatchInputs:
+    """The inputs of this process's `pairs` of the current batch."""
+
+  @abc.abstractmethod
+  def save(self, pairs: list[int], results: np.ndarray) -> None:
+    """Writes what a finished batch made: `results` (P, H, W, 3), one per pair of `pairs`."""
+
+  @abc.abstractmethod
+  def rescue(self, tag: str, results: dict[int, np.ndarray]) -> list[pathlib.Path]:
+    """Writes the images of an interrupted ('interrupted') or failed ('last_finite') batch,
+    `{pair: image}`, and returns the files written."""
+
+  def resume_hint(self, pairs: list[int], saved: list[pathlib.Path]) -> str:
+    """Appended to the Ctrl-C message: how to continue."""
+    return ''
+
+  def on_progress(self, progress: Progress) -> None:  # noqa: B027 (optional)
+    """Called after every chunk, after the progress display."""
+
+  def finish(self) -> Any:  # noqa: B027 (optional)
+    """Runs after the last batch; its value is `run_command`'s."""
+
+
+def run_command(
+  command: Command,
+  config: ml_collections.ConfigDict,
+  dist: Distributed,
+  workdir: str | None,
+  reporter: reporting.ProgressReporter | None = None,
+) -> Any:
+  """Plans `command`, runs its batches one after another and writes the run record."""
+  command.plan()
+  session = Session(config, dist, command.batches, command.names, workdir, command.info, reporter)
+  command.session = session
+  with session.rescue(command.rescue, command.resume_hint):
+    for b, (_, pairs) in enumerate(command.batches):
+      results = session.run(b, command.inputs, command.styles, command.on_progress)
+      command.save(pairs, results)
+  session.finish('done')
+  return command.finish()
 
 
 class Session:
@@ -49,9 +137,11 @@ class Session:
     }
     self.reporter = reporter or reporting.ProgressReporter(config, len(self.batches))
     self.current = 0  # The batch running (or that failed).
-    logging.info('Loading VGG19 weights (%s)', config.weights)
+    logging.info('Loading VGG19 weights (%s)', config.network.weights)
     self.network = weights.load_vgg19(
-      config.weights, pooling=config.pooling, dtype=jnp.dtype(config.dtype)
+      config.network.weights,
+      pooling=config.network.pooling,
+      dtype=jnp.dtype(config.network.dtype),
     )
 
   def local(self, b: int) -> list[int]:
@@ -62,13 +152,13 @@ class Session:
   def run(
     self,
     b: int,
-    make_inputs: Callable[[list[int]], tuple[np.ndarray, np.ndarray | None, np.ndarray | None]],
+    make_inputs: Callable[[list[int]], BatchInputs],
     styles: Sequence[np.ndarray],
     on_progress: Callable[[Progress], None] | None = None,
   ) -> np.ndarray:
     """Stylizes batch `b`; returns the results of all its pairs, on every process."""
     self.current = b
-    contents, style_weights, init_images = make_inputs(self.local(b))
+    given = make_inputs(self.local(b))
 
     def callback(progress: Progress) -> None:
       self.reporter(progress)
@@ -79,11 +169,13 @@ class Session:
     start = time.monotonic()
     try:
       result = engine.stylize(
-        contents,
+        given.contents,
         styles,
         self.config,
-        style_weights=style_weights,
-        init_images=init_images,
+        style_weights=given.style_weights,
+        init_images=given.init_images,
+        guides=given.guides,
+        style_guides=given.style_guides,
         network=self.network,
         callback=callback,
       )
@@ -93,11 +185,11 @@ class Session:
     real = len(self.batches[b][1])
     self.records[b].history = result.history.first_pairs(real)
     self.records[b].seconds = time.monotonic() - start
-    if self.config.tolerance:
+    if self.config.schedule.plateau_tolerance:
       steps = self.records[b].history.pair_steps
       for name, taken in zip(self.records[b].pairs, steps.T, strict=True):
         logging.info(
-          '%s: %s steps (config.tolerance stops a pair on its plateau)',
+          '%s: %s steps (config.schedule.plateau_tolerance stops a pair on its plateau)',
           name,
           '+'.join(map(str, taken)),
         )

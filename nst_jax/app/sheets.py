@@ -1,8 +1,10 @@
-"""Style grids: cells fitted into equal boxes, composed with row and column headers."""
+"""Image sheets: style grids, comparison sheets and text labels, fitted into equal cells."""
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from nst_jax.core import resample
 
@@ -51,3 +53,58 @@ def compose_grid(
     for j in range(columns):
       place(i + 1, j + 1, cells[i][j])
   return sheet
+
+
+def font(size: int) -> Any:
+  try:
+    return ImageFont.load_default(size=size)
+  except (TypeError, OSError, ImportError):  # Pillow without FreeType: the bitmap font.
+    return ImageFont.load_default()
+
+
+def text_image(text: str, size: tuple[int, int], font_size: int) -> np.ndarray:
+  """`text` in black, centred on a white (H, W, 3) float image, shrunk to fit its width."""
+  canvas = Image.new('RGB', (size[1], size[0]), 'white')
+  draw = ImageDraw.Draw(canvas)
+  face = font(font_size)
+  while font_size > 6 and draw.textbbox((0, 0), text, font=face)[2] > 0.95 * size[1]:
+    font_size -= 1
+    face = font(font_size)
+  left, top, right, bottom = draw.textbbox((0, 0), text, font=face)
+  draw.text(
+    ((size[1] - right + left) / 2 - left, (size[0] - bottom + top) / 2 - top),
+    text,
+    fill='black',
+    font=face,
+  )
+  return np.asarray(canvas, np.float32) / 255.0
+
+
+def compose_sheet(
+  style: np.ndarray,
+  contents: Sequence[np.ndarray],
+  cells: Sequence[Sequence[np.ndarray]],
+  labels: Sequence[str],
+  gutter: int = 8,
+) -> np.ndarray:
+  """A white sheet: a header row (the style, then each column's label), then for each content a
+  row with the content and its results, each fitted into a cell as large as the largest image."""
+  height = max(im.shape[0] for row in cells for im in row)
+  width = max(im.shape[1] for row in cells for im in row)
+  header = max(32, height // 3)
+  columns = [
+    fit_and_pad(style, (header, width)),
+    *(text_image(label, (header, width), max(12, header // 3)) for label in labels),
+  ]
+  rows = [columns]
+  for content, row in zip(contents, cells, strict=True):
+    rows.append([fit_and_pad(im, (height, width)) for im in (content, *row)])
+  sheet_rows = []
+  for row in rows:
+    h = row[0].shape[0]
+    strip = np.ones((h, gutter + len(row) * (width + gutter), 3), np.float32)
+    for j, im in enumerate(row):
+      strip[:, gutter + j * (width + gutter) : gutter + j * (width + gutter) + width] = im
+    sheet_rows += [np.ones((gutter, strip.shape[1], 3), np.float32), strip]
+  sheet_rows.append(np.ones((gutter, sheet_rows[-1].shape[1], 3), np.float32))
+  return np.concatenate(sheet_rows)

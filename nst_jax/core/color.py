@@ -18,11 +18,11 @@ A third way, NNST's (Kolkin et al. 2022, `nnst_colors`), recolours the result af
 OkLab: the result's lightness, and the content's chroma mapped affinely onto the style's palette
 (its chroma mean and covariance), smoothed along the result's edges.
 
-`config.color_control` names a mode; `control_inputs` does what it does to a batch's inputs
-before optimisation, and `control_result` what it does to the result.
+`config.color_control` names a mode; `nst_jax.run.inputs` applies it to a batch's inputs before
+optimisation and to the result.
 """
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
@@ -276,87 +276,3 @@ def nnst_colors(
   is_grey = jnp.max(jnp.abs(palette.cov[1:, 1:])) < _GREY_CHROMA
   lab = jnp.clip(jnp.where(is_grey, grey, colour), palette.low, palette.high)
   return jnp.clip(colorspaces.oklab_to_rgb(lab), 0.0, 1.0)
-
-
-class PairStyles(NamedTuple):
-  """A batch's style images after colour control, per pair.
-
-  Attributes:
-    images: for each pair, its style images with a positive blend weight, (Hs, Ws, 3) each.
-    weights: for each pair, those styles' blend weights.
-    ids: for each pair, a key per style image: equal keys mean equal images, so that their
-      features are computed once.
-  """
-
-  images: list[list[jax.Array]]
-  weights: list[tuple[float, ...]]
-  ids: list[list[Hashable]]
-
-
-def control_inputs(
-  contents: jax.Array, styles: Sequence[jax.Array], blend: np.ndarray, mode: str
-) -> tuple[jax.Array, PairStyles]:
-  """What colour-control `mode` does to a batch's inputs before optimisation.
-
-  Args:
-    contents: (B, H, W, 3) in [0, 1].
-    styles: S style images (Hs, Ws, 3) in [0, 1].
-    blend: (B, S) blend weights; a pair uses the styles with a positive weight.
-    mode: `config.color_control`: 'match_style' recolours each style to each content
-      (`match_color`); 'luminance_only' turns contents and styles grey, the styles' luminance
-      matched to the content's (`match_luminance`); 'none' and 'preserve_colors' change nothing.
-
-  Returns:
-    `(contents, pair_styles)`: the contents to optimise towards, (B, H, W, 3), and the styles.
-  """
-  images, weights, ids = [], [], []
-  for b, row in enumerate(blend):
-    used = [s for s in range(len(styles)) if row[s] > 0]
-    weights.append(tuple(float(row[s]) for s in used))
-    if mode == 'match_style':
-      images.append([match_color(styles[s], contents[b]) for s in used])
-      ids.append([(s, b) for s in used])
-    elif mode == 'luminance_only':
-      content_luminance = colorspaces.luminance(contents[b])
-      images.append([match_luminance(to_luminance_rgb(styles[s]), content_luminance) for s in used])
-      ids.append([(s, b) for s in used])
-    else:
-      images.append([styles[s] for s in used])
-      ids.append([(s,) for s in used])
-  if mode == 'luminance_only':
-    contents = jax.vmap(to_luminance_rgb)(contents)
-  return contents, PairStyles(images, weights, ids)
-
-
-_preserve_colors_batch = jax.jit(jax.vmap(preserve_colors))
-_nnst_colors_batch = jax.jit(jax.vmap(nnst_colors))
-
-
-def pair_palettes(pair_styles: PairStyles) -> Palette:
-  """Each pair's style palette (`style_palette` of its blend), stacked: leaves (B, ...)."""
-  palettes = [
-    style_palette(images, weights)
-    for images, weights in zip(pair_styles.images, pair_styles.weights, strict=True)
-  ]
-  return jax.tree.map(lambda *xs: jnp.stack(xs), *palettes)
-
-
-def control_result(
-  images: jax.Array, contents: jax.Array, mode: str, palettes: Palette | None = None
-) -> jax.Array:
-  """What colour-control `mode` does to the result: 'preserve_colors' and 'luminance_only' put
-  the original contents' chroma back (`preserve_colors`); 'nnst' maps the contents' chroma onto
-  each pair's style palette (`nnst_colors`); the others change nothing.
-
-  Args:
-    images: (B, H, W, 3) optimised images in [0, 1].
-    contents: (B, H, W, 3) the contents as given, before `control_inputs`.
-    palettes: each pair's style `Palette` (leaves (B, ...), see `pair_palettes`), for 'nnst'.
-  """
-  if mode in ('preserve_colors', 'luminance_only'):
-    return _preserve_colors_batch(images, contents)
-  if mode == 'nnst':
-    if palettes is None:
-      raise ValueError("color_control 'nnst' needs the pairs' style palettes")
-    return _nnst_colors_batch(images, contents, palettes)
-  return images

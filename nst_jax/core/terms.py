@@ -1,12 +1,19 @@
-"""The built-in loss terms, and the names that config files use for terms.
+"""Loss terms: what one named part of the objective is, how losses are registered by name, and
+the per-layer combinator and tiling contract that the built-in losses share.
 
-`terms_from_config(config)` builds the terms that `config.terms` names (`{name: weight}`):
-`content` (`config.content_loss`: feature MSE or STROTSS self-similarity), `style`
-(`config.style_loss`: Gram, Gaussian, sliced Wasserstein or nearest neighbours) and `tv` are
-built in, and so are `sliced`, `nearest_neighbor` and `self_similarity`, the same losses as terms
-of their own, so that one objective can combine several (each reads the same config fields as
-when it is the `style` or `content` term). `register_term(name, builder)` adds your own, where
-`builder(config) -> LossTerm` (its weight is then the config's).
+A `LossTerm` is pure: `loss(features, target)` is a scalar for ONE example, where `features`
+maps VGG19 layer names to (h, w, c) activations of the image being optimised, plus `'image'` to
+the image itself, (H, W, 3) in [0, 1], `'key'` to a PRNG key that changes at every step (for
+stochastic terms) and, when the pairs have guide images, `'guides'` to the pair's guides
+(H, W, G) in [0, 1] at the image's size. Its `target` is computed once per (content, styles)
+pair and scale before optimisation, by `target(content_features, style_features,
+style_weights)`, where each features mapping holds that image's `'guides'` too, if any.
+
+Config files name losses: `config.losses.<name>` holds the loss's `weight` (0 leaves it out) and
+its options, and `terms_from_config(config)` calls the builder registered under `<name>` with
+those options. Each built-in loss registers itself in its own module of `nst_jax.core.losses`;
+`register_loss(name, builder, **defaults)` adds yours, and `default_config()` then holds an entry
+for it with its defaults and weight 0.
 
 `stylize` reuses its compiled programs when called again with terms that compare equal (weights
 aside: they are arguments of the programs). The built-in terms compare by value, because their
@@ -14,448 +21,304 @@ functions are frozen dataclasses rather than closures; for your own, pass the sa
 objects again (a new `lambda` each call means a new compilation).
 """
 
+import copy
 import dataclasses
+import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 
-from nst_jax.core import losses, objective, vgg
-from nst_jax.core.losses import sums
-from nst_jax.core.objective import Features, LossTerm
+from nst_jax.core import vgg
 from nst_jax.errors import ConfigError
 
-ContentKind = Literal['mse', 'self_similarity']
-StyleLossKind = Literal['gram', 'gaussian', 'sliced', 'nearest_neighbor']
-# Style views that `config.nn_augment` adds to the nearest-neighbour search (NNST: rotations).
-AUGMENTATIONS: dict[str, tuple[str, ...]] = {
-  'none': (),
-  'rotations': ('identity', 'rot90', 'rot180', 'rot270'),
-  'flips_rotations': tuple(objective.STYLE_VIEWS),
+Features = Mapping[str, jax.Array]
+TargetFn = Callable[[Features, Sequence[Features], Sequence[float]], Any]
+
+# Views of a style image (H, W, 3) that a term's target can ask for (`LossTerm.style_views`):
+# rotations by multiples of 90 degrees (counter-clockwise), and the same after a left-right flip.
+STYLE_VIEWS: dict[str, Callable[[jax.Array], jax.Array]] = {
+  'identity': lambda x: x,
+  'rot90': lambda x: jnp.rot90(x, 1, axes=(0, 1)),
+  'rot180': lambda x: jnp.rot90(x, 2, axes=(0, 1)),
+  'rot270': lambda x: jnp.rot90(x, 3, axes=(0, 1)),
+  'flip': lambda x: x[:, ::-1],
+  'flip_rot90': lambda x: jnp.rot90(x[:, ::-1], 1, axes=(0, 1)),
+  'flip_rot180': lambda x: jnp.rot90(x[:, ::-1], 2, axes=(0, 1)),
+  'flip_rot270': lambda x: jnp.rot90(x[:, ::-1], 3, axes=(0, 1)),
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class _ContentTarget:
-  layers: tuple[str, ...]
-  # Tiling (`nst_jax.tiles`): computed from each window's content features.
-  per_window = True
+class LossTerm(NamedTuple):
+  """One named part of the objective.
 
-  def __call__(self, content: Features, styles: Sequence[Features], blend: Sequence[float]) -> Any:
-    del styles, blend
-    return {name: content[name] for name in self.layers}
+  Attributes:
+    loss: `(features, target) -> scalar` for one example; see the module docstring.
+    weight: multiplies the loss (with `config.normalize_losses`, after dividing it by its
+      reference value for the pair); must be >= 0.
+    layers: VGG19 layers that `loss`, `target` and `refresh` read; the network runs up to the
+      deepest.
+    target: `(content_features, style_features, style_weights) -> pytree`, run once per pair
+      and scale: content features as in `loss`, style features one mapping per style image
+      (sizes may differ), and their blend weights (summing to 1). None gives a target of None.
+    refresh: `(features, target) -> target`, the target recomputed from the features of the
+      current image (the same pytree structure and shapes), e.g. nearest-neighbour matches.
+    refresh_every: with `refresh`, run it after every this many steps (not at step 0).
+    stochastic: the loss reads `features['key']`, so its value changes from step to step (a
+      line search then never reuses its last evaluation).
+    style_views: names from `STYLE_VIEWS`; if given, `target` receives these views of every
+      style image instead of the image alone (style i's views next to each other), each with
+      1/len(style_views) of its blend weight; include 'identity' to keep the image as it is.
+      Style augmentation: the network sees, say, each rotated copy (its features are not a
+      rotation of the original's).
+  """
+
+  loss: Callable[[Features, Any], jax.Array]
+  weight: float = 1.0
+  layers: tuple[str, ...] = ()
+  target: TargetFn | None = None
+  refresh: Callable[[Features, Any], Any] | None = None
+  refresh_every: int = 0
+  stochastic: bool = False
+  style_views: tuple[str, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class _LayerLoss:
-  """`sum_l w_l * loss(features[l], target[l])` over the layers and weights `layer_weights`."""
+def layers_of(terms: Sequence[LossTerm] | Any) -> tuple[str, ...]:
+  """The layers any of `terms` reads, in network order; `ConfigError` for an unknown name."""
+  used = {layer for term in terms for layer in term.layers}
+  vgg.check_layer_names(sorted(used), 'the loss terms')
+  return tuple(sorted(used, key=vgg.LAYER_NAMES.index))
 
-  loss: Callable[[jax.Array, Any], jax.Array]
-  layer_weights: tuple[tuple[str, float], ...]
 
-  def __call__(self, features: Features, target: Any) -> jax.Array:
-    return sum(w * self.loss(features[n], target[n]) for n, w in self.layer_weights)
+def check_terms(terms: Mapping[str, LossTerm]) -> None:
+  """Raises `ConfigError` if `terms` is empty or has a negative, all-zero or non-finite weight."""
+  if not terms:
+    raise ConfigError('the objective has no loss terms')
+  for name, term in terms.items():
+    if not isinstance(term, LossTerm):
+      raise ConfigError(f'loss term {name!r} is a {type(term).__name__}, not a LossTerm')
+    if not term.weight >= 0 or term.weight == float('inf'):
+      raise ConfigError(f'loss term {name!r} has weight {term.weight}; it must be finite and >= 0')
+    if term.refresh is not None and term.refresh_every < 1:
+      raise ConfigError(f'loss term {name!r} has a refresh but refresh_every={term.refresh_every}')
+    unknown = [v for v in term.style_views if v not in STYLE_VIEWS]
+    if unknown:
+      raise ConfigError(
+        f'loss term {name!r} asks for unknown style views {unknown}; '
+        f'known: {", ".join(STYLE_VIEWS)}'
+      )
+  if not any(term.weight > 0 for term in terms.values()):
+    raise ConfigError('all loss term weights are zero')
 
-  # Tiling (`nst_jax.tiles`): the content and style losses are functions of sums over positions.
 
-  @property
-  def tileable(self) -> bool:
-    return self.loss in (losses.content_loss, losses.style_loss)
+# --- The tiling contract (`nst_jax.run.tiles`) ---------------------------------------------------
+# A term can run window by window when its loss is a function of sums over positions, and its
+# target is either built from sums over a style image's windows or from each window's content.
+
+
+@runtime_checkable
+class TileableLoss(Protocol):
+  """A loss that is a function of sums over the positions of the image (`losses.sums`)."""
 
   def tile_sums(self, features: Features, masks: Mapping[str, jax.Array], target: Any) -> Any:
-    """`{layer: sums}` over the positions where `masks[layer]` is 1 (see `losses.sums`)."""
-    out = {}
-    for name, _ in self.layer_weights:
-      if self.loss is losses.content_loss:
-        out[name] = sums.squared_error_sums(features[name], target[name], masks[name])
-      elif isinstance(target[name], losses.GramTarget):
-        out[name] = sums.gram_sums(features[name], masks[name])
-      else:
-        out[name] = sums.moment_sums(features[name], masks[name], target[name].mean)
-    return out
+    """The sums over the positions of one window where `masks[layer]` (h, w) is 1."""
 
   def from_tile_sums(self, totals: Any, target: Any) -> jax.Array:
-    """The loss from sums over every position of the image."""
-    value = jnp.zeros((), jnp.float32)
-    for name, w in self.layer_weights:
-      if self.loss is losses.content_loss:
-        value += w * sums.mean_from_sums(totals[name])
-      elif isinstance(target[name], losses.GramTarget):
-        value += w * sums.gram_loss_from_sums(totals[name], target[name].gram)
-      else:
-        value += w * sums.gaussian_loss_from_sums(totals[name], target[name])
-    return value
+    """The loss, from the sums added over every window of the image (`target` is None for a
+    term with a `WindowTarget`: each window had its own)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class _StyleTarget:
-  layers: tuple[str, ...]
-  kind: losses.StyleKind
-
-  def __call__(self, content: Features, styles: Sequence[Features], blend: Sequence[float]) -> Any:
-    del content
-    per_style = [{n: losses.style_target(s[n], self.kind) for n in self.layers} for s in styles]
-    return losses.blend_style_targets(per_style, blend)
-
-  # Tiling (`nst_jax.tiles`): a style image's statistics, accumulated window by window.
+@runtime_checkable
+class TileableTarget(Protocol):
+  """A target built from statistics that add up over a style image's windows."""
 
   def tile_stats(self, features: Features, masks: Mapping[str, jax.Array]) -> Any:
-    if self.kind == 'gram':
-      return {n: sums.gram_sums(features[n], masks[n]) for n in self.layers}
-    return {n: sums.gaussian_stats(features[n], masks[n]) for n in self.layers}
+    """One window's statistics of one style image, where `masks[layer]` is 1."""
 
   def merge_tile_stats(self, a: Any, b: Any) -> Any:
-    if self.kind == 'gram':
-      return jax.tree.map(jnp.add, a, b)
-    return {n: sums.merge_gaussian_stats(a[n], b[n]) for n in self.layers}
+    """The statistics of two disjoint sets of positions together."""
 
   def from_tile_stats(self, per_style: Sequence[Any], blend: Sequence[float]) -> Any:
-    if self.kind == 'gram':
-      to_target = sums.gram_target_from_sums
-    else:
-      to_target = sums.gaussian_target_from_stats
-    targets = [{n: to_target(s[n]) for n in self.layers} for s in per_style]
-    return losses.blend_style_targets(targets, blend)
+    """The target, from each style's whole-image statistics and the blend weights."""
 
 
-@dataclasses.dataclass(frozen=True)
-class _TVLoss:
-  kind: losses.TVKind
+@runtime_checkable
+class WindowTarget(Protocol):
+  """A target that each window computes from the content's features in that window."""
 
-  def __call__(self, features: Features, target: Any) -> jax.Array:
-    del target
-    return losses.total_variation(features['image'], kind=self.kind)
-
-  def tile_sums(self, features: Features, masks: Mapping[str, jax.Array], target: Any) -> Any:
-    del target
-    return sums.total_variation_sums(features['image'], masks['image'], kind=self.kind)
-
-  def from_tile_sums(self, totals: Any, target: Any) -> jax.Array:
-    del target
-    return sums.mean_from_sums(totals)
+  def from_window(self, content: Features) -> Any:
+    """The target of one window, from the content features of the same window."""
 
 
-def _positive(layer_weights: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
-  return tuple((name, float(w)) for name, w in layer_weights.items() if w > 0)
+@runtime_checkable
+class TileableLayerLoss(Protocol):
+  """`PerLayer`'s loss of one layer, as a function of sums over positions."""
+
+  def tile_sums(self, features: jax.Array, mask: jax.Array, target: Any) -> Any: ...
+
+  def from_tile_sums(self, totals: Any, target: Any) -> jax.Array: ...
 
 
-def content_term(
-  layer_weights: Mapping[str, float],
-  weight: float = 1.0,
-  kind: ContentKind = 'mse',
-  num_samples: int = 1024,
-) -> LossTerm:
-  """The content loss, summed over layers with `layer_weights`: feature MSE to the content
-  image (`kind='mse'`), or `self_similarity_term` (`kind='self_similarity'`, `num_samples`)."""
-  if kind == 'self_similarity':
-    return self_similarity_term(layer_weights, num_samples, weight)
-  if kind != 'mse':
-    raise ConfigError(f"unknown content loss {kind!r}; expected 'mse' or 'self_similarity'")
-  layer_weights = _positive(layer_weights)
-  layers = tuple(name for name, _ in layer_weights)
-  return LossTerm(
-    _LayerLoss(losses.content_loss, layer_weights), weight, layers, _ContentTarget(layers)
-  )
+def tileable(term: LossTerm) -> bool:
+  """Whether `term` can be computed window by window (see the contract above)."""
+  target_ok = term.target is None or isinstance(term.target, TileableTarget | WindowTarget)
+  return isinstance(term.loss, TileableLoss) and target_ok and term.refresh is None
 
 
-def style_term(
-  layer_weights: Mapping[str, float], kind: StyleLossKind = 'gram', weight: float = 1.0
-) -> LossTerm:
-  """The style loss of `kind` to the blend of the style images: 'gram', 'gaussian' (mean and
-  covariance W2), or, with their default settings, 'sliced' (`sliced_term`) and
-  'nearest_neighbor' (`nearest_neighbor_term`, whose hypercolumns take `layer_weights`)."""
-  if kind == 'sliced':
-    return sliced_term(layer_weights, weight=weight)
-  if kind == 'nearest_neighbor':
-    return nearest_neighbor_term(layer_weights, weight=weight)
-  layer_weights = _positive(layer_weights)
-  layers = tuple(name for name, _ in layer_weights)
-  return LossTerm(
-    _LayerLoss(losses.style_loss, layer_weights), weight, layers, _StyleTarget(layers, kind)
-  )
+# --- One combinator for the per-layer losses -----------------------------------------------------
+
+LayerWeights = tuple[tuple[str, float], ...]
+# The layers and weights that the built-in losses start from (Gatys et al.'s).
+CONTENT_LAYERS = {'relu4_2': 1.0}
+STYLE_LAYERS = {name: 0.2 for name in ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1')}
 
 
-def tv_term(kind: losses.TVKind = 'l1', weight: float = 1.0) -> LossTerm:
-  """Total variation of the image: the seed's 'denoising' term."""
-  return LossTerm(_TVLoss(kind), weight)
+def positive_layers(layers: Mapping[str, float]) -> LayerWeights:
+  """`((layer, weight), ...)` of the layers with a positive weight, in the given order.
+
+  Raises:
+    ConfigError: an unknown layer name, a negative weight, or weights that are all zero.
+  """
+  weights = {name: float(w) for name, w in dict(layers).items()}
+  vgg.check_layer_names(weights, 'layers')
+  if any(w < 0 for w in weights.values()):
+    raise ConfigError(f'layers has a negative weight: {weights}')
+  if weights and not any(w > 0 for w in weights.values()):
+    raise ConfigError(f'layers weights are all zero: {weights}')
+  return tuple((name, w) for name, w in weights.items() if w > 0)
 
 
-def _layer_key(key: jax.Array | None, name: str) -> jax.Array | None:
+def layer_key(key: jax.Array | None, name: str) -> jax.Array | None:
   """`key` folded with the layer's index, so that layers draw independently."""
   return None if key is None else jax.random.fold_in(key, vgg.LAYER_NAMES.index(name))
 
 
 @dataclasses.dataclass(frozen=True)
-class _SlicedTarget:
-  """Per layer: the blended style samples (padded to the square of their longest side, which all
-  styles fitted to one size share), or with `seed`, their sorted projections on directions drawn
-  once from it."""
+class PerLayer:
+  """`sum_l w_l * loss(features[l], target[l], key_l)` over `layer_weights`.
 
-  layers: tuple[str, ...]
-  num_directions: int
-  seed: int | None
+  `loss(features (h, w, c), target, key)` is one layer's loss; `key_l` is the step's key folded
+  with the layer (None without one), for stochastic losses. Build with `per_layer`, which gives
+  a `TileablePerLayer` for a `TileableLayerLoss`.
+  """
 
-  def __call__(self, content: Features, styles: Sequence[Features], blend: Sequence[float]) -> Any:
-    targets = {}
-    for name in self.layers:
-      per_style = [
-        losses.sliced_style_target(
-          s[name], pad_to=None if self.seed is not None else _square(s[name])
-        )
-        for s in styles
-      ]
-      pooled = losses.blend_style_targets(per_style, blend)
-      if self.seed is not None:
-        key = _layer_key(jax.random.key(self.seed), name)
-        directions = losses.random_directions(key, content[name].shape[-1], self.num_directions)
-        count = content[name].shape[0] * content[name].shape[1]
-        pooled = losses.sorted_projections(pooled, directions, count)
-      targets[name] = pooled
-    return targets
+  loss: Callable[[jax.Array, Any, jax.Array | None], jax.Array]
+  layer_weights: LayerWeights
 
-
-def _square(features: jax.Array) -> int:
-  return max(features.shape[:2]) ** 2
-
-
-@dataclasses.dataclass(frozen=True)
-class _SlicedLoss:
-  layer_weights: tuple[tuple[str, float], ...]
-  num_directions: int
-  relative: bool = False
+  @property
+  def layers(self) -> tuple[str, ...]:
+    return tuple(name for name, _ in self.layer_weights)
 
   def __call__(self, features: Features, target: Any) -> jax.Array:
     key = features.get('key')
     return sum(
-      w
-      * losses.sliced_wasserstein_style_loss(
-        features[n],
-        target[n],
-        key=_layer_key(key, n),
-        num_directions=self.num_directions,
-        relative=self.relative,
-      )
-      for n, w in self.layer_weights
+      w * self.loss(features[n], target[n], layer_key(key, n)) for n, w in self.layer_weights
     )
 
 
-def sliced_term(
-  layer_weights: Mapping[str, float],
-  num_directions: int = 64,
-  fixed_directions: bool = False,
-  seed: int = 0,
-  weight: float = 1.0,
-  relative: bool = False,
-) -> LossTerm:
-  """Sliced Wasserstein style loss on each layer, summed with `layer_weights`.
+@dataclasses.dataclass(frozen=True)
+class TileablePerLayer(PerLayer):
+  """A `PerLayer` whose layer loss is a function of sums over positions: so is the sum."""
 
-  Directions are drawn anew at every step from the pair's step key (a stochastic term), or, with
-  `fixed_directions`, once from `seed` (the same for every pair), with the style's projections
-  sorted in the target. A blend pools the styles' samples, each weighted by its blend weight.
-  With `relative`, each layer's loss is divided by the style's second moment along the
-  directions (see `sliced_wasserstein_style_loss`).
+  def tile_sums(self, features: Features, masks: Mapping[str, jax.Array], target: Any) -> Any:
+    return {n: self.loss.tile_sums(features[n], masks[n], target[n]) for n, _ in self.layer_weights}
+
+  def from_tile_sums(self, totals: Any, target: Any) -> jax.Array:
+    # `target` is None for a `WindowTarget` term: it has no whole-image target.
+    value = jnp.zeros((), jnp.float32)
+    for n, w in self.layer_weights:
+      value += w * self.loss.from_tile_sums(totals[n], None if target is None else target[n])
+    return value
+
+
+def per_layer(loss: Any, layer_weights: Mapping[str, float]) -> PerLayer:
+  """The layer-weighted sum of `loss` over the layers with a positive weight."""
+  kind = TileablePerLayer if isinstance(loss, TileableLayerLoss) else PerLayer
+  return kind(loss, positive_layers(layer_weights))
+
+
+# --- Losses by name: the registry that config files use -----------------------------------------
+
+LossBuilder = Callable[..., LossTerm]
+
+
+class _Registered(NamedTuple):
+  builder: LossBuilder
+  defaults: dict[str, Any]
+  built_in: bool
+
+
+_REGISTRY: dict[str, _Registered] = {}
+
+
+def register_loss(
+  name: str, builder: LossBuilder, *, built_in: bool = False, **defaults: Any
+) -> None:
+  """Makes `config.losses.<name>` build a term: `builder(**options)` returns its `LossTerm`,
+  where the options are the entry's fields but `weight` (the term's weight is the entry's).
+
+  `defaults` are the options' default values, which `default_config()` puts in its entry (with
+  `weight` 0 unless given). `built_in` marks nst_jax's own losses, which stay registered.
   """
-  layer_weights = _positive(layer_weights)
-  layers = tuple(name for name, _ in layer_weights)
-  return LossTerm(
-    _SlicedLoss(layer_weights, int(num_directions), bool(relative)),
-    weight,
-    layers,
-    _SlicedTarget(layers, int(num_directions), int(seed) if fixed_directions else None),
-    stochastic=not fixed_directions,
-  )
+  if not name.isidentifier():
+    raise ValueError(f'loss name {name!r} must be a Python identifier (it is a config field)')
+  _REGISTRY[name] = _Registered(builder, {'weight': 0.0, **defaults}, built_in)
 
 
-@dataclasses.dataclass(frozen=True)
-class _NearestNeighborTarget:
-  """The style's hypercolumns (each style padded to the square of its grid's longest side) and
-  the matches of the content's hypercolumns among them."""
-
-  layer_weights: tuple[tuple[str, float], ...]
-  stride: int
-  block_size: int
-
-  def __call__(self, content: Features, styles: Sequence[Features], blend: Sequence[float]) -> Any:
-    if max(blend) - min(blend) > 1e-6 * max(blend):
-      raise ConfigError(
-        'the nearest-neighbour loss searches all styles of a blend alike and cannot weight them; '
-        f'give the styles equal blend weights (got {list(blend)})'
-      )
-    grid = losses.hypercolumn_grid(content['image'].shape, self.stride)
-    ours = losses.hypercolumns(content, self.layer_weights, grid)
-    parts, valid = [], []
-    for s in styles:
-      style_grid = losses.hypercolumn_grid(s['image'].shape, self.stride)
-      h = losses.hypercolumns(s, self.layer_weights, style_grid)
-      h = h.reshape(-1, h.shape[-1])
-      size = max(style_grid) ** 2
-      parts.append(jnp.pad(h, ((0, size - h.shape[0]), (0, 0))))
-      valid.append(jnp.arange(size) < h.shape[0])
-    return losses.nearest_neighbor_target(
-      ours, jnp.concatenate(parts), valid=jnp.concatenate(valid), block_size=self.block_size
-    )
+def unregister_loss(name: str) -> None:
+  """Forgets a loss added with `register_loss`; the built-in losses stay."""
+  if name in _REGISTRY and _REGISTRY[name].built_in:
+    raise ValueError(f'{name!r} is a built-in loss and cannot be unregistered')
+  _REGISTRY.pop(name, None)
 
 
-@dataclasses.dataclass(frozen=True)
-class _NearestNeighborLoss:
-  layer_weights: tuple[tuple[str, float], ...]
-  stride: int
-
-  def __call__(self, features: Features, target: Any) -> jax.Array:
-    grid = losses.hypercolumn_grid(features['image'].shape, self.stride)
-    return losses.nearest_neighbor_style_loss(
-      losses.hypercolumns(features, self.layer_weights, grid), target
-    )
+def registered_losses() -> dict[str, dict[str, Any]]:
+  """`{name: default options}` of every registered loss, built-in ones first (fresh copies: no
+  two entries share a `layers` mapping)."""
+  ordered = sorted(_REGISTRY.items(), key=lambda item: not item[1].built_in)
+  return {name: copy.deepcopy(entry.defaults) for name, entry in ordered}
 
 
-@dataclasses.dataclass(frozen=True)
-class _NearestNeighborRefresh:
-  layer_weights: tuple[tuple[str, float], ...]
-  stride: int
-  content_mix: float
-  block_size: int
+def build_loss(name: str, options: Mapping[str, Any]) -> LossTerm:
+  """The term of `config.losses.<name>` = `options` (its `weight` and the builder's options).
 
-  def __call__(self, features: Features, target: Any) -> Any:
-    grid = losses.hypercolumn_grid(features['image'].shape, self.stride)
-    output = losses.hypercolumns(features, self.layer_weights, grid)
-    return losses.rematch(target, output, content_mix=self.content_mix, block_size=self.block_size)
-
-
-def nearest_neighbor_term(
-  layer_weights: Mapping[str, float],
-  stride: int = 4,
-  rematch_every: int = 0,
-  content_mix: float = 0.75,
-  augment: str = 'none',
-  block_size: int = 1024,
-  weight: float = 1.0,
-) -> LossTerm:
-  """Nearest-neighbour hypercolumn matching (after NNST) on the layers of `layer_weights`.
-
-  Hypercolumns are sampled every `stride` pixels. Each scale starts from the content's matches;
-  with `rematch_every` > 0 they are searched again every that many steps from
-  `(1 - content_mix) * output + content_mix * content`. `augment` ('none', 'rotations' or
-  'flips_rotations') adds rotated (and mirrored) copies of each style to the search. A blend
-  searches all its styles (their weights must be equal); `block_size` bounds the search's memory.
+  Raises:
+    ConfigError: `name` is not registered, or an option is unknown or invalid (naming it).
   """
-  if augment not in AUGMENTATIONS:
+  if name not in _REGISTRY:
     raise ConfigError(
-      f'unknown style augmentation {augment!r}; expected one of {list(AUGMENTATIONS)}'
+      f'config.losses.{name}: no loss is registered as {name!r}; registered losses are: '
+      f'{", ".join(_REGISTRY)} (add your own with nst_jax.register_loss)'
     )
-  layer_weights = _positive(layer_weights)
-  layers = tuple(name for name, _ in layer_weights)
-  refresh = None
-  if rematch_every > 0 and content_mix < 1:
-    refresh = _NearestNeighborRefresh(
-      layer_weights, int(stride), float(content_mix), int(block_size)
-    )
-  return LossTerm(
-    _NearestNeighborLoss(layer_weights, int(stride)),
-    weight,
-    layers,
-    _NearestNeighborTarget(layer_weights, int(stride), int(block_size)),
-    refresh=refresh,
-    refresh_every=int(rematch_every) if refresh is not None else 0,
-    style_views=AUGMENTATIONS[augment],
-  )
-
-
-@dataclasses.dataclass(frozen=True)
-class _SelfSimilarityLoss:
-  layer_weights: tuple[tuple[str, float], ...]
-  num_samples: int
-
-  def __call__(self, features: Features, target: Any) -> jax.Array:
-    key = features.get('key')
-    return sum(
-      w
-      * losses.self_similarity_content_loss(
-        features[n], target[n], key=_layer_key(key, n), num_samples=self.num_samples
-      )
-      for n, w in self.layer_weights
-    )
-
-
-def self_similarity_term(
-  layer_weights: Mapping[str, float], num_samples: int = 1024, weight: float = 1.0
-) -> LossTerm:
-  """STROTSS's self-similarity content loss on each layer, summed with `layer_weights`; the
-  `num_samples` positions per layer are redrawn at every step from the pair's step key."""
-  layer_weights = _positive(layer_weights)
-  layers = tuple(name for name, _ in layer_weights)
-  return LossTerm(
-    _SelfSimilarityLoss(layer_weights, int(num_samples)),
-    weight,
-    layers,
-    _ContentTarget(layers),
-    stochastic=True,
-  )
-
-
-TermBuilder = Callable[[ml_collections.ConfigDict], LossTerm]
-
-
-def _sliced_from_config(c: ml_collections.ConfigDict) -> LossTerm:
-  return sliced_term(
-    c.style_layers,
-    c.sliced_directions,
-    c.sliced_fixed_directions,
-    c.seed,
-    relative=c.sliced_relative,
-  )
-
-
-def _nearest_neighbor_from_config(c: ml_collections.ConfigDict) -> LossTerm:
-  return nearest_neighbor_term(
-    c.nn_layers, c.nn_stride, c.nn_rematch_every, c.nn_content_mix, c.nn_augment, c.nn_block_size
-  )
-
-
-def _style_from_config(c: ml_collections.ConfigDict) -> LossTerm:
-  if c.style_loss == 'sliced':
-    return _sliced_from_config(c)
-  if c.style_loss == 'nearest_neighbor':
-    return _nearest_neighbor_from_config(c)
-  return style_term(c.style_layers, c.style_loss)
-
-
-_BUILDERS: dict[str, TermBuilder] = {
-  'content': lambda c: content_term(
-    c.content_layers, kind=c.content_loss, num_samples=c.self_similarity_samples
-  ),
-  'style': _style_from_config,
-  'tv': lambda c: tv_term(c.tv_kind),
-  'sliced': _sliced_from_config,
-  'nearest_neighbor': _nearest_neighbor_from_config,
-  'self_similarity': lambda c: self_similarity_term(c.content_layers, c.self_similarity_samples),
-}
-BUILT_IN_TERMS = tuple(_BUILDERS)
-
-
-def register_term(name: str, builder: TermBuilder) -> None:
-  """Makes `name` usable in `config.terms`; `builder(config)` returns its `LossTerm`."""
-  _BUILDERS[name] = builder
-
-
-def unregister_term(name: str) -> None:
-  """Forgets a term added with `register_term`; the built-in terms stay."""
-  if name in BUILT_IN_TERMS:
-    raise ValueError(f'{name!r} is a built-in term and cannot be unregistered')
-  _BUILDERS.pop(name, None)
-
-
-def terms_from_config(config: ml_collections.ConfigDict) -> dict[str, LossTerm]:
-  """The terms named in `config.terms` with a positive weight, in that order."""
-  unknown = [name for name in config.terms if name not in _BUILDERS]
+  options = dict(options)
+  weight = options.pop('weight', 0.0)
+  builder = _REGISTRY[name].builder
+  accepted = inspect.signature(builder).parameters
+  takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+  unknown = sorted(set(options) - set(accepted)) if not takes_any else []
   if unknown:
+    known = ', '.join(['weight', *accepted])
     raise ConfigError(
-      f'config.terms names unknown loss term(s) {", ".join(unknown)}; registered terms are: '
-      f'{", ".join(_BUILDERS)} (add your own with nst_jax.register_term)'
+      f'config.losses.{name} has no option {unknown[0]!r}; its options are: {known}'
     )
-  return {
-    name: _BUILDERS[name](config)._replace(weight=float(weight))
-    for name, weight in config.terms.items()
-    if weight > 0
-  }
+  if not isinstance(weight, int | float) or not weight >= 0 or weight == float('inf'):
+    raise ConfigError(f'config.losses.{name}.weight={weight!r} must be a finite number >= 0')
+  try:
+    term = builder(**options)
+  except ConfigError as e:
+    raise ConfigError(f'config.losses.{name}: {e}') from None
+  return term._replace(weight=float(weight))
+
+
+def terms_from_config(config: Any) -> dict[str, LossTerm]:
+  """The terms of `config.losses` with a positive weight, in that order (each one built, and so
+  checked, whatever its weight)."""
+  built = {name: build_loss(name, options) for name, options in config.losses.items()}
+  return {name: term for name, term in built.items() if term.weight > 0}
+
+
+def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
+  """Raises `ConfigError` `'<name>=<value> must be > 0'` (or >= 0) for a builder's option."""
+  if not (value > 0 or (allow_zero and value == 0)):
+    raise ConfigError(f'{name}={value!r} must be {">= 0" if allow_zero else "> 0"}')

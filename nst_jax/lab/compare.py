@@ -13,7 +13,6 @@ relu1_1..relu5_1 (`evaluation_terms`), computed on the saved 8-bit image. `resul
 every score and time, and `scores.md` the tables for the README.
 """
 
-import ast
 import dataclasses
 import json
 import pathlib
@@ -25,97 +24,52 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
-from PIL import Image, ImageDraw, ImageFont
 
 from nst_jax.app import sheets
-from nst_jax.core import objective, terms
+from nst_jax.core import losses
+from nst_jax.core.terms import LossTerm, terms_from_config
 from nst_jax.errors import ConfigError
 from nst_jax.io import images, paths, weights
 from nst_jax.lab import evaluation
 from nst_jax.run import config as config_lib
 from nst_jax.run import engine, schedule
 
-CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
-
-# Each method: a config file in configs/ and the fields it changes. Gram, Gaussian and sliced
-# share configs/sliced.py's schedule (one scale, Adam), so that only the style loss differs
-# between them and they run as one batch; the style weights are each loss's own scale.
-METHODS: dict[str, tuple[str, dict[str, Any]]] = {
-  'gram': ('sliced.py', {'style_loss': 'gram', 'terms.style': 5e-4}),
-  'gaussian': ('sliced.py', {'style_loss': 'gaussian', 'terms.style': 50.0}),
-  'sliced': ('sliced.py', {}),
-  'nearest_neighbor': ('nnst.py', {}),
-  'hq': ('hq.py', {}),
+# Each method: a config file in configs/ and the overrides it applies (`config.apply_override`).
+# Gram, Gaussian and sliced share configs/sliced.py's schedule (one scale, Adam), so that only
+# the style loss differs between them and they run as one batch; the style weights are each
+# loss's own scale.
+METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
+  'gram': ('sliced.py', ('losses.sliced.weight=0', 'losses.gram.weight=5e-4')),
+  'gaussian': ('sliced.py', ('losses.sliced.weight=0', 'losses.gaussian.weight=50')),
+  'sliced': ('sliced.py', ()),
+  'nearest_neighbor': ('nnst.py', ()),
+  'hq': ('hq.py', ()),
 }
-
 # The fields that define an objective; configs equal in every other field share a schedule.
-OBJECTIVE_FIELDS = frozenset(
-  {
-    'terms',
-    'style_loss',
-    'content_loss',
-    'content_layers',
-    'style_layers',
-    'tv_kind',
-    'self_similarity_samples',
-    'sliced_directions',
-    'sliced_fixed_directions',
-    'sliced_relative',
-    'nn_layers',
-    'nn_stride',
-    'nn_rematch_every',
-    'nn_content_mix',
-    'nn_augment',
-    'nn_block_size',
-  }
-)
-
-
-def set_field(config: ml_collections.ConfigDict, field: str, value: Any) -> None:
-  """`config.a.b = value` for `field` 'a.b'; `ConfigError` naming it if there is no such field."""
-  *parents, last = field.split('.')
-  node = config
-  try:
-    for name in parents:
-      node = node[name]
-    if last not in node:
-      raise KeyError(last)
-    node[last] = value
-  except (KeyError, TypeError, AttributeError):
-    raise ConfigError(f'override {field}={value!r}: the config has no field {field!r}') from None
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-  """'num_scales=1' -> ('num_scales', 1): the value as a Python literal, else as a string."""
-  field, sep, value = text.partition('=')
-  if not sep or not field:
-    raise ConfigError(f'--overrides: {text!r} is not field=value')
-  try:
-    return field.strip(), ast.literal_eval(value)
-  except (ValueError, SyntaxError):
-    return field.strip(), value
+OBJECTIVE_FIELDS = frozenset({'losses'})
 
 
 def method_configs(
   methods: Sequence[str],
   *,
+  configs_dir: str | pathlib.Path,
   size: int,
   steps: int = 0,
-  overrides: Sequence[tuple[str, Any]] = (),
-  configs_dir: pathlib.Path = CONFIGS,
+  overrides: Sequence[str] = (),
 ) -> dict[str, ml_collections.ConfigDict]:
-  """Each method's config at `size` px (and `steps` at every scale, if > 0), validated."""
+  """Each method's config, read from `configs_dir`, at `size` px (and `steps` at every scale, if
+  > 0), with `overrides` ('field=value', see `config.apply_override`) applied, validated."""
   unknown = [m for m in methods if m not in METHODS]
   if unknown or not methods:
     raise ConfigError(f'--methods: unknown {unknown}; choose from {", ".join(METHODS)}')
   out = {}
   for name in methods:
     file, changes = METHODS[name]
-    config = config_lib.from_file(configs_dir / file)
-    for field, value in (*changes.items(), ('image_size', size), *overrides):
-      set_field(config, field, value)
+    config = config_lib.from_file(pathlib.Path(configs_dir) / file)
+    for override in (*changes, f'image_size={size}', *overrides):
+      config_lib.apply_override(config, override)
     if steps > 0:
-      config.num_steps = config.coarse_steps = steps
+      config.schedule.num_steps = config.schedule.coarse_steps = steps
     config_lib.validate(config)
     out[name] = config
   return out
@@ -137,17 +91,17 @@ def group_methods(configs: Mapping[str, ml_collections.ConfigDict]) -> list[list
 
 def combined_terms(
   configs: Mapping[str, ml_collections.ConfigDict], methods: Sequence[str]
-) -> tuple[dict[str, objective.LossTerm], dict[str, np.ndarray]]:
+) -> tuple[dict[str, LossTerm], dict[str, np.ndarray]]:
   """One objective for a batch with one pair per method, and each pair's term weights.
 
   Terms that are equal but for their weight (the content term, say) are shared; others get the
   method's name as a prefix when their name is taken. Pair i has the weights of method i's
   terms and 0 for the other methods' terms.
   """
-  chosen: dict[str, objective.LossTerm] = {}
+  chosen: dict[str, LossTerm] = {}
   weights: dict[str, np.ndarray] = {}
   for i, method in enumerate(methods):
-    for name, term in terms.terms_from_config(configs[method]).items():
+    for name, term in terms_from_config(configs[method]).items():
       unweighted = term._replace(weight=1.0)
       shared = next((n for n, t in chosen.items() if t == unweighted), None)
       if shared is None:
@@ -158,14 +112,14 @@ def combined_terms(
   return chosen, weights
 
 
-def evaluation_terms() -> dict[str, objective.LossTerm]:
+def evaluation_terms() -> dict[str, LossTerm]:
   """The scores: content MSE (relu4_2) and Gram and Gaussian style losses (relu1_1..relu5_1),
   with the library's default layers and weights."""
   config = config_lib.default_config()
   return {
-    'content': terms.content_term(config.content_layers),
-    'gram': terms.style_term(config.style_layers, 'gram'),
-    'gaussian': terms.style_term(config.style_layers, 'gaussian'),
+    'content': losses.content_term(config.losses.content.layers),
+    'gram': losses.gram_term(config.losses.gram.layers),
+    'gaussian': losses.gaussian_term(config.losses.gaussian.layers),
   }
 
 
@@ -178,61 +132,6 @@ def score(
   evaluator = evaluation.Evaluator(contents, [style], terms=evaluation_terms(), network=network)
   values = evaluator(results).terms
   return [{name: float(v[i]) for name, v in values.items()} for i in range(len(results))]
-
-
-def _font(size: int) -> Any:
-  try:
-    return ImageFont.load_default(size=size)
-  except (TypeError, OSError, ImportError):  # Pillow without FreeType: the bitmap font.
-    return ImageFont.load_default()
-
-
-def _text(text: str, size: tuple[int, int], font_size: int) -> np.ndarray:
-  """`text` in black, centred on a white (H, W, 3) float image, shrunk to fit its width."""
-  canvas = Image.new('RGB', (size[1], size[0]), 'white')
-  draw = ImageDraw.Draw(canvas)
-  font = _font(font_size)
-  while font_size > 6 and draw.textbbox((0, 0), text, font=font)[2] > 0.95 * size[1]:
-    font_size -= 1
-    font = _font(font_size)
-  left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-  draw.text(
-    ((size[1] - right + left) / 2 - left, (size[0] - bottom + top) / 2 - top),
-    text,
-    fill='black',
-    font=font,
-  )
-  return np.asarray(canvas, np.float32) / 255.0
-
-
-def compose_sheet(
-  style: np.ndarray,
-  contents: Sequence[np.ndarray],
-  cells: Sequence[Sequence[np.ndarray]],
-  labels: Sequence[str],
-  gutter: int = 8,
-) -> np.ndarray:
-  """A white sheet: a header row (the style, then each column's label), then for each content a
-  row with the content and its results, each fitted into a cell as large as the largest image."""
-  height = max(im.shape[0] for row in cells for im in row)
-  width = max(im.shape[1] for row in cells for im in row)
-  header = max(32, height // 3)
-  columns = [
-    sheets.fit_and_pad(style, (header, width)),
-    *(_text(label, (header, width), max(12, header // 3)) for label in labels),
-  ]
-  rows = [columns]
-  for content, row in zip(contents, cells, strict=True):
-    rows.append([sheets.fit_and_pad(im, (height, width)) for im in (content, *row)])
-  sheet_rows = []
-  for row in rows:
-    h = row[0].shape[0]
-    strip = np.ones((h, gutter + len(row) * (width + gutter), 3), np.float32)
-    for j, im in enumerate(row):
-      strip[:, gutter + j * (width + gutter) : gutter + j * (width + gutter) + width] = im
-    sheet_rows += [np.ones((gutter, strip.shape[1], 3), np.float32), strip]
-  sheet_rows.append(np.ones((gutter, sheet_rows[-1].shape[1], 3), np.float32))
-  return np.concatenate(sheet_rows)
 
 
 @dataclasses.dataclass
@@ -298,6 +197,7 @@ def compare_methods(
   contents: Sequence[str],
   styles: Sequence[str],
   output_dir: str,
+  configs_dir: str | pathlib.Path,
   methods: Sequence[str] = tuple(METHODS),
   size: int = 384,
   steps: int = 0,
@@ -312,6 +212,7 @@ def compare_methods(
   Args:
     contents, styles: image files.
     output_dir: folder for the outputs (created).
+    configs_dir: the folder of the presets that `METHODS` name (the repository's `configs/`).
     methods: names from `METHODS`, in column order.
     size: longest side of the results in pixels.
     steps: if > 0, every method's steps at every scale (for quick looks); 0: each preset's own.
@@ -331,7 +232,7 @@ def compare_methods(
   if size < 16:
     raise ConfigError(f'--size={size} is too small (at least 16 pixels)')
   configs = method_configs(
-    methods, size=size, steps=steps, overrides=[parse_override(o) for o in overrides]
+    methods, configs_dir=configs_dir, size=size, steps=steps, overrides=overrides
   )
   out = pathlib.Path(output_dir)
   paths.check_folder_writable(out, '--output_dir')
@@ -342,10 +243,12 @@ def compare_methods(
   networks: dict[tuple[str, str, str], Any] = {}
 
   def network(config: ml_collections.ConfigDict) -> Any:
-    key = (config.weights, config.pooling, config.dtype)
+    key = (config.network.weights, config.network.pooling, config.network.dtype)
     if key not in networks:
       networks[key] = weights.load_vgg19(
-        config.weights, pooling=config.pooling, dtype=jnp.dtype(config.dtype)
+        config.network.weights,
+        pooling=config.network.pooling,
+        dtype=jnp.dtype(config.network.dtype),
       )
     return networks[key]
 
@@ -383,7 +286,7 @@ def compare_methods(
           )
         )
       rows.append([results[m] for m in methods])
-    sheet = compose_sheet(style, list(content_images.values()), rows, list(methods))
+    sheet = sheets.compose_sheet(style, list(content_images.values()), rows, list(methods))
     images.save_image(out / f'{style_name}.{sheet_format}', sheet, label='comparison sheet')
   records_json = json.dumps([dataclasses.asdict(r) for r in found], indent=1)
   (out / 'results.json').write_text(records_json + '\n')

@@ -69,7 +69,9 @@ class Evaluator:
     config = config_lib.default_config() if config is None else config
     config = ml_collections.ConfigDict(config.to_dict())
     contents = jnp.asarray(contents, jnp.float32)
-    config.update(image_size=max(contents.shape[1:3]), num_scales=1, init='content')
+    config.image_size = max(contents.shape[1:3])
+    config.schedule.num_scales = 1
+    config.init.kind = 'content'
     self._contents, self._styles = contents, [jnp.asarray(s, jnp.float32) for s in styles]
     self._style_weights = style_weights
     self._prepared = engine.prepare(
@@ -90,6 +92,7 @@ class Evaluator:
       self._state.targets,
       self._weights,
       prepared.program.step_keys(self._state),
+      self._state.guides,
     )
     gather = prepared.layout.gather
     return Scores(gather(total), {name: gather(v) for name, v in values.items()})
@@ -97,7 +100,8 @@ class Evaluator:
   def balance(self, images: Any, *, as_saved: bool = True) -> dict[str, np.ndarray]:
     """`{'style': (B,), 'content': (B,)}`: the style and content ratios (module docstring).
 
-    Needs 'content' and 'style' terms; each pair's reference style image is its most weighted.
+    The style ratio is of the 'gram' term (the classic style loss), the content ratio of the
+    'content' term; each pair's reference style image is its most weighted.
     """
     scores = self(images, as_saved=as_saved)
     photo = self(self._contents, as_saved=False)
@@ -106,6 +110,6 @@ class Evaluator:
     stretched = jnp.stack([resample.resize(self._styles[int(np.argmax(w))], size) for w in blend])
     painting = self(stretched, as_saved=False)
     return {
-      'style': scores.terms['style'] / photo.terms['style'],
+      'style': scores.terms['gram'] / photo.terms['gram'],
       'content': scores.terms['content'] / painting.terms['content'],
     }

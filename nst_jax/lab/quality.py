@@ -120,7 +120,7 @@ def plot(curves: dict[str, Sequence[Point]], *, title: str, targets: Sequence[fl
 
 
 def reference_points(
-  python: str,
+  command: Sequence[str],
   content: str,
   style: str,
   style_side: int,
@@ -130,10 +130,11 @@ def reference_points(
   steps: int = 400,
   every: int = 10,
 ) -> list[Point]:
-  """Runs pastiche (`scripts/pastiche_reference.py` under `python`, an environment with torch
-  and pastiche) on one pair of files, and scores its saved images with `evaluator`."""
-  script = pathlib.Path(__file__).resolve().parents[1] / 'scripts' / 'pastiche_reference.py'
-  command = [python, str(script), '--content', content, '--style', style]
+  """Runs pastiche on one pair of files, and scores its saved images with `evaluator`.
+
+  `command` runs `scripts/pastiche_reference.py`: `[python, path]`, with a python that has torch
+  and pastiche."""
+  command = [*command, '--content', content, '--style', style]
   command += ['--style_size', str(style_side), '--steps', str(steps), '--every', str(every)]
   result = subprocess.run([*command, '--out', folder], capture_output=True, text=True, check=False)
   if result.returncode:
@@ -161,7 +162,7 @@ def compare(
   size: int,
   eval_spec: str,
   output_dir: str,
-  pastiche_python: str | None = None,
+  pastiche_command: Sequence[str] = (),
   pastiche_steps: int = 400,
   chunk_size: int = 0,
 ) -> dict[str, Any]:
@@ -174,8 +175,8 @@ def compare(
     contents, styles: image files; pair i is content i with style i.
     size: the final longest side of every run.
     eval_spec: the evaluation objective's config.
-    pastiche_python: a python with torch and pastiche: adds pastiche's curve, and each run's
-      time to reach pastiche's best saved image.
+    pastiche_command: `[python, scripts/pastiche_reference.py]` with a python that has torch and
+      pastiche: adds pastiche's curve, and each run's time to reach pastiche's best saved image.
     chunk_size: > 0 overrides the configs' (checkpoints come every chunk).
   """
   if len(contents) != len(styles) or not contents:
@@ -186,11 +187,11 @@ def compare(
   for spec in specs:
     config = config_lib.from_spec(spec)
     config.image_size = size
-    config.chunk_size = chunk_size or config.chunk_size
+    config.schedule.chunk_size = chunk_size or config.schedule.chunk_size
     config_lib.validate(config)
     runs[_label(spec)] = config
   eval_config = config_lib.from_spec(eval_spec)
-  network = weights.load_vgg19(eval_config.weights)
+  network = weights.load_vgg19(eval_config.network.weights)
   report: dict[str, Any] = {'size': size, 'eval_config': eval_spec, 'pairs': [], 'runs': {}}
   curves: dict[str, list[list[Point]]] = {label: [] for label in runs}
   reference: list[list[Point]] = []
@@ -206,9 +207,9 @@ def compare(
     content, style = images.load_image(files[0])[None], images.load_image(files[1])
     evaluator = evaluation.Evaluator(content, [style], eval_config, network=network)
     entry: dict[str, Any] = {'content': content_path, 'style': style_path}
-    if pastiche_python:
+    if pastiche_command:
       points = reference_points(
-        pastiche_python,
+        pastiche_command,
         *files,
         max(style.shape[:2]),
         str(folder / f'pastiche_{i}'),

@@ -22,13 +22,14 @@ import ml_collections
 import numpy as np
 import optax
 
-from nst_jax.core import color, losses, objective, resample, vgg
+from nst_jax.core import losses, objective, resample, vgg
 from nst_jax.core.parametrization import Parametrization
-from nst_jax.core.terms import terms_from_config
+from nst_jax.core.terms import LossTerm, check_terms, layers_of, terms_from_config
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
 from nst_jax.io import weights
 from nst_jax.run import config as config_lib
-from nst_jax.run import inits, memory, schedule, tiles
+from nst_jax.run import inits, inputs, memory, schedule, tiles
+from nst_jax.run import targets as targets_lib
 from nst_jax.run.history import HistoryLog, Progress, StylizeResult
 from nst_jax.run.optimizers import Optimizer, as_optimizer, make_optimizer
 from nst_jax.run.pairs import PairLayout
@@ -49,7 +50,8 @@ def stylize(
   """Stylizes a batch of content images, each with its own blend of the style images.
 
   `prepare(contents, styles, config, **options).run(callback)`, where `options` are the keyword
-  arguments `style_weights`, `init_images`, `terms`, `pair_weights`, `optimizer` and `network`.
+  arguments `style_weights`, `init_images`, `guides`, `style_guides`, `terms`, `pair_weights`,
+  `optimizer` and `network`.
 
   Args:
     contents: (B, H, W, 3) floats in [0, 1], any size: resized so the longest side is
@@ -58,15 +60,20 @@ def stylize(
     config: settings, see `nst_jax.run.config.default_config` (the default if None).
     style_weights: (B, S) or (S,) non-negative blend weights of the styles for each pair. If
       None: pair i uses style i when S == B, else every pair blends all styles equally.
-    init_images: (B, H', W', 3) start images for `config.init == 'image'` (resized).
+    init_images: (B, H', W', 3) start images for `config.init.kind == 'image'` (resized).
+    guides: (B, H, W, G) guide images in [0, 1] for each pair (masks, say), with the contents'
+      height and width: fitted, resized and tiled with them, and handed to every term's target
+      and loss as `features['guides']` (see `nst_jax.core.terms`).
+    style_guides: S guide images (Hs, Ws, G) in [0, 1], one per style image, with its size:
+      `features['guides']` of that style's features in the terms' targets.
     terms: the objective, `{name: LossTerm}`; default `terms_from_config(config)`.
     pair_weights: `{name: (B,)}` a weight per pair for some terms, in place of their own
       weight: one batch, one compiled program, and a different objective for each pair (a
       weight sweep, or different losses side by side). A term whose weight is 0 for a pair is
       skipped for it when the pairs run one at a time (its value is reported as 0).
     optimizer: an `Optimizer`, or any optax transformation (run without line-search
-      shortcuts), overriding `config.optimizer`.
-    network: `(VGG19 module, params)`, default `weights.load_vgg19` for `config.weights`.
+      shortcuts), overriding `config.optim.name`.
+    network: `(VGG19 module, params)`, default `weights.load_vgg19` for `config.network.weights`.
     callback: called with a `Progress` after each chunk.
 
   Returns:
@@ -93,8 +100,9 @@ class Stylization:
       else the terms' own), before any normalisation (see `pair_weights`).
     contents: (B, H, W, 3) this process's contents at the final size, after colour control.
     originals: the same before colour control.
-    pair_styles: each pair's style images (at their final size) and blend weights.
-    init_images: (B, H', W', 3) start images for `config.init == 'image'`, else None.
+    guides: (B, H, W, G) this process's guides at the final size (G = 0: none).
+    pair_styles: each pair's style images (at their final size), blend weights and guides.
+    init_images: (B, H', W', 3) start images for `config.init.kind == 'image'`, else None.
     sizes: (h, w) of each scale, coarsest first.
     steps: optimizer steps of each scale.
     plan: the memory plan: remat policy, tiling and estimated peak (`nst_jax.memory`).
@@ -107,47 +115,59 @@ class Stylization:
   term_weights: dict[str, np.ndarray]
   contents: jax.Array
   originals: jax.Array
-  pair_styles: color.PairStyles
+  guides: jax.Array
+  pair_styles: inputs.PairStyles
   init_images: jax.Array | None
   sizes: list[tuple[int, int]]
   steps: list[int]
   plan: memory.Plan | None = None
+
+  def guides_at(self, scale: int) -> jax.Array:
+    """(B, h, w, G) the pairs' guides at `scale`, sharded."""
+    size = self.sizes[scale]
+    if self.guides.shape[-1]:
+      return self.layout.shard(resample.resize(self.guides, size))
+    return self.layout.shard(jnp.zeros((self.guides.shape[0], *size, 0), jnp.float32))
 
   def targets(self, scale: int) -> Any:
     """Every pair's targets at `scale`, sharded."""
     size = self.sizes[scale]
     side = schedule.style_side(size, self.config)
     contents = resample.resize(self.contents, size)
-    return self.layout.shard(self.program.targets(self.params, contents, self.pair_styles, side))
+    guides = resample.resize(self.guides, size) if self.guides.shape[-1] else None
+    batch = targets_lib.batch_targets(
+      self.program.objective, self.params, contents, self.pair_styles, side, guides
+    )
+    return self.layout.shard(batch)
 
   def start_state(self, scale: int, previous: LoopState | None = None) -> LoopState:
     """The state at the start of `scale`: this scale's targets; each pair's PRNG key (seeded by
     `config.seed`, the pair's global index and the scale); the images of `previous` (the last
-    scale's end) resized, else of `config.init`. The optimizer state is fresh, or with
-    `config.warm_start` carried over from `previous` where its shape allows."""
+    scale's end) resized, else of `config.init.kind`. The optimizer state is fresh, or with
+    `config.optim.warm_start` carried over from `previous` where its shape allows."""
     size = self.sizes[scale]
     seed = jax.random.fold_in(jax.random.key(self.config.seed), _LOSS_KEYS)
     pairs = self.layout.first + jnp.arange(self.contents.shape[0])
     keys = jax.vmap(lambda b: jax.random.fold_in(jax.random.fold_in(seed, b), scale))(pairs)
     keys = self.layout.shard(jax.random.key_data(keys))
-    targets = self.targets(scale)
+    targets, guides = self.targets(scale), self.guides_at(scale)
     if previous is None:
       contents = resample.resize(self.contents, size)
       start = inits.initial_images(
         contents, self.pair_styles, self.init_images, size, self.config, self.layout.first
       )
-      return self.program.start_state(self.layout.shard(start), targets, keys)
+      return self.program.start_state(self.layout.shard(start), targets, keys, guides)
     images = resample.resize(self.program.result(previous), size)
-    if self.config.warm_start:
-      return self.program.warm_start(previous, images, targets, keys)
-    return self.program.start_state(images, targets, keys)
+    if self.config.optim.warm_start:
+      return self.program.warm_start(previous, images, targets, keys, guides)
+    return self.program.start_state(images, targets, keys, guides)
 
   def pair_weights(self, scale: int, state: LoopState) -> dict[str, jax.Array]:
     """Each pair's term weights at `scale`, `{name: (B,)}` sharded: the configured weights,
-    divided with `config.normalize_terms` by the terms' reference values for the pair (see
+    divided with `config.normalize_losses` by the terms' reference values for the pair (see
     `nst_jax.objective`), evaluated with `state`'s targets."""
     weights = self.layout.shard(self.term_weights)
-    if not self.config.normalize_terms:
+    if not self.config.normalize_losses:
       return weights
     size = self.sizes[scale]
     styles = zip(self.pair_styles.images, self.pair_styles.weights, strict=True)
@@ -157,7 +177,7 @@ class Stylization:
     keys = self.program.step_keys(state)
 
     def values(images):
-      return self.program.evaluate(self.params, images, state.targets, ones, keys)[1]
+      return self.program.evaluate(self.params, images, state.targets, ones, keys, state.guides)[1]
 
     content = self.layout.shard(resample.resize(self.contents, size))
     refs = objective.reference_values(values(content), values(self.layout.shard(stretched)))
@@ -170,8 +190,8 @@ class Stylization:
     for scale in range(len(self.sizes)):
       state = self._run_scale(scale, state, log, callback)
     mode = self.config.color_control
-    palettes = self.layout.shard(color.pair_palettes(self.pair_styles)) if mode == 'nnst' else None
-    images = color.control_result(
+    palettes = self.layout.shard(inputs.pair_palettes(self.pair_styles)) if mode == 'nnst' else None
+    images = inputs.control_result(
       self.program.result(state), self.layout.shard(self.originals), mode, palettes
     )
     return StylizeResult(self.layout.gather(images).astype(np.float32), log.history())
@@ -207,7 +227,9 @@ class Stylization:
   def _non_finite_error(self, state: LoopState, weights, scale: int) -> NonFiniteLossError:
     failed = np.flatnonzero(self.layout.gather(state.failed))
     keys = self.program.step_keys(state)
-    _, values = self.program.evaluate(self.params, state.first_bad, state.targets, weights, keys)
+    _, values = self.program.evaluate(
+      self.params, state.first_bad, state.targets, weights, keys, state.guides
+    )
     bad_terms = [
       name for name, v in values.items() if not np.isfinite(self.layout.gather(v)[failed]).all()
     ]
@@ -227,7 +249,9 @@ def prepare(
   *,
   style_weights: Any = None,
   init_images: Any = None,
-  terms: Mapping[str, objective.LossTerm] | None = None,
+  guides: Any = None,
+  style_guides: Sequence[Any] | None = None,
+  terms: Mapping[str, LossTerm] | None = None,
   pair_weights: Mapping[str, Any] | None = None,
   optimizer: Optimizer | optax.GradientTransformation | None = None,
   network: tuple[vgg.VGG19, Any] | None = None,
@@ -250,50 +274,68 @@ def prepare(
   per_pair = _pair_weights(pair_weights, chosen, num_pairs)
   if per_pair is not None:  # Each term's largest weight stands for it in the checks.
     chosen = {name: t._replace(weight=float(per_pair[name].max())) for name, t in chosen.items()}
-  objective.check_terms(chosen)
+  check_terms(chosen)
   chosen = {name: term for name, term in chosen.items() if term.weight > 0}
-  layers = objective.layers_of(chosen.values())
+  layers = layers_of(chosen.values())
   sizes = schedule.scale_sizes(contents.shape[1:3], config)
   _check_sizes(sizes, styles, layers, config)
-  if config.init == 'image':
+  if config.init.kind == 'image':
     if init_images is None:
-      raise ConfigError("config.init='image' needs init_images")
+      raise ConfigError("config.init.kind='image' needs init_images")
     init_images = _check_images(init_images, 'init_images')
     if init_images.shape[0] != num_pairs:
       raise ConfigError(f'init_images has {init_images.shape[0]} images for {num_pairs} pairs')
-  layout = PairLayout.create(num_pairs, config.num_devices)
+  guides = _check_guides(guides, contents.shape, 'guides')
+  if style_guides is not None:
+    if len(style_guides) != len(styles):
+      raise ConfigError(f'style_guides has {len(style_guides)} images for {len(styles)} styles')
+    style_guides = [
+      _check_guides(g[None], s[None].shape, f'style_guides[{i}]')[0]
+      for i, (g, s) in enumerate(zip(style_guides, styles, strict=True))
+    ]
+  layout = PairLayout.create(num_pairs, config.devices.count)
   optimizer = make_optimizer(config) if optimizer is None else as_optimizer(optimizer)
   model, params = network or weights.load_vgg19(
-    config.weights, pooling=config.pooling, dtype=jnp.dtype(config.dtype)
+    config.network.weights, pooling=config.network.pooling, dtype=jnp.dtype(config.network.dtype)
   )
-  groups = layout.pair_groups(config.pair_group_size)
+  groups = layout.pair_groups(config.devices.pair_group_size)
 
   # Every input is fitted once, from its own pixels, to the final size; coarser scales are
   # resized from there. The scripts fit files by the same rule, so both paths agree.
   originals = resample.resize(contents, sizes[-1])
+  if guides.shape[-1]:
+    guides = resample.resize(guides, sizes[-1])
+  else:
+    guides = jnp.zeros((num_pairs, *sizes[-1], 0), jnp.float32)
   side = schedule.style_side(sizes[-1], config)
-  styles = [resample.resize(s, resample.fit_size(s.shape[:2], side)) for s in styles]
-  controlled, pair_styles = color.control_inputs(originals, styles, blend, config.color_control)
+  fitted = [resample.fit_size(s.shape[:2], side) for s in styles]
+  styles = [resample.resize(s, size) for s, size in zip(styles, fitted, strict=True)]
+  if style_guides is not None:
+    style_guides = [resample.resize(g, size) for g, size in zip(style_guides, fitted, strict=True)]
+  controlled, pair_styles = inputs.control_inputs(
+    originals, styles, blend, config.color_control, style_guides
+  )
 
   # The program is built from the terms without their weights, which are its arguments: a sweep
   # over weights compiles once.
   unweighted = tuple((name, term._replace(weight=1.0)) for name, term in chosen.items())
   # Remat and tiles as the config says, or as the memory estimate chooses; a run that cannot fit
   # stops here, before compiling.
-  if config.tile_size > 0:
+  if config.memory.tile_size > 0:
     tiles.check_tileable(chosen)
   base = objective.Objective(model, unweighted, gate=per_pair is not None)
-  fit = memory.plan(config, memory.workload(base, params, optimizer, layout, groups, sizes, styles))
+  work = memory.workload(base, params, optimizer, layout, groups, sizes, styles, guides.shape[-1])
+  fit = memory.plan(config, work)
   base = dataclasses.replace(base, model=model.clone(remat=fit.remat))
   spec = ProgramSpec(
     objective=base if fit.tiling is None else tiles.tile_objective(base, fit.tiling),
     optimizer=optimizer,
-    ema_decay=config.ema_decay,
-    chunk_size=config.chunk_size,
+    ema_decay=config.optim.ema_decay,
+    chunk_size=config.schedule.chunk_size,
     groups=groups,
-    parametrization=Parametrization(config.parametrization),
-    tolerance=config.tolerance,
-    plateau_steps=config.plateau_steps if config.tolerance else 1,
+    parametrization=Parametrization(config.optim.parametrization),
+    tolerance=config.schedule.plateau_tolerance,
+    plateau_steps=config.schedule.plateau_steps if config.schedule.plateau_tolerance else 1,
   )
   return Stylization(
     config=config,
@@ -306,6 +348,7 @@ def prepare(
     },
     contents=controlled,
     originals=originals,
+    guides=guides,
     pair_styles=pair_styles,
     init_images=init_images,
     sizes=sizes,
@@ -315,7 +358,7 @@ def prepare(
 
 
 def _pair_weights(
-  pair_weights: Mapping[str, Any] | None, terms: Mapping[str, objective.LossTerm], num_pairs: int
+  pair_weights: Mapping[str, Any] | None, terms: Mapping[str, LossTerm], num_pairs: int
 ) -> dict[str, np.ndarray] | None:
   """`{term: (B,)}` every term's weight for every pair (`pair_weights`, else the term's own)."""
   if pair_weights is None:
@@ -364,6 +407,21 @@ def _check_images(images: Any, name: str, *, batched: bool = True) -> jax.Array:
   return array.astype(jnp.float32)
 
 
+def _check_guides(guides: Any, shape: tuple[int, ...], name: str) -> jax.Array:
+  """`guides` (B, H, W, G) as float32 for images of `shape` (B, H, W, 3); (B, H, W, 0) if None."""
+  if guides is None:
+    return jnp.zeros((*shape[:3], 0), jnp.float32)
+  array = jnp.asarray(guides)
+  if array.ndim != 4 or tuple(array.shape[:3]) != tuple(shape[:3]):
+    raise ImageError(
+      f"{name} must be of shape {(*shape[:3], 'G')} (the images' own height and width), got "
+      f'shape {array.shape}'
+    )
+  if not jnp.issubdtype(array.dtype, jnp.floating):
+    raise ImageError(f'{name} must be floats in [0, 1], got dtype {array.dtype}')
+  return array.astype(jnp.float32)
+
+
 def _check_sizes(sizes, styles, layers, config) -> None:
   if not layers:
     return
@@ -380,5 +438,6 @@ def _check_sizes(sizes, styles, layers, config) -> None:
       if min(shape) < stride:
         raise ImageError(
           f'style image {i} is {min(shape)} px on its short side at {size[0]}x{size[1]}, too '
-          f'small for layer {layers[-1]} (needs at least {stride} px); raise config.style_scale'
+          f'small for layer {layers[-1]} (needs at least {stride} px); raise '
+          'config.style_image.scale'
         )

@@ -19,7 +19,7 @@ class History:
     terms: `{name: (K, B)}` unweighted value of each loss term.
     term_totals: (K, B) the objective at those same points.
     pair_steps: (num_scales, B) steps each pair took at each scale: fewer than the scale's
-      steps where the pair stopped on a plateau (`config.tolerance`).
+      steps where the pair stopped on a plateau (`config.schedule.plateau_tolerance`).
   """
 
   total: np.ndarray

@@ -3,10 +3,10 @@
 `estimate` predicts a run's peak memory before anything is compiled, from the image size, the
 pairs per device, the optimizer's state (its exact shapes, from `jax.eval_shape`), the network's
 activations (bytes per pixel by remat policy, measured from XLA's buffer assignment on CPU) and
-the tiling. `plan` picks `config.remat='auto'` and `config.tile_size=0` by that estimate
-against `available_bytes()` (or `config.memory_gb`), logs its choice, and raises a `ConfigError`
-naming the need, the memory available and the fields that help when nothing fits, so that a
-size that cannot fit fails before compiling instead of running out of memory.
+the tiling. `plan` picks `config.memory.remat='auto'` and `config.memory.tile_size=0` by that
+estimate against `available_bytes()` (or `config.memory.budget_gb`), logs its choice, and raises a
+`ConfigError` naming the need, the memory available and the fields that help when nothing fits,
+so that a size that cannot fit fails before compiling instead of running out of memory.
 
 The estimate is meant to be within 2x of the measured peak (tests check it against XLA's own
 buffer assignment at small sizes; `scripts/benchmark.py --suite=memory` against the process's
@@ -24,9 +24,10 @@ import ml_collections
 from absl import logging
 
 from nst_jax.core import objective
+from nst_jax.core.terms import tileable
 from nst_jax.core.vgg import REMAT_POLICIES
 from nst_jax.errors import ConfigError
-from nst_jax.run import tiles
+from nst_jax.run import targets, tiles
 from nst_jax.run.optimizers import Optimizer
 from nst_jax.run.pairs import PairGroups, PairLayout
 
@@ -75,9 +76,10 @@ HEADROOM = 0.85
 # windows adds a forward pass (measured 9.1x the untiled time at 512 px with 9 windows of 384 px,
 # 7.6x the pixels), for choosing the fastest plan that fits.
 TILED_COST = 1.8
-# Remat policies `config.remat='auto'` may choose (all_blocks saves little more than blocks_1_3).
+# Remat policies `config.memory.remat='auto'` may choose (all_blocks saves little more than
+# blocks_1_3).
 AUTO_REMATS = ('none', 'blocks_1_2', 'blocks_1_3')
-# Window sizes `config.tile_size=0` may choose.
+# Window sizes `config.memory.tile_size=0` may choose.
 AUTO_TILE_SIZES = (4096, 3072, 2048, 1536, 1024, 768, 512, 384, 256)
 
 
@@ -95,7 +97,8 @@ class Workload:
     target_bytes: bytes of one pair's targets at the largest scale, untiled.
     dtype_bytes: bytes per activation (4 for float32, 2 for bfloat16).
     param_bytes: bytes of the network's weights.
-    tileable: whether every loss term can be computed in tiles (`tiles.check_tileable`).
+    tileable: whether every loss term can be computed in tiles (`terms.tileable`).
+    guide_channels: G, the channels of each pair's guide images.
   """
 
   size: tuple[int, int]
@@ -108,6 +111,7 @@ class Workload:
   dtype_bytes: int = 4
   param_bytes: int = 80_000_000
   tileable: bool = True
+  guide_channels: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,22 +134,13 @@ def workload(
   groups: PairGroups,
   sizes: Sequence[tuple[int, int]],
   styles: Sequence[jax.Array],
+  guide_channels: int = 0,
 ) -> Workload:
-  """The `Workload` of a prepared batch: `sizes` of the scales, `styles` at the final size."""
+  """The `Workload` of a prepared batch: `sizes` of the scales, `styles` at the final size,
+  and the pairs' guides' channels."""
   size = tuple(sizes[-1])
   pairs = layout.local_size * len(layout.counts) // layout.mesh.size
   layers = base.layers
-  tileable = True
-  try:
-    tiles.check_tileable(dict(base.terms))
-  except ConfigError:
-    tileable = False
-
-  def targets(params):
-    features = base.features(params, jnp.zeros((1, *size, 3), jnp.float32))
-    one = jax.tree.map(lambda x: x[0], features)
-    views = {view: [one] for view in base.style_views}  # Style augmentation's copies count too.
-    return objective.compute_targets(dict(base.terms), one, [one], [1.0], views)
 
   dtype = jnp.dtype(getattr(base.model, 'dtype', jnp.float32))
   return Workload(
@@ -155,10 +150,11 @@ def workload(
     style_sizes=tuple(tuple(s.shape[:2]) for s in styles),
     layers=layers,
     optimizer=optimizer,
-    target_bytes=_tree_bytes(jax.eval_shape(targets, params)),
+    target_bytes=targets.target_bytes(base, params, size, guide_channels),
     dtype_bytes=dtype.itemsize,
     param_bytes=_tree_bytes(params),
-    tileable=tileable,
+    tileable=all(tileable(term) for _, term in base.terms),
+    guide_channels=guide_channels,
   )
 
 
@@ -201,8 +197,10 @@ def estimate(work: Workload, remat: str, tiling: tiles.Tiling | None) -> Estimat
     )
     style_windows = [tiling.axis(h)[0] * tiling.axis(w)[0] for h, w in work.style_sizes] or [0]
     forward = max(window_pixels, *style_windows) * FORWARD_BYTES_PER_PIXEL * activation
-  # The inputs on the device: each pair's content and colour-controlled content, each style.
-  inputs = 2 * work.pairs * image_bytes + sum(h * w * 12 for h, w in work.style_sizes)
+  # The inputs on the device: each pair's content, colour-controlled content and guides, and
+  # each style.
+  inputs = work.pairs * (2 * image_bytes + pixels * work.guide_channels * 4)
+  inputs += sum(h * w * 12 for h, w in work.style_sizes)
   parts = {
     'runtime': RUNTIME_BYTES + 2 * work.param_bytes,
     'inputs': inputs,
@@ -267,7 +265,7 @@ class Plan:
     remat: the `VGG19.remat` policy.
     tiling: the windows, or None for whole images.
     estimate: the predicted peak of this plan.
-    available: bytes available (`config.memory_gb` or `available_bytes()`).
+    available: bytes available (`config.memory.budget_gb` or `available_bytes()`).
   """
 
   remat: str
@@ -302,21 +300,21 @@ def cost(work: Workload, remat: str, tiling: tiles.Tiling | None) -> float:
 def plan(config: ml_collections.ConfigDict, work: Workload, available: float | None = None) -> Plan:
   """The remat policy and tiling for `work` under `config`, checked against the memory.
 
-  `config.remat='auto'` may choose any of `AUTO_REMATS`, and `config.tile_size=0` any window of
-  `AUTO_TILE_SIZES` (or none); of the choices that fit, the fastest (`cost`) wins, so whole
-  images without remat where they fit. Explicit settings are used as they are.
+  `config.memory.remat='auto'` may choose any of `AUTO_REMATS`, and `config.memory.tile_size=0`
+  any window of `AUTO_TILE_SIZES` (or none); of the choices that fit, the fastest (`cost`) wins,
+  so whole images without remat where they fit. Explicit settings are used as they are.
 
   Raises:
     ConfigError: the run cannot fit; the message gives the estimate, the memory available and
       the settings that would fit.
   """
   if available is None:
-    available = config.memory_gb * GB if config.memory_gb else available_bytes()
-  remats = AUTO_REMATS if config.remat == 'auto' else (config.remat,)
-  if config.tile_size > 0:
-    tilings = [tiles.make_tiling(config.tile_size, config.tile_margin, work.layers)]
+    available = config.memory.budget_gb * GB if config.memory.budget_gb else available_bytes()
+  remats = AUTO_REMATS if config.memory.remat == 'auto' else (config.memory.remat,)
+  if config.memory.tile_size > 0:
+    tilings = [tiles.make_tiling(config.memory.tile_size, config.memory.tile_margin, work.layers)]
   else:
-    tilings = [None] + (_auto_tilings(config, work) if config.tile_size == 0 else [])
+    tilings = [None] + (_auto_tilings(config, work) if config.memory.tile_size == 0 else [])
   options = [(remat, tiling) for tiling in tilings for remat in remats]
   fitting = [o for o in options if estimate(work, *o).total <= HEADROOM * available]
   if not fitting:
@@ -324,11 +322,11 @@ def plan(config: ml_collections.ConfigDict, work: Workload, available: float | N
   remat, tiling = min(fitting, key=lambda o: cost(work, *o))
   chosen = Plan(remat, tiling, estimate(work, remat, tiling), available)
   auto = []
-  if config.remat == 'auto':
-    auto.append(f"config.remat='auto' chose {chosen.remat!r}")
-  if config.tile_size == 0:
+  if config.memory.remat == 'auto':
+    auto.append(f"config.memory.remat='auto' chose {chosen.remat!r}")
+  if config.memory.tile_size == 0:
     auto.append(
-      'config.tile_size=0 chose '
+      'config.memory.tile_size=0 chose '
       + (f'tiles of {chosen.tiling.tile_size} px' if chosen.tiling else 'whole images')
     )
   logging.info('Memory: %s%s', chosen.describe(work), f' ({"; ".join(auto)})' if auto else '')
@@ -343,7 +341,7 @@ def _auto_tilings(config: ml_collections.ConfigDict, work: Workload) -> list[til
     if size >= max(work.size):
       continue
     try:
-      out.append(tiles.make_tiling(size, config.tile_margin, work.layers))
+      out.append(tiles.make_tiling(size, config.memory.tile_margin, work.layers))
     except ConfigError:  # Too small for the margins.
       break
   return out
@@ -367,7 +365,7 @@ def _cannot_fit(
   if work.tileable:
     for size in (2048, 1024, 512):
       try:
-        tiling_ = tiles.make_tiling(size, config.tile_margin, work.layers)
+        tiling_ = tiles.make_tiling(size, config.memory.tile_margin, work.layers)
       except ConfigError:
         continue
       alternatives += [(r, tiling_) for r in REMAT_POLICIES]
@@ -376,22 +374,22 @@ def _cannot_fit(
   if fitting:
     r, t = min(fitting, key=lambda a: cost(work, *a))
     hints.append(
-      f'config.remat={r!r}'
-      + (f', config.tile_size={t.tile_size}' if t else ', config.tile_size=-1')
+      f'config.memory.remat={r!r}'
+      + (f', config.memory.tile_size={t.tile_size}' if t else ', config.memory.tile_size=-1')
       + f' (about {_gb(estimate(work, r, t).total)})'
     )
   if work.group > 1:
-    hints.append(f'config.pair_group_size=1 (now {work.group} pairs at once per device)')
+    hints.append(f'config.devices.pair_group_size=1 (now {work.group} pairs at once per device)')
   if not fitting and work.optimizer.line_search:
     hints.append(
-      "config.optimizer='adam' or a smaller config.lbfgs_memory (the optimizer's state "
+      "config.optim.name='adam' or a smaller config.optim.lbfgs_memory (the optimizer's state "
       f'dominates: {_gb(need.parts["state"])})'
     )
   if not fitting:
     hints.append('more devices, fewer pairs per device, or a smaller config.image_size')
   return (
     f'{work.size[0]}x{work.size[1]} with {work.pairs} pair(s) per device needs about '
-    f'{need.describe()} with {settings}, but {_gb(available)} is available (config.memory_gb='
-    f'{config.memory_gb:g}; 0 means the free memory, of which a run may plan to use '
-    f'{HEADROOM:.0%}); try ' + '; or '.join(hints)
+    f'{need.describe()} with {settings}, but {_gb(available)} is available '
+    f'(config.memory.budget_gb={config.memory.budget_gb:g}; 0 means the free memory, of which a '
+    f'run may plan to use {HEADROOM:.0%}); try ' + '; or '.join(hints)
   )

@@ -26,11 +26,13 @@ class Optimizer(NamedTuple):
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> Optimizer:
-  """The optimizer named by `config.optimizer`: optax L-BFGS with zoom line search, or Adam.
+  """The optimizer named by `config.optim.name`: optax L-BFGS with zoom line search, or Adam.
 
   Equal settings give the same object, so that repeated `stylize` calls reuse their compilation.
   """
-  return _optimizer(config.optimizer, float(config.learning_rate), int(config.lbfgs_memory))
+  return _optimizer(
+    config.optim.name, float(config.optim.learning_rate), int(config.optim.lbfgs_memory)
+  )
 
 
 @functools.lru_cache(maxsize=8)
@@ -39,7 +41,7 @@ def _optimizer(name: str, learning_rate: float, lbfgs_memory: int) -> Optimizer:
     return Optimizer(optax.lbfgs(memory_size=lbfgs_memory), line_search=True)
   if name == 'adam':
     return Optimizer(optax.adam(learning_rate))
-  raise ConfigError(f'config.optimizer={name!r} is not one of: lbfgs, adam')
+  raise ConfigError(f'config.optim.name={name!r} is not one of: lbfgs, adam')
 
 
 def as_optimizer(optimizer: Optimizer | optax.GradientTransformation) -> Optimizer:

@@ -72,11 +72,11 @@ def make_mesh(num_pairs: int, num_devices: int) -> Mesh:
   devices = jax.devices()
   if num_devices > len(devices):
     raise ConfigError(
-      f'config.num_devices={num_devices} but only {len(devices)} device(s) are available'
+      f'config.devices.count={num_devices} but only {len(devices)} device(s) are available'
     )
   if num_devices and num_pairs % num_devices:
     raise ConfigError(
-      f'a batch of {num_pairs} pairs cannot be split evenly over config.num_devices='
+      f'a batch of {num_pairs} pairs cannot be split evenly over config.devices.count='
       f'{num_devices} devices; use a multiple of {num_devices} pairs or num_devices=0 (pads)'
     )
   count = num_devices or min(len(devices), num_pairs)
@@ -160,7 +160,7 @@ class PairLayout(NamedTuple):
       return cls(mesh, (num_local,), mesh.size * math.ceil(num_local / mesh.size))
     if num_devices not in (0, jax.device_count()):
       raise ConfigError(
-        f'config.num_devices={num_devices}: a multi-process run uses all '
+        f'config.devices.count={num_devices}: a multi-process run uses all '
         f'{jax.device_count()} devices (set 0)'
       )
     counts = multihost_utils.process_allgather(np.int32(num_local))
@@ -195,7 +195,7 @@ class PairLayout(NamedTuple):
     return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), tree)
 
   def pair_groups(self, group_size: int) -> PairGroups:
-    """How each device's pairs are grouped for `group_size` (see `config.pair_group_size`)."""
+    """How each device's pairs are grouped for `group_size` (`config.devices.pair_group_size`)."""
     per_device = self.local_size * len(self.counts) // self.mesh.size
     if not group_size:
       group_size = 1 if self.mesh.devices.flat[0].platform == 'cpu' else per_device

@@ -16,19 +16,18 @@ plateau and stays frozen while the others go on.
 """
 
 import dataclasses
-import functools
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from nst_jax.core import color, objective, resample
+from nst_jax.core import objective
 from nst_jax.core.parametrization import Parametrization
-from nst_jax.errors import ConfigError
 from nst_jax.run.optimizers import Optimizer
 from nst_jax.run.pairs import PairGroups
+from nst_jax.run.targets import memoized
 
 
 class LoopState(NamedTuple):
@@ -38,6 +37,7 @@ class LoopState(NamedTuple):
     variables: the optimizer's variables with a leading B axis: the images (B, h, w, 3) in
       [0, 1], or their pyramid levels (see `Program.images`).
     targets: every term's target per pair (leading B axis); refreshed terms change them.
+    guides: (B, h, w, G) each pair's guide images at this scale, in [0, 1] (G may be 0).
     keys: (B, ...) the raw data (`jax.random.key_data`) of the pairs' PRNG keys at this scale;
       step t uses `fold_in(key, t)`.
     opt_state: the optax state, every leaf with a leading B axis.
@@ -53,6 +53,7 @@ class LoopState(NamedTuple):
 
   variables: Any
   targets: Any
+  guides: jax.Array
   keys: jax.Array
   opt_state: Any
   average: jax.Array
@@ -96,7 +97,8 @@ class Program:
 
   All take `params` (the network's variables, replicated) and `weights` (`{term: (B,)}`, each
   pair's weights); a batch's `images` are (B, h, w, 3), its `targets` a pytree with a leading B
-  axis, and its `keys` (B,) PRNG keys (this step's, for stochastic terms).
+  axis, its `keys` (B,) PRNG keys (this step's, for stochastic terms) and its `guides`
+  (B, h, w, G) the pairs' guide images (G = 0: none).
   """
 
   def __init__(self, spec: ProgramSpec):
@@ -122,34 +124,44 @@ class Program:
     """(B, h, w, 3) what the run returns: the iterate average with `ema_decay`, else the images."""
     return state.average if self.spec.ema_decay else self.images(state)
 
-  def _value_fn(self, params, targets, weights, key) -> Callable[[Any], jax.Array]:
+  def _value_fn(self, params, targets, weights, key, guides) -> Callable[[Any], jax.Array]:
     """The objective of ONE pair as a function of its variables."""
     decode = self.spec.parametrization.decode
-    return lambda x: self.objective(params, decode(x), targets, weights, key)[0]
+    guides = _some(guides)
+    return lambda x: self.objective(params, decode(x), targets, weights, key, guides)[0]
 
-  def _evaluate(self, params, images, targets, weights, keys):
+  def _evaluate(self, params, images, targets, weights, keys, guides):
     """`(total (B,), {name: (B,)})`: the objective and each term's value of `images`."""
     return self.spec.groups.map(
-      lambda x, t, w, k: self.objective(params, x, t, w, k), images, targets, weights, keys
+      lambda x, t, w, k, g: self.objective(params, x, t, w, k, _some(g)),
+      images,
+      targets,
+      weights,
+      keys,
+      guides,
     )
 
-  def _value_and_grad(self, params, variables, targets, weights, keys):
+  def _value_and_grad(self, params, variables, targets, weights, keys, guides):
     """`(value (B,), grad)` of the objective with respect to the variables, pair by pair."""
     return self.spec.groups.map(
-      lambda x, t, w, k: jax.value_and_grad(self._value_fn(params, t, w, k))(x),
+      lambda x, t, w, k, g: jax.value_and_grad(self._value_fn(params, t, w, k, g))(x),
       variables,
       targets,
       weights,
       keys,
+      guides,
     )
 
-  def _start_state(self, images: jax.Array, targets: Any, keys: jax.Array) -> LoopState:
+  def _start_state(
+    self, images: jax.Array, targets: Any, keys: jax.Array, guides: jax.Array
+  ) -> LoopState:
     """A fresh state at `images` (B, h, w, 3): the optimizer's shapes follow the image size."""
     variables = jax.vmap(self.spec.parametrization.encode)(images)
     count = images.shape[0]
     state = LoopState(
       variables=variables,
       targets=targets,
+      guides=guides,
       keys=keys,
       opt_state=jax.vmap(self.spec.optimizer.transform.init)(variables),
       average=images,
@@ -164,7 +176,7 @@ class Program:
     return self.spec.groups.constrain(state)
 
   def _warm_start(
-    self, previous: LoopState, images: jax.Array, targets: Any, keys: jax.Array
+    self, previous: LoopState, images: jax.Array, targets: Any, keys: jax.Array, guides: jax.Array
   ) -> LoopState:
     """A state at `images` (the next scale's size) that keeps `previous`'s optimizer state.
 
@@ -172,7 +184,7 @@ class Program:
     size; the others (step counts) are kept. A line-search optimizer, or variables whose
     structure changes with the size, start afresh: their state does not carry over.
     """
-    fresh = self._start_state(images, targets, keys)
+    fresh = self._start_state(images, targets, keys, guides)
     old, new = previous.opt_state, fresh.opt_state
     if self.spec.optimizer.line_search or jax.tree.structure(old) != jax.tree.structure(new):
       return fresh
@@ -199,12 +211,12 @@ class Program:
     }
     any_due = jnp.any(jnp.stack(list(due.values())))
 
-    def refresh_pair(image, targets):
-      features = self.objective.example_features(params, image)
+    def refresh_pair(image, targets, guides):
+      features = self.objective.example_features(params, image, guides=_some(guides))
       return {name: term.refresh(features, targets[name]) for name, term in refreshing}
 
     def refresh():
-      new = self.spec.groups.map(refresh_pair, self.images(state), state.targets)
+      new = self.spec.groups.map(refresh_pair, self.images(state), state.targets, state.guides)
       updated = {
         name: jax.tree.map(
           lambda a, b, d=due[name]: jnp.where(d, a, b), new[name], state.targets[name]
@@ -235,7 +247,8 @@ class Program:
     )
     targets, refreshed = self._refresh(params, state)
     keys = self.step_keys(state)
-    fresh = lambda: self._value_and_grad(params, state.variables, targets, weights, keys)  # noqa: E731
+    guides = state.guides
+    fresh = lambda: self._value_and_grad(params, state.variables, targets, weights, keys, guides)  # noqa: E731
     if optimizer.line_search and not self.objective.stochastic:
       # Its line search already evaluated this point, except at the first step and after a
       # refresh of the targets. Decided once for the batch: a vmapped `lax.cond` would compute
@@ -248,13 +261,13 @@ class Program:
     else:
       value, grad = fresh()
 
-    def update(g, s, x, v, t, w, k):
+    def update(g, s, x, v, t, w, k, guide):
       updates, s = optimizer.transform.update(
-        g, s, x, value=v, grad=g, value_fn=self._value_fn(params, t, w, k)
+        g, s, x, value=v, grad=g, value_fn=self._value_fn(params, t, w, k, guide)
       )
       return parametrization.project(optax.apply_updates(x, updates)), s
 
-    operands = (grad, state.opt_state, state.variables, value, targets, weights, keys)
+    operands = (grad, state.opt_state, state.variables, value, targets, weights, keys, guides)
     if optimizer.line_search:
       # One pair at a time, so that the line search's `lax.cond`s stay conds; vmapped (a per-pair
       # predicate) each would evaluate the objective in both of its branches.
@@ -278,6 +291,7 @@ class Program:
     new_state = LoopState(
       variables=variables,
       targets=targets,
+      guides=state.guides,
       keys=state.keys,
       opt_state=opt_state,
       average=where_active(decay * state.average + (1.0 - decay) * images, state.average),
@@ -321,96 +335,21 @@ class Program:
     _, state, totals = jax.lax.while_loop(running, body, (0, state, totals))
     state = self.spec.groups.constrain(state)
     values = self._evaluate(
-      params, self.images(state), state.targets, weights, self.step_keys(state)
+      params, self.images(state), state.targets, weights, self.step_keys(state), state.guides
     )
     return state, totals, values
 
-  def targets(
-    self,
-    params: Any,
-    contents: jax.Array,
-    pair_styles: color.PairStyles,
-    style_side: int,
-  ) -> Any:
-    """Every term's target for each pair, stacked on a leading B axis (not yet sharded).
 
-    Args:
-      contents: (B, h, w, 3) contents at this scale.
-      pair_styles: each pair's style images and blend weights; styles are resized so that their
-        longest side is `style_side`, and each distinct style's features are computed once.
-    """
-    return _batch_targets(self.objective, params, contents, pair_styles, style_side)
+def _some(guides: jax.Array) -> jax.Array | None:
+  """A pair's guides (h, w, G), or None where it has none (G = 0)."""
+  return None if guides.shape[-1] == 0 else guides
 
 
 def _all_finite(tree: Any) -> jax.Array:
   return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)]))
 
 
-def _batch_targets(objective_, params, contents, pair_styles, style_side) -> Any:
-  features, pair_targets = _target_fns(objective_)
-  views = objective_.style_views
-  content_features = features(params, contents)
-  cache: dict[Hashable, Any] = {}
-  per_pair = []
-  for b in range(contents.shape[0]):
-    style_features = []
-    for key, image in zip(pair_styles.ids[b], pair_styles.images[b], strict=True):
-      if key not in cache:
-        image = resample.resize(image, resample.fit_size(image.shape[:2], style_side))
-        one = lambda x: jax.tree.map(lambda y: y[0], features(params, x[None]))  # noqa: E731
-        cache[key] = one(image), {v: one(objective.STYLE_VIEWS[v](image)) for v in views}
-      style_features.append(cache[key])
-    content_b = jax.tree.map(lambda x, b=b: x[b], content_features)
-    plain = [f for f, _ in style_features]
-    viewed = {v: [by_view[v] for _, by_view in style_features] for v in views}
-    per_pair.append(pair_targets(content_b, plain, pair_styles.weights[b], viewed))
-  return _stack_pairs(per_pair)
-
-
-def _stack_pairs(per_pair: Sequence[dict[str, Any]]) -> Any:
-  """The pairs' targets stacked on a leading axis; `ConfigError` naming the term if they differ
-  in shape (a term whose target keeps the style's positions, given styles of different sizes or
-  different numbers of styles in one batch)."""
-  for name in per_pair[0]:
-    shapes = [jax.tree.map(jnp.shape, targets[name]) for targets in per_pair]
-    if any(s != shapes[0] for s in shapes):
-      raise ConfigError(
-        f'loss term {name!r}: its targets differ in shape between the pairs of one batch '
-        f'({shapes[0]} and {next(s for s in shapes if s != shapes[0])}); give every pair the '
-        'same number of styles, or run such pairs in separate batches'
-      )
-  return jax.tree.map(lambda *xs: jnp.stack(xs), *per_pair)
-
-
-def _memoized(builder: Callable[..., Any]) -> Callable[..., Any]:
-  """`builder` with its results kept for equal arguments (the 8 latest). Arguments that cannot
-  be hashed (a user's term holding an array, say) are built afresh each time."""
-  cached = functools.lru_cache(maxsize=8)(builder)
-
-  @functools.wraps(builder)
-  def build(*args):
-    try:
-      hash(args)
-    except TypeError:
-      return builder(*args)
-    return cached(*args)
-
-  build.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
-  return build
-
-
-@_memoized
-def _target_fns(objective_: objective.Objective) -> tuple[Callable, Callable]:
-  terms = dict(objective_.terms)
-
-  @functools.partial(jax.jit, static_argnums=2)
-  def pair_targets(content, styles, blend: Sequence[float], views):
-    return objective.compute_targets(terms, content, styles, blend, views)
-
-  return jax.jit(objective_.features), pair_targets
-
-
-@_memoized
+@memoized
 def build_program(spec: ProgramSpec) -> Program:
   """The `Program` of `spec`; equal specs give the same object, compiled once.
 

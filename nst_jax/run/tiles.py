@@ -1,12 +1,12 @@
 """Tiled objectives: the network runs on one window of the image at a time, the statistics stay
 global.
 
-Peak memory then follows the window (`config.tile_size`), not the image. The built-in losses are
-functions of sums over positions (`nst_jax.core.losses.sums`): Gram matrices and Gaussian moments of
-the whole image are sums of every window's, and so are the content and total-variation errors.
-Each window owns a core: the windows' cores partition the image, and each window reaches
-`margin` pixels beyond its core on every side (less at the image border), so that the features
-of its core see the pixels around them.
+Peak memory then follows the window (`config.memory.tile_size`), not the image. The built-in
+losses are functions of sums over positions (`nst_jax.core.losses.sums`): Gram matrices and
+Gaussian moments of the whole image are sums of every window's, and so are the content and
+total-variation errors. Each window owns a core: the windows' cores partition the image, and each
+window reaches `margin` pixels beyond its core on every side (less at the image border), so that
+the features of its core see the pixels around them.
 
 A step computes the objective's gradient in two passes over the windows (a `jax.custom_vjp`, so
 that `jax.grad`, Adam and L-BFGS's line search all use it):
@@ -19,7 +19,7 @@ that `jax.grad`, Adam and L-BFGS's line search all use it):
 
 Error bound. A feature whose receptive field (`vgg.receptive_radius`) stays inside its window is
 computed exactly as on the whole image. With a margin of at least the radius of the deepest layer
-used (`exact_margin`: 96 px for relu5_1; the default, `config.tile_margin=-1`), every core
+used (`exact_margin`: 96 px for relu5_1; the default, `config.memory.tile_margin=-1`), every core
 feature is exact, so the tiled loss and gradient equal the whole image's up to float rounding
 (relative error below 1e-4), for any tile size. A smaller margin is faster: features near a
 core's inner edges then see zero padding instead of their neighbours, the cores' offsets are
@@ -45,7 +45,9 @@ import jax
 import jax.numpy as jnp
 
 from nst_jax.core import objective, vgg
+from nst_jax.core.terms import LossTerm, WindowTarget, layers_of, tileable
 from nst_jax.errors import ConfigError
+from nst_jax.run.targets import TiledTarget
 
 # Folded into a step's key for the cores' offsets, so that they differ from the terms' draws.
 _OFFSET_SALT = 0x7113
@@ -105,7 +107,7 @@ class Tiling:
 
 
 def make_tiling(tile_size: int, margin: int, layers: Sequence[str]) -> Tiling:
-  """The `Tiling` of `config.tile_size` and `config.tile_margin` (-1: exact) for `layers`.
+  """The `Tiling` of `config.memory.tile_size` and `.tile_margin` (-1: exact) for `layers`.
 
   Raises:
     ConfigError: the windows leave no core inside their margins.
@@ -116,9 +118,9 @@ def make_tiling(tile_size: int, margin: int, layers: Sequence[str]) -> Tiling:
   tiling = Tiling(int(tile_size), margin, align, margin >= exact)
   if tiling.core < align:
     raise ConfigError(
-      f'config.tile_size={tile_size} leaves no room for a core inside margins of {margin} px on '
-      f'each side (the deepest layer needs cores of {align} px); use a tile_size of at least '
-      f'{2 * margin + align}, or a smaller config.tile_margin'
+      f'config.memory.tile_size={tile_size} leaves no room for a core inside margins of {margin} '
+      f'px on each side (the deepest layer needs cores of {align} px); use a tile_size of at least '
+      f'{2 * margin + align}, or a smaller config.memory.tile_margin'
     )
   return tiling
 
@@ -201,50 +203,29 @@ def core_masks(
   return masks
 
 
-def _describe(term: objective.LossTerm) -> str:
+def _describe(term: LossTerm) -> str:
   fn = getattr(term.loss, 'loss', term.loss)
   return getattr(fn, '__name__', type(fn).__name__)
 
 
-def check_tileable(terms: Mapping[str, objective.LossTerm]) -> None:
-  """Raises `ConfigError` naming every term that cannot be computed window by window."""
-  bad = []
-  for name, term in terms.items():
-    loss_ok = hasattr(term.loss, 'tile_sums') and getattr(term.loss, 'tileable', True)
-    target = term.target
-    target_ok = (
-      target is None or getattr(target, 'per_window', False) or hasattr(target, 'from_tile_stats')
-    )
-    if not (loss_ok and target_ok) or term.refresh is not None:
-      bad.append(f'{name!r} ({_describe(term)})')
+def check_tileable(terms: Mapping[str, LossTerm]) -> None:
+  """Raises `ConfigError` naming every term that cannot be computed window by window (see the
+  tiling contract in `nst_jax.core.terms`)."""
+  bad = [f'{name!r} ({_describe(term)})' for name, term in terms.items() if not tileable(term)]
   if bad:
     raise ConfigError(
-      f'config.tile_size: loss term(s) {", ".join(bad)} cannot be computed in tiles (only '
+      f'config.memory.tile_size: loss term(s) {", ".join(bad)} cannot be computed in tiles (only '
       'losses that are sums over positions can: content, gram and gaussian style, tv); set '
-      'config.tile_size=-1 and use config.remat or a smaller config.image_size instead'
+      'config.memory.tile_size=-1 and use config.memory.remat or a smaller config.image_size '
+      'instead'
     )
-
-
-@dataclasses.dataclass(frozen=True)
-class _TiledTarget:
-  """A term's target in a tiled objective: from the style images' window statistics, or (for
-  targets computed per window) the content image itself."""
-
-  name: str
-  target: Any
-
-  def __call__(self, content: Any, styles: Sequence[Any], blend: Sequence[float]) -> Any:
-    if getattr(self.target, 'per_window', False):
-      return content['image']
-    return self.target.from_tile_stats([s['tile_stats'][self.name] for s in styles], blend)
 
 
 def tile_objective(base: objective.Objective, tiling: Tiling) -> 'TiledObjective':
   """`base` computed window by window; `ConfigError` if a term cannot be."""
-  terms = dict(base.terms)
-  check_tileable(terms)
+  check_tileable(dict(base.terms))
   wrapped = tuple(
-    (name, term if term.target is None else term._replace(target=_TiledTarget(name, term.target)))
+    (name, term if term.target is None else term._replace(target=TiledTarget(name, term.target)))
     for name, term in base.terms
   )
   return TiledObjective(base.model, wrapped, tiling=tiling)
@@ -254,9 +235,11 @@ def tile_objective(base: objective.Objective, tiling: Tiling) -> 'TiledObjective
 class TiledObjective(objective.Objective):
   """An `Objective` whose values and gradients are computed window by window (see the module).
 
-  Its targets differ from the untiled objective's: the content term's is the content image, the
-  style terms' come from the style images' window statistics (`features` returns those).
-  Differentiable in the image only: params, targets and weights are constants of its VJP.
+  Its targets differ from the untiled objective's: a `WindowTarget` term's is the content image
+  (each window computes its own from the content's pixels there), the style terms' come from the
+  style images' window statistics (`features` returns those). Guides are cut into windows with
+  the image. Differentiable in the image only: params, targets, weights and guides are constants
+  of its VJP.
   """
 
   tiling: Tiling | None = None
@@ -268,84 +251,95 @@ class TiledObjective(objective.Objective):
 
   def _inner(self, name: str) -> Any:
     target = dict(self.terms)[name].target
-    return target.target if isinstance(target, _TiledTarget) else target
+    return target.target if isinstance(target, TiledTarget) else target
 
-  def _window_features(self, params, x: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
+  def _window_features(self, params, x: jax.Array, layers: Sequence[str], guides=None) -> dict:
     out = self.model.apply(params, x[None], tuple(layers)) if layers else {}
-    return {'image': x, **{k: v[0].astype(jnp.float32) for k, v in out.items()}}
+    features = {'image': x, **{k: v[0].astype(jnp.float32) for k, v in out.items()}}
+    return features if guides is None else {**features, 'guides': guides}
 
-  def _window_sums(self, params, x, targets, key, shape, window: Window) -> dict[str, Any]:
+  def _window_sums(self, params, x, targets, key, guides, shape, window: Window) -> dict:
     """Every term's sums over the core of `window`, whose pixels are `x` (h, w, 3), of an image
-    of `shape`."""
+    of `shape` whose guides are `guides` (H, W, G) or None."""
     size = x.shape[:2]
     start = (window.start[0], window.start[1], 0)
-    features = self._window_features(params, x, self.layers)
+    if guides is not None:
+      guides = jax.lax.dynamic_slice(guides, start, (*size, guides.shape[-1]))
+    features = self._window_features(params, x, self.layers, guides)
     if key is not None:
       features['key'] = key
     masks = core_masks(window, shape, size, ('image', *self.layers))
-    per_window = [n for n, t in self.terms if getattr(self._inner(n), 'per_window', False)]
+    per_window = [n for n, _ in self.terms if isinstance(self._inner(n), WindowTarget)]
     local = {}
     if per_window:
-      layers = objective.layers_of(dict(self.terms)[n] for n in per_window)
+      layers = layers_of(dict(self.terms)[n] for n in per_window)
       # Each per-window term reads the same content image (the content of the pair).
       content = jax.lax.dynamic_slice(targets[per_window[0]], start, x.shape)
-      content_features = jax.lax.stop_gradient(self._window_features(params, content, layers))
-      local = {n: self._inner(n)(content_features, (), ()) for n in per_window}
+      content_features = self._window_features(params, content, layers, guides)
+      content_features = jax.lax.stop_gradient(content_features)
+      local = {n: self._inner(n).from_window(content_features) for n in per_window}
     return {
       name: term.loss.tile_sums(features, masks, local.get(name, targets[name]))
       for name, term in self.terms
     }
 
   def _finish(self, totals: Mapping[str, Any], targets: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-      name: term.loss.from_tile_sums(totals[name], targets[name]) for name, term in self.terms
+    # A `WindowTarget` term's target here is the content image, not a target: it gets None.
+    whole = {
+      name: None if isinstance(self._inner(name), WindowTarget) else targets[name]
+      for name, _ in self.terms
     }
+    return {name: term.loss.from_tile_sums(totals[name], whole[name]) for name, term in self.terms}
 
-  def values(self, params, image, targets, key=None, weights=None) -> dict[str, Any]:
+  def values(self, params, image, targets, key=None, weights=None, guides=None) -> dict:
     """`{name: scalar}` for one image (H, W, 3), computed window by window (every term: the
     weights' gate does not apply to tiles)."""
     del weights
     shape = tuple(image.shape[:2])
     offsets = core_offsets(self.tiling, shape, key)
-    return _tiled_values(self, shape, params, image, targets, key, offsets)
+    return _tiled_values(self, shape, params, image, targets, key, guides, offsets)
 
-  def example_features(self, params, image, key=None):
+  def example_features(self, params, image, key=None, guides=None):
     raise ConfigError('a tiled objective has no whole-image features (terms cannot refresh)')
 
-  def features(self, params: Any, images: jax.Array) -> dict[str, Any]:
-    """`{'image': images, 'tile_stats': {term: statistics}}` of (N, H, W, 3) images: the window
-    statistics of every term whose target comes from the styles (the targets' inputs)."""
+  def features(self, params: Any, images: jax.Array, guides: jax.Array | None = None) -> dict:
+    """`{'image': images, 'tile_stats': {term: statistics}}` of (N, H, W, 3) images with their
+    guides (N, H, W, G) if any: the window statistics of every term whose target comes from the
+    styles (the targets' inputs)."""
     global_terms = tuple(
       (n, self._inner(n))
       for n, t in self.terms
-      if t.target is not None and not getattr(self._inner(n), 'per_window', False)
+      if t.target is not None and not isinstance(self._inner(n), WindowTarget)
     )
     if not global_terms:
       return {'image': images, 'tile_stats': {}}
-    layers = objective.layers_of(dict(self.terms)[n] for n, _ in global_terms)
+    layers = layers_of(dict(self.terms)[n] for n, _ in global_terms)
     shape = tuple(images.shape[1:3])
     windows = window_grid(self.tiling, shape, jnp.zeros((2,), jnp.int32))
     size = tuple(self.tiling.axis(n)[0] for n in shape)
 
-    def window_stats(image, window):
+    def window_stats(image, guide, window):
       start = (window.start[0], window.start[1], 0)
       x = jax.lax.dynamic_slice(image, start, (*size, image.shape[-1]))
-      features = self._window_features(params, x, layers)
+      if guide is not None:
+        guide = jax.lax.dynamic_slice(guide, start, (*size, guide.shape[-1]))
+      features = self._window_features(params, x, layers, guide)
       masks = core_masks(window, shape, size, layers)
       return {n: target.tile_stats(features, masks) for n, target in global_terms}
 
-    def image_stats(image):
+    def image_stats(inputs):
+      image, guide = inputs
       first = jax.tree.map(lambda w: w[0], windows)
-      zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(window_stats, image, first))
+      zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(window_stats, image, guide, first))
 
       def body(total, window):
-        stats = window_stats(image, window)
+        stats = window_stats(image, guide, window)
         merged = {n: target.merge_tile_stats(total[n], stats[n]) for n, target in global_terms}
         return merged, None
 
       return jax.lax.scan(body, zeros, windows)[0]
 
-    return {'image': images, 'tile_stats': jax.lax.map(image_stats, images)}
+    return {'image': images, 'tile_stats': jax.lax.map(image_stats, (images, guides))}
 
 
 def _unless_empty(tiling: Tiling, fn, zeros: Any, window: Window) -> Any:
@@ -365,11 +359,12 @@ def _crop(obj: TiledObjective, image: jax.Array, window: Window) -> jax.Array:
   return jax.lax.dynamic_slice(image, start, (*size, image.shape[-1]))
 
 
-def _forward_sums(obj: TiledObjective, shape, params, image, targets, key, offsets):
+def _forward_sums(obj: TiledObjective, shape, params, image, targets, key, guides, offsets):
   windows = window_grid(obj.tiling, shape, offsets)
 
   def one(window):
-    return obj._window_sums(params, _crop(obj, image, window), targets, key, shape, window)
+    x = _crop(obj, image, window)
+    return obj._window_sums(params, x, targets, key, guides, shape, window)
 
   zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(one, jax.tree.map(lambda w: w[0], windows)))
 
@@ -381,31 +376,32 @@ def _forward_sums(obj: TiledObjective, shape, params, image, targets, key, offse
 
 
 @jax.custom_vjp
-def _tiled_values_vjp(obj_shape, params, image, targets, key, offsets):
+def _tiled_values_vjp(obj_shape, params, image, targets, key, guides, offsets):
   obj, shape = obj_shape.value
-  totals = _forward_sums(obj, shape, params, image, targets, key, offsets)
+  totals = _forward_sums(obj, shape, params, image, targets, key, guides, offsets)
   return obj._finish(totals, targets)
 
 
-def _tiled_values(obj, shape, params, image, targets, key, offsets):
-  return _tiled_values_vjp(_Static((obj, shape)), params, image, targets, key, offsets)
+def _tiled_values(obj, shape, params, image, targets, key, guides, offsets):
+  return _tiled_values_vjp(_Static((obj, shape)), params, image, targets, key, guides, offsets)
 
 
-def _tiled_values_fwd(obj_shape, params, image, targets, key, offsets):
+def _tiled_values_fwd(obj_shape, params, image, targets, key, guides, offsets):
   obj, shape = obj_shape.value
-  totals = _forward_sums(obj, shape, params, image, targets, key, offsets)
-  return obj._finish(totals, targets), (obj_shape, params, image, targets, key, offsets, totals)
+  totals = _forward_sums(obj, shape, params, image, targets, key, guides, offsets)
+  residuals = (obj_shape, params, image, targets, key, guides, offsets, totals)
+  return obj._finish(totals, targets), residuals
 
 
 def _tiled_values_bwd(residuals, cotangent):
-  obj_shape, params, image, targets, key, offsets, totals = residuals
+  obj_shape, params, image, targets, key, guides, offsets, totals = residuals
   obj, shape = obj_shape.value
   d_totals = jax.vjp(lambda t: obj._finish(t, targets), totals)[1](cotangent)[0]
   windows = window_grid(obj.tiling, shape, offsets)
   size = tuple(obj.tiling.axis(n)[0] for n in shape)
 
   def contribution(window):
-    sums_of = lambda x: obj._window_sums(params, x, targets, key, shape, window)  # noqa: E731
+    sums_of = lambda x: obj._window_sums(params, x, targets, key, guides, shape, window)  # noqa: E731
     return jax.vjp(sums_of, _crop(obj, image, window))[1](d_totals)[0]
 
   def body(grad, window):
@@ -416,7 +412,7 @@ def _tiled_values_bwd(residuals, cotangent):
     return jax.lax.dynamic_update_slice(grad, current + d_x, start), None
 
   grad = jax.lax.scan(body, jnp.zeros_like(image), windows)[0]
-  return (None, None, grad, None, None, None)
+  return (None, None, grad, None, None, None, None)
 
 
 _tiled_values_vjp.defvjp(_tiled_values_fwd, _tiled_values_bwd)

@@ -1,13 +1,17 @@
 """Gaussian (mean and covariance) style statistics and their closed-form Wasserstein-2 distance,
-for ONE example's features (H, W, C)."""
+for ONE example's features (H, W, C), and its term."""
 
+import dataclasses
 import functools
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from nst_jax.core import terms
+from nst_jax.core.losses.blend import LayerStatistics
 from nst_jax.core.losses.common import (
   PRECISION,
   as_float,
@@ -16,6 +20,7 @@ from nst_jax.core.losses.common import (
   positions,
   symmetrize,
 )
+from nst_jax.core.losses.sums import flat_positions, masked_outer
 
 
 class GaussianTarget(NamedTuple):
@@ -31,6 +36,19 @@ class GaussianTarget(NamedTuple):
   mean: jax.Array
   cov: jax.Array
   cov_sqrt: jax.Array
+
+  @classmethod
+  def blend(cls, weights: Sequence[float], targets: Sequence['GaussianTarget']) -> 'GaussianTarget':
+    """The mixture's moments: mean `m = sum_i w_i m_i`, covariance `sum_i w_i (S_i + m_i m_i^T)
+    - m m^T`, and `cov_sqrt` recomputed from it."""
+    pairs = list(zip(weights, targets, strict=True))
+    means = [jnp.asarray(t.mean) for t in targets]
+    mean = sum(w * m for (w, _), m in zip(pairs, means, strict=True))
+    second = sum(
+      w * (jnp.asarray(t.cov) + jnp.outer(m, m)) for (w, t), m in zip(pairs, means, strict=True)
+    )
+    cov = symmetrize(second - jnp.outer(mean, mean))
+    return cls(mean, cov, psd_sqrtm(cov))
 
 
 def mean_and_covariance(features: ArrayLike) -> tuple[jax.Array, jax.Array]:
@@ -184,3 +202,118 @@ def wasserstein2_from_moments(
     - 2.0 * _trace_sqrtm(symmetrize(inner), float(eps))
   )
   return w2 / mean.shape[-1]
+
+
+# --- Sums over positions, for tiles --------------------------------------------------------------
+
+
+class MomentSums(NamedTuple):
+  """Moments about a fixed `shift` (C,), which keeps float32 sums accurate near the shift.
+
+  Attributes:
+    first: (C,) sum of (f - shift) over the masked positions.
+    second: (C, C) sum of (f - shift)(f - shift)^T.
+    count: () number of masked positions.
+  """
+
+  first: jax.Array
+  second: jax.Array
+  count: jax.Array
+
+
+def moment_sums(features: ArrayLike, mask: ArrayLike, shift: ArrayLike) -> MomentSums:
+  """First and second moments about `shift` (C,) of features (h, w, C) where mask (h, w) is 1."""
+  f, m = flat_positions(features, mask)
+  centred = f - as_float(shift)
+  return MomentSums(jnp.sum(centred * m[:, None], axis=0), masked_outer(centred, m), jnp.sum(m))
+
+
+def moments_from_sums(sums: MomentSums, shift: ArrayLike) -> tuple[jax.Array, jax.Array]:
+  """`(mean (C,), population covariance (C, C))` of the positions summed."""
+  offset = sums.first / sums.count
+  cov = sums.second / sums.count - jnp.outer(offset, offset)
+  return as_float(shift) + offset, symmetrize(cov)
+
+
+def gaussian_loss_from_sums(
+  sums: MomentSums, target: GaussianTarget, *, eps: float = 1e-6
+) -> jax.Array:
+  """`wasserstein2_style_loss` of the positions summed; the moments are about `target.mean`."""
+  mean, cov = moments_from_sums(sums, target.mean)
+  return wasserstein2_from_moments(mean, cov, target, eps=eps)
+
+
+class GaussianStats(NamedTuple):
+  """count (), mean (C,) and scatter `sum (f - mean)(f - mean)^T` (C, C) of some positions."""
+
+  count: jax.Array
+  mean: jax.Array
+  scatter: jax.Array
+
+
+def gaussian_stats(features: ArrayLike, mask: ArrayLike) -> GaussianStats:
+  """`GaussianStats` of features (h, w, C) where mask (h, w) is 1 (centred on their own mean)."""
+  f, m = flat_positions(features, mask)
+  count = jnp.sum(m)
+  mean = jnp.sum(f * m[:, None], axis=0) / jnp.maximum(count, 1.0)
+  return GaussianStats(count, mean, masked_outer(f - mean, m))
+
+
+def merge_gaussian_stats(a: GaussianStats, b: GaussianStats) -> GaussianStats:
+  """The stats of two disjoint sets of positions together (Chan et al.'s pairwise update)."""
+  count = a.count + b.count
+  weight = b.count / jnp.maximum(count, 1.0)
+  delta = b.mean - a.mean
+  scatter = a.scatter + b.scatter + jnp.outer(delta, delta) * a.count * weight
+  return GaussianStats(count, a.mean + delta * weight, scatter)
+
+
+def gaussian_target_from_stats(stats: GaussianStats) -> GaussianTarget:
+  """The `GaussianTarget` of the positions (as `gaussian_style_target` of all of them)."""
+  cov = symmetrize(stats.scatter / stats.count)
+  return GaussianTarget(stats.mean, cov, psd_sqrtm(cov))
+
+
+# --- The term ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianLayerLoss:
+  """`wasserstein2_style_loss` of one layer against its `GaussianTarget`; tileable."""
+
+  def __call__(self, features: jax.Array, target: GaussianTarget, key: Any = None) -> jax.Array:
+    return wasserstein2_style_loss(features, *target)
+
+  def tile_sums(self, features: jax.Array, mask: jax.Array, target: GaussianTarget) -> MomentSums:
+    return moment_sums(features, mask, target.mean)
+
+  def from_tile_sums(self, totals: MomentSums, target: GaussianTarget) -> jax.Array:
+    return gaussian_loss_from_sums(totals, target)
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianStatistics:
+  """One style's `GaussianTarget` at one layer, from the whole image or merged over windows."""
+
+  def __call__(self, features: jax.Array) -> GaussianTarget:
+    return gaussian_style_target(features)
+
+  def tile_stats(self, features: jax.Array, mask: jax.Array) -> GaussianStats:
+    return gaussian_stats(features, mask)
+
+  def merge_tile_stats(self, a: GaussianStats, b: GaussianStats) -> GaussianStats:
+    return merge_gaussian_stats(a, b)
+
+  def from_tile_stats(self, stats: GaussianStats) -> GaussianTarget:
+    return gaussian_target_from_stats(stats)
+
+
+def gaussian_term(layers: Mapping[str, float]) -> terms.LossTerm:
+  """The mean/covariance style term: `wasserstein2_style_loss` on each layer, summed with the
+  weights of `layers`, against the Gaussian fits of the blend of the styles."""
+  loss = terms.per_layer(GaussianLayerLoss(), layers)
+  target = LayerStatistics(GaussianStatistics(), loss.layers)
+  return terms.LossTerm(loss, layers=loss.layers, target=target)
+
+
+terms.register_loss('gaussian', gaussian_term, built_in=True, layers=terms.STYLE_LAYERS)

@@ -1,12 +1,17 @@
-"""Gatys et al.'s Gram-matrix style loss, for ONE example's features (H, W, C)."""
+"""Gatys et al.'s Gram-matrix style loss, for ONE example's features (H, W, C), and its term."""
 
-from typing import NamedTuple
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from nst_jax.core.losses.common import PRECISION, check_features, check_square, positions
+from nst_jax.core import terms
+from nst_jax.core.losses.blend import LayerStatistics
+from nst_jax.core.losses.common import PRECISION, as_float, check_features, check_square, positions
+from nst_jax.core.losses.sums import flat_positions, masked_outer
 
 
 class GramTarget(NamedTuple):
@@ -17,6 +22,11 @@ class GramTarget(NamedTuple):
   """
 
   gram: jax.Array
+
+  @classmethod
+  def blend(cls, weights: Sequence[float], targets: Sequence['GramTarget']) -> 'GramTarget':
+    """The mixture's Gram matrix `sum_i w_i G_i` (a second moment mixes linearly)."""
+    return cls(sum(w * jnp.asarray(t.gram) for w, t in zip(weights, targets, strict=True)))
 
 
 def gram_matrix(features: ArrayLike) -> jax.Array:
@@ -91,3 +101,75 @@ _gram_loss.defvjp(_gram_loss_fwd, _gram_loss_bwd)
 def gram_style_target(features: ArrayLike) -> GramTarget:
   """Precomputes the Gram style target of one style image's features, shape (H, W, C)."""
   return GramTarget(gram_matrix(features))
+
+
+# --- Sums over positions, for tiles --------------------------------------------------------------
+
+
+class GramSums(NamedTuple):
+  """outer: (C, C) sum of f f^T over the masked positions; count: () how many there are."""
+
+  outer: jax.Array
+  count: jax.Array
+
+
+def gram_sums(features: ArrayLike, mask: ArrayLike) -> GramSums:
+  """The sums a Gram matrix needs, over the positions of features (h, w, C) where mask is 1."""
+  f, m = flat_positions(features, mask)
+  return GramSums(masked_outer(f, m), jnp.sum(m))
+
+
+def gram_target_from_sums(sums: GramSums) -> GramTarget:
+  """The `GramTarget` of the positions summed (as `gram_style_target` of all of them)."""
+  return GramTarget(sums.outer / sums.count)
+
+
+def gram_loss_from_sums(sums: GramSums, target_gram: ArrayLike) -> jax.Array:
+  """`gram_style_loss` of the positions summed: `mean((outer / count - target_gram)**2)`."""
+  return jnp.mean(jnp.square(sums.outer / sums.count - as_float(target_gram)))
+
+
+# --- The term ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class GramLayerLoss:
+  """`gram_style_loss` of one layer against its `GramTarget`; tileable."""
+
+  def __call__(self, features: jax.Array, target: GramTarget, key: Any = None) -> jax.Array:
+    return gram_style_loss(features, target.gram)
+
+  def tile_sums(self, features: jax.Array, mask: jax.Array, target: GramTarget) -> GramSums:
+    return gram_sums(features, mask)
+
+  def from_tile_sums(self, totals: GramSums, target: GramTarget) -> jax.Array:
+    return gram_loss_from_sums(totals, target.gram)
+
+
+@dataclasses.dataclass(frozen=True)
+class GramStatistics:
+  """One style's `GramTarget` at one layer, from the whole image or added up over windows."""
+
+  def __call__(self, features: jax.Array) -> GramTarget:
+    return gram_style_target(features)
+
+  def tile_stats(self, features: jax.Array, mask: jax.Array) -> GramSums:
+    return gram_sums(features, mask)
+
+  def merge_tile_stats(self, a: GramSums, b: GramSums) -> GramSums:
+    return jax.tree.map(jnp.add, a, b)
+
+  def from_tile_stats(self, stats: GramSums) -> GramTarget:
+    return gram_target_from_sums(stats)
+
+
+def gram_term(layers: Mapping[str, float]) -> terms.LossTerm:
+  """Gatys et al.'s style term: `gram_style_loss` on each layer, summed with the weights of
+  `layers` (`{layer: weight}`), against the Gram matrices of the blend of the styles."""
+  loss = terms.per_layer(GramLayerLoss(), layers)
+  return terms.LossTerm(
+    loss, layers=loss.layers, target=LayerStatistics(GramStatistics(), loss.layers)
+  )
+
+
+terms.register_loss('gram', gram_term, built_in=True, layers=terms.STYLE_LAYERS)

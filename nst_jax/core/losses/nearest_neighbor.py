@@ -10,14 +10,17 @@ and again every K steps if asked), and in blocks of query positions, so that its
 bounded whatever the sizes (see `nearest_neighbors`).
 """
 
+import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from nst_jax.core import terms
 from nst_jax.core.losses.common import PRECISION, as_float
+from nst_jax.errors import ConfigError
 
 # Squared norms are floored here before the square root (as NNST does), so that a position whose
 # features are all zero has a finite cosine (0) and gradient.
@@ -229,3 +232,140 @@ def nearest_neighbor_style_loss(
     raise ValueError(f'matches have shape {matches.shape}, the features {x.shape}')
   cosine = jnp.sum(_normalize(x) * _normalize(jax.lax.stop_gradient(matches)), axis=-1)
   return jnp.mean(1.0 - cosine)
+
+
+# --- The term ------------------------------------------------------------------------------------
+
+# NNST's hypercolumn layers (its VGG16 relu1_1 .. relu4_3), by the same names in VGG19.
+HYPERCOLUMN_LAYERS = {
+  name: 1.0
+  for name in (
+    'relu1_1',
+    'relu1_2',
+    'relu2_1',
+    'relu2_2',
+    'relu3_1',
+    'relu3_2',
+    'relu3_3',
+    'relu4_1',
+    'relu4_2',
+    'relu4_3',
+  )
+}
+# Style views that `augment` adds to the search (NNST: rotations).
+AUGMENTATIONS: dict[str, tuple[str, ...]] = {
+  'none': (),
+  'rotations': ('identity', 'rot90', 'rot180', 'rot270'),
+  'flips_rotations': tuple(terms.STYLE_VIEWS),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class NearestNeighborStyleTarget:
+  """The style's hypercolumns (each style padded to the square of its grid's longest side) and
+  the matches of the content's hypercolumns among them."""
+
+  layer_weights: terms.LayerWeights
+  stride: int
+  block_size: int
+
+  def __call__(self, content: terms.Features, styles: Sequence[terms.Features], blend) -> Any:
+    if max(blend) - min(blend) > 1e-6 * max(blend):
+      raise ConfigError(
+        'the nearest-neighbour loss searches all styles of a blend alike and cannot weight them; '
+        f'give the styles equal blend weights (got {list(blend)})'
+      )
+    grid = hypercolumn_grid(content['image'].shape, self.stride)
+    ours = hypercolumns(content, self.layer_weights, grid)
+    parts, valid = [], []
+    for s in styles:
+      style_grid = hypercolumn_grid(s['image'].shape, self.stride)
+      h = hypercolumns(s, self.layer_weights, style_grid)
+      h = h.reshape(-1, h.shape[-1])
+      size = max(style_grid) ** 2
+      parts.append(jnp.pad(h, ((0, size - h.shape[0]), (0, 0))))
+      valid.append(jnp.arange(size) < h.shape[0])
+    return nearest_neighbor_target(
+      ours, jnp.concatenate(parts), valid=jnp.concatenate(valid), block_size=self.block_size
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class NearestNeighborLoss:
+  """`nearest_neighbor_style_loss` of the image's hypercolumns."""
+
+  layer_weights: terms.LayerWeights
+  stride: int
+
+  def __call__(self, features: terms.Features, target: NearestNeighborTarget) -> jax.Array:
+    grid = hypercolumn_grid(features['image'].shape, self.stride)
+    return nearest_neighbor_style_loss(hypercolumns(features, self.layer_weights, grid), target)
+
+
+@dataclasses.dataclass(frozen=True)
+class NearestNeighborRefresh:
+  """The matches searched again from the current image's hypercolumns (see `rematch`)."""
+
+  layer_weights: terms.LayerWeights
+  stride: int
+  content_mix: float
+  block_size: int
+
+  def __call__(self, features: terms.Features, target: NearestNeighborTarget) -> Any:
+    grid = hypercolumn_grid(features['image'].shape, self.stride)
+    output = hypercolumns(features, self.layer_weights, grid)
+    return rematch(target, output, content_mix=self.content_mix, block_size=self.block_size)
+
+
+def nearest_neighbor_term(
+  layers: Mapping[str, float],
+  stride: int = 4,
+  rematch_every: int = 0,
+  content_mix: float = 0.75,
+  augment: str = 'none',
+  block_size: int = 1024,
+) -> terms.LossTerm:
+  """Nearest-neighbour hypercolumn matching (after NNST) on `layers` (`{layer: weight}`).
+
+  Hypercolumns are sampled every `stride` pixels. Each scale starts from the content's matches;
+  with `rematch_every` > 0 they are searched again every that many steps from
+  `(1 - content_mix) * output + content_mix * content`. `augment` ('none', 'rotations' or
+  'flips_rotations') adds rotated (and mirrored) copies of each style to the search. A blend
+  searches all its styles (their weights must be equal); `block_size` bounds the search's memory.
+  """
+  if augment not in AUGMENTATIONS:
+    raise ConfigError(f'augment={augment!r} is not one of: {", ".join(AUGMENTATIONS)}')
+  terms.check_positive('stride', stride)
+  terms.check_positive('block_size', block_size)
+  terms.check_positive('rematch_every', rematch_every, allow_zero=True)
+  if not 0 <= content_mix <= 1:
+    raise ConfigError(f'content_mix={content_mix!r} must be in [0, 1]')
+  layer_weights = terms.positive_layers(layers)
+  if not layer_weights:
+    raise ConfigError('layers has no layer with a positive weight')
+  refresh = None
+  if rematch_every > 0 and content_mix < 1:
+    refresh = NearestNeighborRefresh(
+      layer_weights, int(stride), float(content_mix), int(block_size)
+    )
+  return terms.LossTerm(
+    NearestNeighborLoss(layer_weights, int(stride)),
+    layers=tuple(name for name, _ in layer_weights),
+    target=NearestNeighborStyleTarget(layer_weights, int(stride), int(block_size)),
+    refresh=refresh,
+    refresh_every=int(rematch_every) if refresh is not None else 0,
+    style_views=AUGMENTATIONS[augment],
+  )
+
+
+terms.register_loss(
+  'nearest_neighbor',
+  nearest_neighbor_term,
+  built_in=True,
+  layers=HYPERCOLUMN_LAYERS,
+  stride=4,
+  rematch_every=0,
+  content_mix=0.75,
+  augment='none',
+  block_size=1024,
+)

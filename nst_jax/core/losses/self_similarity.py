@@ -8,12 +8,19 @@ and textures, and so every feature value, but a sky stays unlike a face and like
 sky, so this loss leaves the style more room than feature reconstruction does.
 """
 
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from nst_jax.core import terms
 from nst_jax.core.losses.common import PRECISION, check_features, positions
+from nst_jax.core.losses.content import ContentFeatures
+from nst_jax.errors import ConfigError
 
 # Column sums of the distance matrix are floored here, for samples that are all parallel.
 _SUM_FLOOR = 1e-12
@@ -84,3 +91,33 @@ def self_similarity_content_loss(
   delta = _SMOOTHING / x.shape[0]
   difference = _normalised_distances(x) - _normalised_distances(t)
   return jnp.sum(jnp.sqrt(jnp.square(difference) + delta**2) - delta) / x.shape[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class SelfSimilarityLayerLoss:
+  """`self_similarity_content_loss` of one layer, with the layer's own key."""
+
+  num_samples: int
+
+  def __call__(self, features: jax.Array, target: jax.Array, key: Any) -> jax.Array:
+    return self_similarity_content_loss(features, target, key=key, num_samples=self.num_samples)
+
+
+def self_similarity_term(layers: Mapping[str, float], num_samples: int = 1024) -> terms.LossTerm:
+  """STROTSS's self-similarity content loss on each layer, summed with the weights of `layers`;
+  the `num_samples` positions per layer are redrawn at every step from the pair's step key."""
+  if num_samples < 2:
+    raise ConfigError(f'num_samples={num_samples!r} must be >= 2')
+  loss = terms.per_layer(SelfSimilarityLayerLoss(int(num_samples)), layers)
+  return terms.LossTerm(
+    loss, layers=loss.layers, target=ContentFeatures(loss.layers), stochastic=True
+  )
+
+
+terms.register_loss(
+  'self_similarity',
+  self_similarity_term,
+  built_in=True,
+  layers=terms.CONTENT_LAYERS,
+  num_samples=1024,
+)

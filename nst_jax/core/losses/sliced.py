@@ -21,13 +21,17 @@ quantile levels `(j + 0.5) / Q`: with Q positions each carrying mass 1/Q, sample
 output sits at that level.
 """
 
-from typing import NamedTuple
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from nst_jax.core import terms
+from nst_jax.core.losses.blend import blend_style_targets
 from nst_jax.core.losses.common import PRECISION, as_float, check_features, positions
 
 
@@ -43,6 +47,16 @@ class SlicedTarget(NamedTuple):
   samples: jax.Array
   weights: jax.Array
 
+  @classmethod
+  def blend(cls, weights: Sequence[float], targets: Sequence['SlicedTarget']) -> 'SlicedTarget':
+    """The mixture itself: every style's samples, style i's masses scaled by `w_i`."""
+    if len(targets) == 1:
+      return targets[0]
+    return cls(
+      jnp.concatenate([jnp.asarray(t.samples) for t in targets]),
+      jnp.concatenate([w * jnp.asarray(t.weights) for w, t in zip(weights, targets, strict=True)]),
+    )
+
 
 class SortedProjections(NamedTuple):
   """Fixed directions and the style's sorted projections on them, for one layer.
@@ -55,6 +69,12 @@ class SortedProjections(NamedTuple):
 
   directions: jax.Array
   quantiles: jax.Array
+
+  @classmethod
+  def blend(cls, weights: Sequence[float], targets: Sequence[Any]) -> 'SortedProjections':
+    raise ValueError(
+      'cannot blend SortedProjections: blend the SlicedTargets, then call sorted_projections'
+    )
 
 
 def random_directions(key: ArrayLike, channels: int, num_directions: int) -> jax.Array:
@@ -270,3 +290,85 @@ def sliced_wasserstein_style_loss(
   if relative:
     value = value / jnp.maximum(jnp.mean(jnp.square(expected)), 1e-12)
   return value
+
+
+# --- The term ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class SlicedLayerLoss:
+  """`sliced_wasserstein_style_loss` of one layer, with the layer's own key."""
+
+  num_directions: int
+  relative: bool = False
+
+  def __call__(self, features: jax.Array, target: Any, key: jax.Array | None) -> jax.Array:
+    return sliced_wasserstein_style_loss(
+      features, target, key=key, num_directions=self.num_directions, relative=self.relative
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class SlicedStyleTarget:
+  """Per layer: the blended style samples (padded to the square of their longest side, which all
+  styles fitted to one size share), or with `seed`, their sorted projections on directions drawn
+  once from it."""
+
+  layers: tuple[str, ...]
+  num_directions: int
+  seed: int | None
+
+  def __call__(self, content: terms.Features, styles: Sequence[terms.Features], blend) -> Any:
+    targets = {}
+    for name in self.layers:
+      per_style = [
+        sliced_style_target(s[name], pad_to=None if self.seed is not None else _square(s[name]))
+        for s in styles
+      ]
+      pooled = blend_style_targets(per_style, blend)
+      if self.seed is not None:
+        key = terms.layer_key(jax.random.key(self.seed), name)
+        directions = random_directions(key, content[name].shape[-1], self.num_directions)
+        count = content[name].shape[0] * content[name].shape[1]
+        pooled = sorted_projections(pooled, directions, count)
+      targets[name] = pooled
+    return targets
+
+
+def _square(features: jax.Array) -> int:
+  return max(features.shape[:2]) ** 2
+
+
+def sliced_term(
+  layers: Mapping[str, float],
+  num_directions: int = 64,
+  fixed_directions: bool = False,
+  relative: bool = False,
+  seed: int = 0,
+) -> terms.LossTerm:
+  """Sliced Wasserstein style loss on each layer, summed with the weights of `layers`.
+
+  Directions are drawn anew at every step from the pair's step key (a stochastic term), or, with
+  `fixed_directions`, once from `seed` (the same for every pair), with the style's projections
+  sorted in the target. A blend pools the styles' samples, each weighted by its blend weight.
+  With `relative`, each layer's loss is divided by the style's second moment along the
+  directions (see `sliced_wasserstein_style_loss`), so that layers weigh alike.
+  """
+  terms.check_positive('num_directions', num_directions)
+  loss = terms.per_layer(SlicedLayerLoss(int(num_directions), bool(relative)), layers)
+  target = SlicedStyleTarget(
+    loss.layers, int(num_directions), int(seed) if fixed_directions else None
+  )
+  return terms.LossTerm(loss, layers=loss.layers, target=target, stochastic=not fixed_directions)
+
+
+terms.register_loss(
+  'sliced',
+  sliced_term,
+  built_in=True,
+  layers=terms.STYLE_LAYERS,
+  num_directions=64,
+  fixed_directions=False,
+  relative=False,
+  seed=0,
+)

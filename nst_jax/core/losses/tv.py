@@ -1,12 +1,16 @@
-"""Total variation: the seed's "denoising" smoothness term, for ONE image."""
+"""Total variation: the seed's "denoising" smoothness term, for ONE image, and its term."""
 
-from typing import Literal
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from nst_jax.core import terms
 from nst_jax.core.losses.common import as_float
+from nst_jax.core.losses.sums import ErrorSums, mean_from_sums
 from nst_jax.errors import ConfigError
 
 TVKind = Literal['l1', 'l2']
@@ -39,3 +43,54 @@ def total_variation(image: ArrayLike, *, kind: TVKind = 'l1') -> jax.Array:
   dx = penalty(x[:, 1:] - x[:, :-1])
   dy = penalty(x[1:] - x[:-1])
   return (jnp.sum(dx) + jnp.sum(dy)) / (dx.size + dy.size)
+
+
+def total_variation_sums(image: ArrayLike, mask: ArrayLike, *, kind: TVKind = 'l1') -> ErrorSums:
+  """`total_variation`'s sums over the neighbour pairs whose first pixel is masked.
+
+  A pair that crosses the window's last row or column is not in the window and not counted:
+  with windows that overlap by at least one pixel, its owner window counts it.
+
+  Args:
+    image: (h, w, C) window of the image.
+    mask: (h, w) 1 on the pixels this window owns.
+    kind: 'l1' or 'l2', as for `total_variation`.
+  """
+  x = as_float(image)
+  m = as_float(mask)[..., None]
+  penalty = jnp.abs if kind == 'l1' else jnp.square
+  total_variation(x[:2, :2], kind=kind)  # Checks `kind` and the shape.
+  dx = penalty(x[:, 1:] - x[:, :-1]) * m[:, :-1]
+  dy = penalty(x[1:] - x[:-1]) * m[:-1]
+  channels = x.shape[-1]
+  count = (jnp.sum(m[:, :-1]) + jnp.sum(m[:-1])) * channels
+  return ErrorSums(jnp.sum(dx) + jnp.sum(dy), count)
+
+
+@dataclasses.dataclass(frozen=True)
+class TotalVariationLoss:
+  """`total_variation` of the image (`features['image']`); tileable."""
+
+  norm: TVKind
+
+  def __call__(self, features: terms.Features, target: Any) -> jax.Array:
+    del target
+    return total_variation(features['image'], kind=self.norm)
+
+  def tile_sums(self, features: terms.Features, masks: Mapping[str, jax.Array], target) -> Any:
+    del target
+    return total_variation_sums(features['image'], masks['image'], kind=self.norm)
+
+  def from_tile_sums(self, totals: ErrorSums, target: Any) -> jax.Array:
+    del target
+    return mean_from_sums(totals)
+
+
+def tv_term(norm: TVKind = 'l1') -> terms.LossTerm:
+  """Total variation of the image: the seed's 'denoising' term, 'l1' or 'l2' (`norm`)."""
+  if norm not in ('l1', 'l2'):
+    raise ConfigError(f"norm={norm!r} is not 'l1' or 'l2'")
+  return terms.LossTerm(TotalVariationLoss(norm))
+
+
+terms.register_loss('tv', tv_term, built_in=True, norm='l1')
