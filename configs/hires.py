@@ -23,7 +23,7 @@ Measured per step on a 2-core AMD EPYC with 24 GiB, 1 pair, Adam with remat='blo
 The 4096 px row is the memory plan's (nst_jax/memory.py, planning for 22 GB) and the 2048 px
 step's cost per megapixel applied to the 25 windows' 37 network megapixels, plus about a third
 for the tiled step's statistics pass (not measured: the 4096 px benchmark ran the default config, L-BFGS;
-see the README). The whole run, 300 coarse steps and 20 at 4096 px, so takes about 2.6 hours on
+see docs/memory.md). The whole run, 300 coarse steps and 20 at 4096 px, so takes about 2.6 hours on
 this CPU, most of it in the 20 full-size steps; minutes on a GPU.
 """
 

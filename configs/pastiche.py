@@ -7,7 +7,7 @@ pastiche (a PyTorch Gatys implementation with the same VGG19 weights) minimises:
 relu4_2 with weight 0.01, plus the MSE of Gram matrices divided by H*W on relu1_1..relu5_1 with
 layer weights 10 / C^2 (C the layer's channels), by L-BFGS from the content. These are the same
 terms here, so `--eval_config configs/pastiche.py` scores both on one scale. Unlike pastiche,
-nst_jax keeps the image in [0, 1] at every step. See the README's quality-against-time section.
+nst_jax keeps the image in [0, 1] at every step. See docs/quality.md.
 """
 
 from nst_jax.core import vgg

@@ -49,7 +49,7 @@ before compiling), computes the targets, compiles one chunk of `--steps` steps a
   compiler); base_bytes: the same just before preparing (runtime, weights and input images
   loaded). per_mp: (peak - base) / megapixels; peak_per_mp: peak / megapixels; the table's
   slope: (peak - the previous size's peak) / the megapixels added, in which fixed costs cancel.
-* estimate_bytes: `nst_jax.memory`'s prediction (its runtime part included), for comparison.
+* estimate_bytes: `nst_jax.run.memory`'s prediction (its runtime part included), for comparison.
 * step_s: median over the chunks of (chunk time - one forward evaluation) / steps (a chunk ends
   with an evaluation; `--subtract_forward=false` skips timing it, for very large sizes);
   targets_s: the targets and start state; compile_s: compilation of the chunk.
@@ -78,6 +78,7 @@ import numpy as np
 from absl import app, flags, logging
 
 import nst_jax
+from nst_jax.errors import ConfigError
 from nst_jax.io import weights
 from nst_jax.run import engine
 
@@ -103,7 +104,7 @@ _SUITE = flags.DEFINE_enum(
   'What to measure (case: one memory case, internal).',
 )
 _STYLE_LOSSES = flags.DEFINE_list(
-  'style_losses', ['gram'], 'Memory suite: values of config.style_loss (any name it accepts).'
+  'style_losses', ['gram'], 'Memory suite: the style losses (names in config.losses) to measure.'
 )
 _OPTIMIZERS = flags.DEFINE_list('optimizers', ['lbfgs', 'adam'], 'Memory suite: optimizers.')
 _REMATS = flags.DEFINE_list(
@@ -176,7 +177,9 @@ def _case(
   run_chunk = program.run_chunk.lower(params, state, weights_, never).compile()
   compile_s = time.perf_counter() - start
   keys, images = program.step_keys(state), program.images(state)
-  forward = program.evaluate.lower(params, images, state.targets, weights_, keys).compile()
+  forward = program.evaluate.lower(
+    params, images, state.targets, weights_, keys, state.guides
+  ).compile()
 
   chunk_s, forward_s, matmul_s = [], [], []
   for k in range(_REPEATS.value + 1):  # The first chunk warms up and is not timed.
@@ -188,7 +191,9 @@ def _case(
       # reference matmul right after it, under the same load.
       chunk_s.append(elapsed)
       images = program.images(state)
-      forward_s.append(_seconds(forward, params, images, state.targets, weights_, keys))
+      forward_s.append(
+        _seconds(forward, params, images, state.targets, weights_, keys, state.guides)
+      )
       matmul_s.append(matmul())
   chunk_s = np.asarray(chunk_s)
   step_s = (chunk_s - np.asarray(forward_s)) / config.schedule.chunk_size
@@ -310,7 +315,12 @@ def _run_case(settings: dict[str, Any]) -> dict[str, Any]:
   config = nst_jax.default_config()
   config.image_size = settings['size']
   config.optim.name = settings['optimizer']
-  config.style_loss = settings['style_loss']
+  if settings['style_loss'] not in config.losses:
+    raise ConfigError(
+      f'config.losses has no loss {settings["style_loss"]!r}; it has: {", ".join(config.losses)}'
+    )
+  config.losses.gram.weight = 0.0
+  config.losses[settings['style_loss']].weight = 5e-4
   config.memory.remat = settings['remat']
   config.memory.tile_size = settings['tile_size']
   config.memory.budget_gb = settings['memory_gb']
@@ -335,7 +345,9 @@ def _run_case(settings: dict[str, Any]) -> dict[str, Any]:
   keys = program.step_keys(state)
   if settings['subtract_forward']:
     images = program.images(state)
-    forward = program.evaluate.lower(params, images, state.targets, weights_, keys).compile()
+    forward = program.evaluate.lower(
+      params, images, state.targets, weights_, keys, state.guides
+    ).compile()
   chunk_s, forward_s = [], []
   for _ in range(settings['repeats']):
     begin = time.perf_counter()
@@ -344,7 +356,9 @@ def _run_case(settings: dict[str, Any]) -> dict[str, Any]:
     if settings['subtract_forward']:
       keys = program.step_keys(state)
       images = program.images(state)
-      forward_s.append(_seconds(forward, params, images, state.targets, weights_, keys))
+      forward_s.append(
+        _seconds(forward, params, images, state.targets, weights_, keys, state.guides)
+      )
   _, peak = _memory_in_use(device)
   steps = settings['steps']
   step_s = np.asarray(chunk_s) - (np.asarray(forward_s) if forward_s else 0.0)
@@ -498,7 +512,9 @@ def main(argv: list[str]) -> None:
   logging.info('Devices: %s', jax.devices())
   defaults = nst_jax.default_config()
   network = weights.load_vgg19(
-    defaults.weights, pooling=defaults.pooling, dtype=jnp.dtype(defaults.dtype)
+    defaults.network.weights,
+    pooling=defaults.network.pooling,
+    dtype=jnp.dtype(defaults.network.dtype),
   )
   rng = np.random.default_rng(_SEED.value)
   matmul = _make_matmul(_MATMUL_SIZE.value)

@@ -5,20 +5,27 @@ import jax.numpy as jnp
 import numpy as np
 
 import nst_jax
+from nst_jax.run import config as config_lib
 
 
-def small_config(**overrides):
-  """Shallow layers and a tiny image, so that a step costs milliseconds."""
+def small_config(*overrides: str):
+  """Shallow layers and a tiny image, so that a step costs milliseconds.
+
+  `overrides` are `'field=value'` strings (`'schedule.num_steps=2'`), applied in order with
+  `nst_jax.run.config.apply_override`.
+  """
   config = nst_jax.default_config()
   config.image_size = 32
-  config.num_steps = 6
-  config.chunk_size = 3
-  config.optimizer = 'adam'
-  config.content_layers = {'relu2_1': 1.0}
-  config.style_layers = {'relu1_1': 0.5, 'relu2_1': 0.5}
-  config.terms = {'content': 1.0, 'style': 1e-3, 'tv': 0.0}
-  config.num_devices = 1
-  config.update(overrides)
+  config.schedule.num_steps = 6
+  config.schedule.chunk_size = 3
+  config.optim.name = 'adam'
+  config.losses.content.layers = {'relu2_1': 1.0}
+  config.losses.gram.layers = {'relu1_1': 0.5, 'relu2_1': 0.5}
+  config.losses.content.weight = 1.0
+  config.losses.gram.weight = 1e-3
+  config.devices.count = 1
+  for override in overrides:
+    config_lib.apply_override(config, override)
   return config
 
 

@@ -66,7 +66,8 @@ def small_inputs(tmp_path, monkeypatch):
   contents = [_write(tmp_path / f'c{i}.png', 20, 30, seed=i) for i in range(2)]
   style = _write(tmp_path / 'style.png', 24, 24, seed=9)
   config = nst_jax.default_config()
-  config.update(image_size=24, num_steps=4, chunk_size=2)
+  config.image_size = 24
+  config.schedule.num_steps, config.schedule.chunk_size = 4, 2
   return contents, style, config
 
 

@@ -1,4 +1,4 @@
-"""Tests for nst_jax.color, checked against NumPy and scikit-image computed independently."""
+"""Tests for nst_jax.core.color, checked against NumPy and scikit-image computed independently."""
 
 import jax
 import jax.numpy as jnp

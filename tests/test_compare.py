@@ -1,5 +1,8 @@
-"""Tests for nst_jax.compare: which methods share a batch, their combined objective, overrides,
-the sheet and the score tables. (The script end to end is in tests/test_scripts.py.)"""
+"""Tests for nst_jax.lab.compare: which methods share a batch, their combined objective,
+overrides and the score tables. (The sheet is tested in tests/test_sheets.py, the script end to
+end in tests/test_scripts.py.)"""
+
+import pathlib
 
 import numpy as np
 import pytest
@@ -8,9 +11,11 @@ import nst_jax
 from nst_jax.core import terms
 from nst_jax.lab import compare
 
+CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
 
-def _configs(**kwargs):
-  return compare.method_configs(list(compare.METHODS), size=64, **kwargs)
+
+def _configs(methods=tuple(compare.METHODS), **kwargs):
+  return compare.method_configs(list(methods), configs_dir=CONFIGS, size=64, **kwargs)
 
 
 def test_methods_that_differ_only_in_their_objective_share_a_batch():
@@ -21,50 +26,56 @@ def test_methods_that_differ_only_in_their_objective_share_a_batch():
     ['hq'],
   ]
   assert all(c.image_size == 64 for c in configs.values())
-  quick = _configs(steps=3, overrides=[('num_scales', 1)])
-  assert all(c.num_steps == c.coarse_steps == 3 and c.num_scales == 1 for c in quick.values())
-  # One scale each, nearest neighbours and hq still differ (colours, content loss aside).
+  quick = _configs(steps=3, overrides=['schedule.num_scales=1'])
+  assert all(
+    c.schedule.num_steps == c.schedule.coarse_steps == 3 and c.schedule.num_scales == 1
+    for c in quick.values()
+  )
+  # One scale each, nearest neighbours and hq still differ (in their colour control).
   assert ['gram', 'gaussian', 'sliced'] in compare.group_methods(quick)
 
 
 def test_combined_terms_share_equal_terms_and_weight_each_pair_by_its_method():
   configs = _configs()
   chosen, weights = compare.combined_terms(configs, ['gram', 'gaussian', 'sliced'])
-  assert list(chosen) == ['content', 'style', 'gaussian.style', 'sliced.style']
+  assert list(chosen) == ['content', 'gram', 'gaussian', 'sliced']
   assert chosen['content'] == terms.terms_from_config(configs['gram'])['content']._replace(
     weight=1.0
   )
   np.testing.assert_allclose(weights['content'], [1.0, 1.0, 1.0])
-  np.testing.assert_allclose(weights['style'], [5e-4, 0.0, 0.0])
-  np.testing.assert_allclose(weights['gaussian.style'], [0.0, 50.0, 0.0])
-  assert weights['sliced.style'][2] > 0 and not weights['sliced.style'][:2].any()
+  np.testing.assert_allclose(weights['gram'], [5e-4, 0.0, 0.0])
+  np.testing.assert_allclose(weights['gaussian'], [0.0, 50.0, 0.0])
+  assert weights['sliced'][2] > 0 and not weights['sliced'][:2].any()
+
+
+def test_combined_terms_prefix_a_taken_name_of_another_term():
+  configs = _configs(['gram', 'gaussian'])
+  configs['gaussian'].losses.content.layers = {'relu3_1': 1.0}  # Another content term.
+  chosen, weights = compare.combined_terms(configs, ['gram', 'gaussian'])
+  assert list(chosen) == ['content', 'gram', 'gaussian.content', 'gaussian']
+  assert chosen['gaussian.content'].layers == ('relu3_1',)
+  np.testing.assert_allclose(weights['content'], [1.0, 0.0])
+  np.testing.assert_allclose(weights['gaussian.content'], [0.0, 1.0])
 
 
 def test_bad_methods_and_overrides_are_config_errors():
   with pytest.raises(nst_jax.ConfigError, match='unknown'):
-    compare.method_configs(['gram', 'strotss'], size=64)
-  with pytest.raises(nst_jax.ConfigError, match="no field 'num_step'"):
-    compare.method_configs(['gram'], size=64, overrides=[('num_step', 3)])
-  with pytest.raises(nst_jax.ConfigError, match='field=value'):
-    compare.parse_override('num_scales')
-  assert compare.parse_override('nn_augment=rotations') == ('nn_augment', 'rotations')
-  assert compare.parse_override('terms.style=2e-3') == ('terms.style', 2e-3)
-  with pytest.raises(nst_jax.ConfigError, match='config.num_scales'):
-    compare.method_configs(['gram'], size=64, overrides=[('num_scales', 0)])
-
-
-def test_sheet_has_a_header_row_and_a_row_per_content():
-  rng = np.random.default_rng(0)
-  style = rng.random((20, 30, 3)).astype(np.float32)
-  contents = [rng.random((24, 16, 3)).astype(np.float32) for _ in range(2)]
-  cells = [[c * 0.5, c] for c in contents]
-  sheet = compare.compose_sheet(style, contents, cells, ['gram', 'nearest_neighbor'], gutter=4)
-  header = max(32, 24 // 3)
-  assert sheet.shape == (4 + header + 4 + 2 * (24 + 4), 4 + 3 * (16 + 4), 3)
-  np.testing.assert_allclose(
-    sheet[4 + header + 4 : 4 + header + 4 + 24, 4 + 20 : 4 + 36], cells[0][0]
-  )
-  assert sheet[4 : 4 + header, 4 + 40 : 4 + 56].min() < 0.5  # Some dark text in the label.
+    _configs(['gram', 'strotss'])
+  with pytest.raises(nst_jax.ConfigError, match="no field 'schedule.num_step'"):
+    _configs(['gram'], overrides=['schedule.num_step=3'])
+  with pytest.raises(nst_jax.ConfigError, match='FIELD=VALUE'):
+    _configs(['gram'], overrides=['schedule.num_scales'])
+  with pytest.raises(nst_jax.ConfigError, match='use config.losses.nearest_neighbor.augment'):
+    _configs(['gram'], overrides=['nn_augment=rotations'])
+  (config,) = _configs(
+    ['nearest_neighbor'],
+    overrides=['losses.nearest_neighbor.augment=none', 'losses.gram.weight=2e-3'],
+  ).values()
+  assert config.losses.nearest_neighbor.augment == 'none' and config.losses.gram.weight == 2e-3
+  with pytest.raises(nst_jax.ConfigError, match='config.schedule.num_scales'):
+    _configs(['gram'], overrides=['schedule.num_scales=0'])
+  with pytest.raises(nst_jax.ConfigError, match='file not found'):
+    compare.method_configs(['gram'], configs_dir=CONFIGS / 'absent', size=64)
 
 
 def test_score_tables_summarise_every_method():

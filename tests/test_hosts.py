@@ -1,4 +1,4 @@
-"""Tests for nst_jax.hosts: cluster detection and jax.distributed settings."""
+"""Tests for nst_jax.app.hosts: cluster detection and jax.distributed settings."""
 
 import pytest
 

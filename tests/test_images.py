@@ -1,4 +1,4 @@
-"""Tests for nst_jax.images: every bad file gives a one-line ImageError, odd files load right."""
+"""Tests for nst_jax.io.images: every bad file gives a one-line ImageError, odd files load right."""
 
 import io
 import os

@@ -1,4 +1,5 @@
-"""Tests for nst_jax.losses: NumPy references, finite differences, invariances, vmap."""
+"""Tests for nst_jax.core.losses (`nst_jax.losses`): NumPy references, finite differences,
+invariances, vmap, blending, and the sums over positions that tiling uses."""
 
 import jax
 import jax.numpy as jnp
@@ -276,6 +277,22 @@ def test_blend_rejects_bad_inputs():
     losses.blend_style_targets([], [])
 
 
+def test_each_target_type_blends_itself_as_blend_style_targets_does():
+  x, y = _features(0), _features(1)
+  for make in (losses.gram_style_target, losses.gaussian_style_target, losses.sliced_style_target):
+    a, b = make(x), make(y)
+    ours = type(a).blend([0.25, 0.75], [a, b])
+    assert type(ours) is type(a)
+    for got, want in zip(ours, losses.blend_style_targets([a, b], [1.0, 3.0]), strict=True):
+      np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_check_blend_weights_names_what_it_checks():
+  np.testing.assert_array_equal(losses.check_blend_weights([[1, 0], [2, 2]]), [[1, 0], [2, 2]])
+  with pytest.raises(ConfigError, match='style_weights must be finite'):
+    losses.check_blend_weights([[1.0, np.nan]], 'style_weights')
+
+
 # --- vmap and jit --------------------------------------------------------------------------------
 
 
@@ -342,56 +359,60 @@ def test_bad_kinds_are_config_errors():
 
 def test_losses_from_the_sums_of_a_partition_equal_the_whole(x64):
   """Three windows whose masks partition the positions give the whole image's losses."""
-  from nst_jax.core.losses import sums
+  from nst_jax.core.losses import content, gaussian, gram, sums, tv
 
   x, y = _features(0, h=6, w=5, relu=True), _features(1, h=6, w=5, relu=True)
-  content = _features(2, h=6, w=5)
+  content_features = _features(2, h=6, w=5)
   image = np.random.default_rng(3).uniform(size=(6, 5, 3))
   masks = [np.zeros((6, 5)) for _ in range(3)]
   masks[0][:2], masks[1][2:, :3], masks[2][2:, 3:] = 1, 1, 1
   add = lambda parts: jax.tree.map(lambda *a: sum(a), *parts)  # noqa: E731
-  gram = losses.gram_style_target(y)
-  totals = add([sums.gram_sums(x, m) for m in masks])
+  gram_target = losses.gram_style_target(y)
+  totals = add([gram.gram_sums(x, m) for m in masks])
   np.testing.assert_allclose(
-    sums.gram_loss_from_sums(totals, gram.gram), losses.gram_style_loss(x, gram.gram), rtol=1e-10
+    gram.gram_loss_from_sums(totals, gram_target.gram),
+    losses.gram_style_loss(x, gram_target.gram),
+    rtol=1e-10,
   )
-  gaussian = losses.gaussian_style_target(y)
-  totals = add([sums.moment_sums(x, m, gaussian.mean) for m in masks])
+  gaussian_target = losses.gaussian_style_target(y)
+  totals = add([gaussian.moment_sums(x, m, gaussian_target.mean) for m in masks])
   np.testing.assert_allclose(
-    sums.gaussian_loss_from_sums(totals, gaussian),
-    losses.wasserstein2_style_loss(x, *gaussian),
+    gaussian.gaussian_loss_from_sums(totals, gaussian_target),
+    losses.wasserstein2_style_loss(x, *gaussian_target),
     rtol=1e-8,
   )
-  totals = add([sums.squared_error_sums(x, content, m) for m in masks])
-  np.testing.assert_allclose(sums.mean_from_sums(totals), losses.content_loss(x, content))
+  totals = add([content.squared_error_sums(x, content_features, m) for m in masks])
+  np.testing.assert_allclose(sums.mean_from_sums(totals), losses.content_loss(x, content_features))
   # TV pairs belong to their first pixel; each mask's window here is the whole image.
-  totals = add([sums.total_variation_sums(image, m, kind='l2') for m in masks])
+  totals = add([tv.total_variation_sums(image, m, kind='l2') for m in masks])
   np.testing.assert_allclose(
     sums.mean_from_sums(totals), losses.total_variation(image, kind='l2'), rtol=1e-10
   )
   # Style targets from window statistics, merged pairwise.
-  stats = [sums.gaussian_stats(y, m) for m in masks[:2]] + [
-    sums.gaussian_stats(y, 1 - sum(masks[:2]))
+  stats = [gaussian.gaussian_stats(y, m) for m in masks[:2]] + [
+    gaussian.gaussian_stats(y, 1 - sum(masks[:2]))
   ]
-  merged = sums.merge_gaussian_stats(sums.merge_gaussian_stats(stats[0], stats[1]), stats[2])
-  for a, b in zip(sums.gaussian_target_from_stats(merged), gaussian, strict=True):
+  merged = gaussian.merge_gaussian_stats(
+    gaussian.merge_gaussian_stats(stats[0], stats[1]), stats[2]
+  )
+  for a, b in zip(gaussian.gaussian_target_from_stats(merged), gaussian_target, strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12)
   np.testing.assert_allclose(
-    sums.gram_target_from_sums(
-      add([sums.gram_sums(y, m) for m in masks[:2]] + [sums.gram_sums(y, 1 - sum(masks[:2]))])
+    gram.gram_target_from_sums(
+      add([gram.gram_sums(y, m) for m in masks[:2]] + [gram.gram_sums(y, 1 - sum(masks[:2]))])
     ).gram,
-    gram.gram,
+    gram_target.gram,
     rtol=1e-10,
   )
 
 
 def test_gram_sums_gradient_matches_autodiff():
-  from nst_jax.core.losses import sums
+  from nst_jax.core.losses import gram
 
   x = jnp.asarray(_features(0, relu=True), jnp.float32)
   mask = jnp.asarray(np.random.default_rng(1).integers(0, 2, (3, 4)), jnp.float32)
   g = jnp.asarray(np.random.default_rng(2).normal(size=(5, 5)), jnp.float32)
-  ours = jax.grad(lambda x: jnp.sum(sums.gram_sums(x, mask).outer * g))(x)
+  ours = jax.grad(lambda x: jnp.sum(gram.gram_sums(x, mask).outer * g))(x)
   plain = lambda x: jnp.einsum('hwc,hwd->cd', x * mask[..., None], x)  # noqa: E731
   theirs = jax.grad(lambda x: jnp.sum(plain(x) * g))(x)
   np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)

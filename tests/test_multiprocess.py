@@ -42,10 +42,12 @@ def inputs():
 
 def small_config():
   config = nst_jax.default_config()
-  config.update(image_size=32, num_steps=4, chunk_size=2, optimizer='adam', init='noise')
-  config.content_layers = {'relu2_1': 1.0}
-  config.style_layers = {'relu1_1': 0.5, 'relu2_1': 0.5}
-  config.terms = {'content': 1.0, 'style': 1e-3, 'tv': 0.0}
+  config.image_size = 32
+  config.schedule.num_steps, config.schedule.chunk_size = 4, 2
+  config.optim.name, config.init.kind = 'adam', 'noise'
+  config.losses.content.layers = {'relu2_1': 1.0}
+  config.losses.gram.layers = {'relu1_1': 0.5, 'relu2_1': 0.5}
+  config.losses.gram.weight = 1e-3
   return config
 
 
@@ -74,7 +76,7 @@ def test_two_processes_equal_one(vgg19_params, tmp_path):
 
   contents, styles, weights = inputs()
   config = small_config()
-  config.num_devices = 1
+  config.devices.count = 1
   alone = nst_jax.stylize(
     contents, styles, config, style_weights=weights, network=(nst_jax.VGG19(), vgg19_params)
   )

@@ -1,4 +1,4 @@
-"""Tests for nst_jax.pairs: sharding, padding and grouping the pairs, and process shares.
+"""Tests for nst_jax.run.pairs: sharding, padding and grouping the pairs, and process shares.
 
 Equivalences only, so a random-weight network serves (no download).
 """
@@ -25,9 +25,9 @@ def _four_pairs():
 def test_sharded_equals_unsharded(random_network):
   assert jax.device_count() == 4, 'conftest forces four CPU devices'
   contents, styles, weights = _four_pairs()
-  config = small_config(num_steps=4, chunk_size=2)
+  config = small_config('schedule.num_steps=4', 'schedule.chunk_size=2')
   one = nst_jax.stylize(contents, styles, config, style_weights=weights, network=random_network)
-  config.num_devices = 4
+  config.devices.count = 4
   four = nst_jax.stylize(contents, styles, config, style_weights=weights, network=random_network)
   np.testing.assert_allclose(one.images, four.images, atol=2e-5)
 
@@ -36,13 +36,18 @@ def test_sharded_equals_unsharded(random_network):
 def test_pair_groups_on_sharded_devices_match_and_move_nothing(random_network, optimizer):
   """Two devices with two pairs each: groups of one and two pairs, and both unsharded."""
   contents, styles, weights = _four_pairs()
-  config = small_config(num_steps=4, chunk_size=2, optimizer=optimizer, pair_group_size=4)
+  config = small_config(
+    'schedule.num_steps=4',
+    'schedule.chunk_size=2',
+    f'optim.name={optimizer}',
+    'devices.pair_group_size=4',
+  )
   reference = nst_jax.stylize(
     contents, styles, config, style_weights=weights, network=random_network
   )
-  config.num_devices = 2
+  config.devices.count = 2
   for group_size in (1, 2):
-    config.pair_group_size = group_size
+    config.devices.pair_group_size = group_size
     prepared = engine.prepare(
       contents, styles, config, style_weights=weights, network=random_network
     )
@@ -70,7 +75,8 @@ def test_pair_groups_default_to_one_pair_at_a_time_on_a_cpu():
 
 def test_batch_is_padded_to_the_device_count(random_network):
   contents, styles = small_pairs()
-  config = small_config(num_steps=2, chunk_size=2, num_devices=0)  # All four devices, 3 pairs.
+  # All four devices, 3 pairs.
+  config = small_config('schedule.num_steps=2', 'schedule.chunk_size=2', 'devices.count=0')
   result = nst_jax.stylize(contents[:1].repeat(3, 0), styles[:1], config, network=random_network)
   assert result.images.shape == (3, 32, 32, 3)
   np.testing.assert_allclose(result.images[0], result.images[2], atol=2e-5)
@@ -94,7 +100,7 @@ def test_a_sharded_run_compiles_its_chunk_once(random_network, caplog):
   program (it used to recompile for a replicated optimizer state)."""
   contents, styles = small_pairs()
   program.build_program.cache_clear()
-  config = small_config(num_steps=6, chunk_size=2, num_devices=2)
+  config = small_config('schedule.num_steps=6', 'schedule.chunk_size=2', 'devices.count=2')
   with jax.log_compiles(), caplog.at_level('WARNING'):
     nst_jax.stylize(contents, styles, config, network=random_network)
   assert sum('Compiling jit(_run_chunk)' in r.getMessage() for r in caplog.records) == 1

@@ -1,4 +1,4 @@
-"""Tests for nst_jax.parametrization: the Laplacian pyramid reconstructs exactly."""
+"""Tests for nst_jax.core.parametrization: the Laplacian pyramid reconstructs exactly."""
 
 import jax
 import jax.numpy as jnp

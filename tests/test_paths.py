@@ -1,4 +1,4 @@
-"""Tests for nst_jax.paths: where inputs are found and outputs go, checked before a run."""
+"""Tests for nst_jax.io.paths: where inputs are found and outputs go, checked before a run."""
 
 import os
 import pathlib

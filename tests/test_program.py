@@ -1,5 +1,5 @@
-"""Tests for nst_jax.program: the compiled chunk is vmapped and chunked without changing results,
-and is compiled once for equal settings.
+"""Tests for nst_jax.run.program: the compiled chunk is vmapped and chunked without changing
+results, and is compiled once for equal settings.
 
 Equivalences only, so a random-weight network serves (no download).
 """
@@ -11,15 +11,15 @@ import pytest
 from small import small_config, small_pairs
 
 import nst_jax
+from nst_jax import losses
 from nst_jax.core import resample
-from nst_jax.core import terms as terms_lib
 from nst_jax.run import engine, optimizers, program
 
 
 @pytest.mark.parametrize('group_size', [2, 1])  # Both pairs vmapped; one pair after the other.
 def test_vmapped_batch_equals_each_pair_alone(random_network, group_size):
   contents, styles = small_pairs()
-  config = small_config(pair_group_size=group_size)
+  config = small_config(f'devices.pair_group_size={group_size}')
   batch = nst_jax.stylize(contents, styles, config, network=random_network)
   for i in range(2):
     alone = nst_jax.stylize(contents[i : i + 1], [styles[i]], config, network=random_network)
@@ -39,7 +39,7 @@ def test_chunked_scan_equals_one_scan_without_retracing(random_network, caplog):
     chunked = nst_jax.stylize(
       contents,
       styles,
-      small_config(num_steps=7, chunk_size=2),
+      small_config('schedule.num_steps=7', 'schedule.chunk_size=2'),
       network=random_network,
       callback=progress.append,
     )
@@ -47,23 +47,26 @@ def test_chunked_scan_equals_one_scan_without_retracing(random_network, caplog):
   # Four chunks (the last one partial) and one compilation of the chunk function.
   assert _compiles(caplog) == 1
   single = nst_jax.stylize(
-    contents, styles, small_config(num_steps=7, chunk_size=7), network=random_network
+    contents,
+    styles,
+    small_config('schedule.num_steps=7', 'schedule.chunk_size=7'),
+    network=random_network,
   )
   np.testing.assert_allclose(chunked.images, single.images, atol=2e-5)
   np.testing.assert_allclose(chunked.history.total, single.history.total, rtol=1e-5)
   assert chunked.history.total.shape == (7, 2)
   assert list(chunked.history.term_steps) == [2, 4, 6, 7]
-  assert chunked.history.terms['style'].shape == (4, 2)
+  assert chunked.history.terms['gram'].shape == (4, 2)
 
 
 def test_calls_with_new_weights_or_step_counts_reuse_the_compiled_chunk(random_network, caplog):
   contents, styles = small_pairs()
   program.build_program.cache_clear()
-  config = small_config(num_steps=2, chunk_size=2)
+  config = small_config('schedule.num_steps=2', 'schedule.chunk_size=2')
   with jax.log_compiles(), caplog.at_level('WARNING'):
     first = nst_jax.stylize(contents, styles, config, network=random_network)
-    config.terms.style = 0.1
-    config.num_steps = 4
+    config.losses.gram.weight = 0.1
+    config.schedule.num_steps = 4
     second = nst_jax.stylize(contents, styles, config, network=random_network)
   assert _compiles(caplog) == 1
   assert first.history.total.shape == (2, 2) and second.history.total.shape == (4, 2)
@@ -82,7 +85,7 @@ def test_equal_settings_give_the_same_program_and_optimizer(random_network):
   b = engine.prepare(contents, styles, small_config(), network=random_network)
   assert a.program is b.program and a.program.spec == b.program.spec
   assert optimizers.make_optimizer(config) is optimizers.make_optimizer(small_config())
-  lbfgs = engine.prepare(contents, styles, small_config(optimizer='lbfgs'), network=random_network)
+  lbfgs = engine.prepare(contents, styles, small_config('optim.name=lbfgs'), network=random_network)
   assert lbfgs.program.spec.optimizer.line_search
   assert not a.program.spec.optimizer.line_search
 
@@ -92,7 +95,7 @@ def test_a_bare_optax_lbfgs_runs_without_line_search_shortcuts(random_network):
   import optax
 
   contents, styles = small_pairs()
-  config = small_config(optimizer='lbfgs', num_steps=3, chunk_size=3)
+  config = small_config('optim.name=lbfgs', 'schedule.num_steps=3', 'schedule.chunk_size=3')
   fast = nst_jax.stylize(contents, styles, config, network=random_network)
   plain = nst_jax.stylize(
     contents, styles, config, optimizer=optax.lbfgs(memory_size=10), network=random_network
@@ -109,8 +112,8 @@ def test_refreshed_targets_follow_the_image_every_k_steps(random_network):
     refresh=lambda f, t: f['image'],
     refresh_every=2,
   )
-  chosen = {'style': nst_jax.terms_from_config(small_config())['style'], 'follow': follow}
-  config = small_config(num_steps=3, chunk_size=3)
+  chosen = {'gram': nst_jax.terms_from_config(small_config())['gram'], 'follow': follow}
+  config = small_config('schedule.num_steps=3', 'schedule.chunk_size=3')
   prepared = engine.prepare(contents, styles, config, terms=chosen, network=random_network)
   start = prepared.start_state(0)
   np.testing.assert_allclose(start.targets['follow'], contents, atol=1e-6)
@@ -135,11 +138,12 @@ def test_stochastic_terms_get_a_new_key_each_step_and_seeded_runs_repeat(random_
   noisy = nst_jax.LossTerm(
     loss=lambda f, t: (f['image'].mean() - jax.random.uniform(f['key'])) ** 2, stochastic=True
   )
-  config = small_config(num_steps=4, chunk_size=4, optimizer='lbfgs')
+  steps = ('schedule.num_steps=4', 'schedule.chunk_size=4')
+  config = small_config(*steps, 'optim.name=lbfgs')
   run = lambda seed: nst_jax.stylize(  # noqa: E731
     contents,
     styles,
-    small_config(num_steps=4, chunk_size=4, seed=seed),
+    small_config(*steps, f'seed={seed}'),
     terms={'noisy': noisy},
     network=random_network,
   )
@@ -154,7 +158,9 @@ def test_stochastic_terms_get_a_new_key_each_step_and_seeded_runs_repeat(random_
 
 def test_a_stopped_pair_stays_frozen_while_the_others_run(random_network):
   contents, styles = small_pairs()
-  config = small_config(init='noise', tolerance=1e-9, plateau_steps=50)
+  config = small_config(
+    'init.kind=noise', 'schedule.plateau_tolerance=1e-9', 'schedule.plateau_steps=50'
+  )
   prepared = engine.prepare(contents, styles, config, network=random_network)
   start = prepared.start_state(0)
   start = start._replace(stopped=jnp.array([True, False]))  # Pair 0 already on its plateau.
@@ -170,10 +176,15 @@ def test_a_stopped_pair_stays_frozen_while_the_others_run(random_network):
 
 def test_pairs_stop_on_their_plateau_and_report_their_steps(random_network):
   contents, styles = small_pairs()
-  config = small_config(init='noise', num_steps=40, chunk_size=10, learning_rate=0.02)
+  config = small_config(
+    'init.kind=noise',
+    'schedule.num_steps=40',
+    'schedule.chunk_size=10',
+    'optim.learning_rate=0.02',
+  )
   full = nst_jax.stylize(contents, styles, config, network=random_network)
   assert full.history.pair_steps.tolist() == [[40, 40]]
-  config.update(tolerance=0.3, plateau_steps=5)
+  config.schedule.plateau_tolerance, config.schedule.plateau_steps = 0.3, 5
   early = nst_jax.stylize(contents, styles, config, network=random_network)
   # Each pair stops at the first step whose objective is less than 30% below that 5 steps
   # earlier (the trajectories agree until then), and keeps its image from before that step.
@@ -189,7 +200,12 @@ def test_warm_started_scales_equal_a_hand_written_two_scale_run(random_network):
   """Adam's moments carry over to the next scale, resized; the count goes on."""
   contents, styles = small_pairs()
   config = small_config(
-    num_scales=2, scale_ratio=2.0, coarse_steps=3, num_steps=3, chunk_size=3, warm_start=True
+    'schedule.num_scales=2',
+    'schedule.scale_ratio=2.0',
+    'schedule.coarse_steps=3',
+    'schedule.num_steps=3',
+    'schedule.chunk_size=3',
+    'optim.warm_start=true',
   )
   prepared = engine.prepare(contents, styles, config, network=random_network)
   program, params = prepared.program, prepared.params
@@ -205,18 +221,53 @@ def test_warm_started_scales_equal_a_hand_written_two_scale_run(random_network):
   by_hand = program.run_chunk(params, by_hand, prepared.pair_weights(1, by_hand), jnp.int32(3))[0]
   result = prepared.run()
   np.testing.assert_allclose(result.images, program.images(by_hand), atol=1e-5)
-  config.warm_start = False
+  config.optim.warm_start = False
   cold = nst_jax.stylize(contents, styles, config, network=random_network)
   assert not np.allclose(cold.images, result.images, atol=1e-4)
 
 
 def test_the_pyramid_parametrization_optimizes_the_image(random_network):
   contents, styles = small_pairs()
-  config = small_config(init='noise', num_steps=20, chunk_size=10, parametrization='pyramid')
+  config = small_config(
+    'init.kind=noise',
+    'schedule.num_steps=20',
+    'schedule.chunk_size=10',
+    'optim.parametrization=pyramid',
+  )
   result = nst_jax.stylize(contents, styles, config, network=random_network)
   total = result.history.total
   assert (total[-1] < 0.5 * total[0]).all()
   assert 0.0 <= result.images.min() and result.images.max() <= 1.0
+
+
+def test_the_state_carries_each_pairs_guides_to_the_terms(random_network):
+  """`LoopState.guides` (`{name: (B, h, w, C)}`) reach the loss as `features['guides']`; an
+  empty mapping means none."""
+  contents, styles = small_pairs()
+  reads = nst_jax.LossTerm(
+    loss=lambda f, t: (
+      jnp.mean(f['guides']['mask'] * f['image']) if 'guides' in f else jnp.float32(-1.0)
+    )
+  )
+  guides = {'mask': np.stack([np.full((32, 32, 1), v, np.float32) for v in (0.25, 1.0)])}
+  for given in (None, guides):
+    prepared = engine.prepare(
+      contents, styles, small_config(), terms={'reads': reads}, guides=given, network=random_network
+    )
+    state = prepared.start_state(0)
+    assert jax.tree.map(jnp.shape, state.guides) == (
+      {} if given is None else {'mask': (2, 32, 32, 1)}
+    )
+    program, ones = prepared.program, {'reads': jnp.ones(2)}
+    keys = program.step_keys(state)
+    images = program.images(state)
+    _, values = program.evaluate(prepared.params, images, state.targets, ones, keys, state.guides)
+    expected = [-1.0, -1.0] if given is None else [0.25 * contents[0].mean(), contents[1].mean()]
+    np.testing.assert_allclose(values['reads'], expected, rtol=1e-5)
+    value, _ = program.value_and_grad(
+      prepared.params, state.variables, state.targets, ones, keys, state.guides
+    )
+    np.testing.assert_allclose(value, expected, rtol=1e-5)
 
 
 def test_terms_with_style_views_see_rotated_and_mirrored_styles(random_network):
@@ -234,7 +285,7 @@ def test_terms_with_style_views_see_rotated_and_mirrored_styles(random_network):
     style_views=('identity', 'rot90', 'flip'),
   )
   square = [s[:32, :32] for s in styles]
-  chosen = {'style': nst_jax.terms_from_config(small_config())['style'], 'seen': seen}
+  chosen = {'gram': nst_jax.terms_from_config(small_config())['gram'], 'seen': seen}
   prepared = engine.prepare(contents, square, small_config(), terms=chosen, network=random_network)
   images, features, blend = prepared.targets(0)['seen']
   model, params = random_network
@@ -260,10 +311,13 @@ def test_pair_weights_run_different_objectives_in_one_batch(random_network, grou
   """Pair 0 with a Gram style loss, pair 1 with a sliced one: one batch, one program, the same
   images as each objective run on its own."""
   contents, styles = small_pairs()
-  config = small_config(num_steps=4, chunk_size=2, pair_group_size=group_size)
+  config = small_config(
+    'schedule.num_steps=4', 'schedule.chunk_size=2', f'devices.pair_group_size={group_size}'
+  )
   content = nst_jax.terms_from_config(config)['content']
-  gram = terms_lib.style_term(config.style_layers, 'gram', weight=1e-2)
-  sliced = terms_lib.sliced_term(config.style_layers, 8, fixed_directions=True, weight=1e-2)
+  layers = config.losses.gram.layers
+  gram = losses.gram_term(layers)._replace(weight=1e-2)
+  sliced = losses.sliced_term(layers, 8, fixed_directions=True)._replace(weight=1e-2)
   both = {'content': content, 'gram': gram, 'sliced': sliced}
   batch = nst_jax.stylize(
     contents,

@@ -24,11 +24,19 @@ def test_time_to_reach_is_the_first_checkpoint_at_or_below_the_target():
 
 def test_config_specs_override_fields_by_their_types():
   config = config_lib.from_spec(
-    f'{CONFIGS / "default.py"}@num_scales=3@terms.style=0.25@warm_start=true@optimizer=adam'
+    f'{CONFIGS / "default.py"}@schedule.num_scales=3@losses.gram.weight=0.25'
+    '@optim.warm_start=true@optim.name=adam'
   )
-  assert (config.num_scales, config.terms.style, config.warm_start) == (3, 0.25, True)
-  assert config.optimizer == 'adam'
-  for bad in ('@num_scale=3', '@num_scales=three', '@warm_start=maybe', '@terms.zz=1'):
+  schedule, optim = config.schedule, config.optim
+  assert (schedule.num_scales, config.losses.gram.weight, optim.warm_start) == (3, 0.25, True)
+  assert optim.name == 'adam'
+  for bad in (
+    '@schedule.num_scale=3',
+    '@schedule.num_scales=three',
+    '@optim.warm_start=maybe',
+    '@losses.zz.weight=1',
+    '@num_scales=3',  # Renamed: schedule.num_scales.
+  ):
     with pytest.raises(config_lib.ConfigError, match='config spec'):
       config_lib.from_spec(f'{CONFIGS / "default.py"}{bad}')
 
@@ -39,7 +47,7 @@ def test_compare_writes_the_documented_report(tmp_path, vgg19_params):
   images.save_image(tmp_path / 'c.png', np.stack([x / 1.2, y, 0.5 + 0.4 * np.sin(9 * x)], -1))
   images.save_image(tmp_path / 's.png', np.stack([np.sin(20 * x) ** 2, y, 1 - y], -1))
   default = str(CONFIGS / 'default.py')
-  specs = [f'{default}@num_steps=4@optimizer=adam', f'{default}@num_steps=3']
+  specs = [f'{default}@schedule.num_steps=4@optim.name=adam', f'{default}@schedule.num_steps=3']
   report = quality.compare(
     specs,
     [str(tmp_path / 'c.png')],
@@ -55,7 +63,7 @@ def test_compare_writes_the_documented_report(tmp_path, vgg19_params):
   assert written['pairs'] == [
     {'content': str(tmp_path / 'c.png'), 'style': str(tmp_path / 's.png')}
   ]
-  adam = written['runs']['default num_steps=4 optimizer=adam']
+  adam = written['runs']['default schedule.num_steps=4 optim.name=adam']
   assert set(adam) == {'config', 'points', 'final', 'seconds', 'seconds_to_first_final'}
   assert adam['seconds_to_first_final'] == adam['seconds']  # The first run reaches its own end.
   (points,) = adam['points']
@@ -66,5 +74,6 @@ def test_compare_writes_the_documented_report(tmp_path, vgg19_params):
     points[-1]['objective'] == [adam['final'][0]]
     and points[1]['objective'][0] < points[0]['objective'][0]
   )
-  assert [p['step'] for p in written['runs']['default num_steps=3']['points'][0]] == [2, 3]
+  three = written['runs']['default schedule.num_steps=3']
+  assert [p['step'] for p in three['points'][0]] == [2, 3]
   assert (tmp_path / 'out' / 'quality.png').stat().st_size > 1000

@@ -1,4 +1,4 @@
-"""Tests for nst_jax.records: the loss history, its plot and the workdir."""
+"""Tests for nst_jax.app.records: the loss history, its plot and the workdir."""
 
 import json
 import os

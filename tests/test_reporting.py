@@ -1,4 +1,4 @@
-"""Tests for nst_jax.reporting: the progress bar and log lines."""
+"""Tests for nst_jax.app.reporting: the progress bar and log lines."""
 
 import io
 
@@ -16,7 +16,7 @@ def _progress(scale=0, step=10, num_scales=1, num_steps=100):
     step,
     num_steps,
     np.array([4.0, 6.0]),
-    {'content': np.array([1.0, 3.0]), 'style': np.array([2e5, 4e5])},
+    {'content': np.array([1.0, 3.0]), 'gram': np.array([2e5, 4e5])},
     np.zeros((2, 4, 4, 3), np.float32),
   )
 
@@ -31,7 +31,7 @@ class _Clock:
 
 def test_progress_bar_shows_step_losses_and_eta():
   config = nst_jax.default_config()
-  config.update(num_steps=100, chunk_size=10)
+  config.schedule.num_steps, config.schedule.chunk_size = 100, 10
   stream, clock = io.StringIO(), _Clock()
   reporter = reporting.ProgressReporter(config, stream=stream, bar=True, clock=clock)
   clock.now = 5.0  # Compiling.
@@ -41,7 +41,7 @@ def test_progress_bar_shows_step_losses_and_eta():
   reporter(_progress(step=20))
   line = stream.getvalue().split('\r')[-1]
   assert line.startswith('[####') and ' 20/100 ' in line
-  assert 'loss 5 ' in line and 'content 2 ' in line and 'style 3e+05' in line
+  assert 'loss 5 ' in line and 'content 2 ' in line and 'gram 3e+05' in line
   assert '0:07<0:16' in line
   assert '\n' not in stream.getvalue()
   reporter.close()
@@ -50,7 +50,8 @@ def test_progress_bar_shows_step_losses_and_eta():
 
 def test_progress_counts_scales_and_batches(caplog):
   config = nst_jax.default_config()
-  config.update(num_steps=30, num_scales=2, coarse_steps=20, chunk_size=10)
+  config.schedule.num_steps, config.schedule.num_scales = 30, 2
+  config.schedule.coarse_steps, config.schedule.chunk_size = 20, 10
   reporter = reporting.ProgressReporter(config, 2, stream=io.StringIO(), bar=False)
   reporter.start_batch(1)
   with caplog.at_level('INFO'):

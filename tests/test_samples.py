@@ -1,4 +1,4 @@
-"""Tests for nst_jax.samples: the sample photographs and generated styles."""
+"""Tests for nst_jax.lab.samples: the sample photographs and generated styles."""
 
 import pathlib
 

@@ -1,4 +1,5 @@
-"""Tests for nst_jax.schedule: the one resizing rule, sizes of the scales and of the styles."""
+"""Tests for nst_jax.run.schedule and nst_jax.core.resample: the one resizing rule, the sizes of
+the scales and of the styles, and the save points."""
 
 import jax
 import numpy as np
@@ -37,12 +38,14 @@ def test_resize_is_float_and_antialiased():
 
 
 def test_scale_sizes_and_steps():
-  config = small_config(image_size=40, num_scales=3, scale_ratio=2.0, coarse_steps=5)
+  config = small_config(
+    'image_size=40', 'schedule.num_scales=3', 'schedule.scale_ratio=2.0', 'schedule.coarse_steps=5'
+  )
   assert schedule.scale_sizes((32, 24), config) == [(10, 8), (20, 15), (40, 30)]
   assert schedule.steps_per_scale(config) == [5, 5, 6]
-  config.style_scale = 0.5
+  config.style_image.scale = 0.5
   assert schedule.style_side((20, 15), config) == 10
-  config.style_size = 64
+  config.style_image.size = 64
   assert schedule.style_side((20, 15), config) == schedule.final_style_side(config) == 64
 
 
@@ -61,7 +64,9 @@ def test_the_script_path_and_the_python_path_give_the_same_targets(tmp_path, ran
   y, x = np.mgrid[0:90, 0:120] / 90.0
   images.save_image(content_path, np.stack([x / 1.4, y, 0.5 + 0.4 * np.sin(20 * x * y)], -1))
   images.save_image(style_path, _star_field(150))
-  config = small_config(image_size=48, num_scales=2, scale_ratio=2.0, style_scale=0.8)
+  config = small_config(
+    'image_size=48', 'schedule.num_scales=2', 'schedule.scale_ratio=2.0', 'style_image.scale=0.8'
+  )
 
   # As scripts/stylize.py does: contents fitted to image_size, styles to their final size.
   shape = cli.image_shape(str(content_path), 'content image', config.image_size)
@@ -81,10 +86,11 @@ def test_the_script_path_and_the_python_path_give_the_same_targets(tmp_path, ran
 
 def test_save_points_round_to_chunks():
   config = nst_jax.default_config()
-  config.update(num_steps=100, chunk_size=30)
+  config.schedule.num_steps, config.schedule.chunk_size = 100, 30
   # Chunk boundaries 30, 60, 90, 100: the first at or after each multiple of 50, not the end.
   assert schedule.save_points(config, 50) == [60]
   assert schedule.save_points(config, 30) == [30, 60, 90]
   assert schedule.save_points(config, 0) == []
-  config.update(num_scales=2, coarse_steps=40, num_steps=40, chunk_size=20)
+  config.schedule.num_scales, config.schedule.coarse_steps = 2, 40
+  config.schedule.num_steps, config.schedule.chunk_size = 40, 20
   assert schedule.save_points(config, 20) == [20, 40, 60]  # Counted over both scales.

@@ -6,6 +6,7 @@ import pytest
 import nst_jax
 from nst_jax.app import script
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError
+from nst_jax.run import config as config_lib
 
 
 @pytest.mark.parametrize(
@@ -38,14 +39,29 @@ def test_other_exceptions_are_bugs_and_propagate():
 
 
 def test_unknown_field_message_names_the_override_and_suggests():
-  exc = AttributeError('\'num_step\'\nDid you mean "num_steps" instead of "num_step"?')
-  argv = ['prog', '--config=c.py', '--config.num_step=3']
+  exc = AttributeError('\'image_siz\'\nDid you mean "image_size" instead of "image_siz"?')
+  argv = ['prog', '--config=c.py', '--config.image_siz=3']
   assert script.unknown_field_message(exc, argv) == (
-    "--config.num_step: the config has no field 'num_step' (did you mean 'num_steps'?)"
+    "--config.image_siz: the config has no field 'image_siz' (did you mean 'image_size'?)"
   )
   nested = AttributeError('"\'zz\'"')
-  message = script.unknown_field_message(nested, ['prog', '--config.terms.zz=1'])
-  assert message == "--config.terms.zz: the config has no field 'zz'"
+  message = script.unknown_field_message(nested, ['prog', '--config.schedule.zz=1'])
+  assert message == "--config.schedule.zz: the config has no field 'zz'"
+
+
+def test_a_flat_name_of_the_old_config_names_its_new_place():
+  exc = AttributeError("'num_steps'")
+  message = script.unknown_field_message(exc, ['prog', '--config.num_steps=3'])
+  assert message == (
+    '--config.num_steps: config.num_steps was renamed: use config.schedule.num_steps '
+    '(see docs/config.md)'
+  )
+  text = (
+    "flag --config.init=noise: Failed to parse 'noise' as a ConfigDict: ValueError('malformed')"
+  )
+  assert script.flag_error_message(text).startswith(
+    '--config.init is a group of fields (kind, noise); set one, e.g. --config.init.kind='
+  )
 
 
 def test_config_file_errors_are_one_line():
@@ -65,16 +81,24 @@ def test_config_file_errors_are_one_line():
   )
 
 
-def test_check_config_fields():
+def test_check_fields():
   config = nst_jax.default_config()
-  script.check_config_fields(config)
+  config_lib.check_fields(config)
   extra = nst_jax.default_config()
   extra.num_step = 3
-  with pytest.raises(ConfigError, match='unknown field.*num_step'):
-    script.check_config_fields(extra, 'c.py')
+  with pytest.raises(ConfigError, match="config has no field 'num_step'"):
+    config_lib.check_fields(extra, 'c.py')
+  old = nst_jax.default_config()
+  old.tolerance = 0.1
+  with pytest.raises(ConfigError, match='renamed: use config.schedule.plateau_tolerance'):
+    config_lib.check_fields(old, 'c.py')
+  nested = nst_jax.default_config()
+  nested.schedule.steps = 3
+  with pytest.raises(ConfigError, match="config.schedule has no field 'steps'"):
+    config_lib.check_fields(nested, 'c.py')
   partial = ml_collections.ConfigDict({'image_size': 64})
-  with pytest.raises(ConfigError, match='lacks field.*default_config'):
-    script.check_config_fields(partial, 'c.py')
+  with pytest.raises(ConfigError, match='config lacks .*schedule.*default_config'):
+    config_lib.check_fields(partial, 'c.py')
 
 
 def test_positional_arguments_are_refused():

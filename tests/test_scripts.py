@@ -25,9 +25,9 @@ SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / 'scripts'
 CONFIGS = SCRIPTS.parent / 'configs'
 TINY = [
   '--config.image_size=32',
-  '--config.num_steps=4',
-  '--config.chunk_size=2',
-  '--config.optimizer=adam',
+  '--config.schedule.num_steps=4',
+  '--config.schedule.chunk_size=2',
+  '--config.optim.name=adam',
 ]
 
 
@@ -121,15 +121,18 @@ def test_stylize_errors_are_one_line_and_write_nothing(inputs, tmp_path, case, e
   'overrides, expected',
   [
     (
-      ['--config.num_step=3'],
-      "error: --config.num_step: the config has no field 'num_step' \\(did ",
+      ['--config.num_steps=3'],
+      'error: --config.num_steps: config.num_steps was renamed: use config.schedule.num_steps',
     ),
     (
-      ['--config=CONFIGS/fast.py', '--config.terms.colour=1'],
-      "error: --config.terms.colour: the config has no field 'colour'",
+      ['--config=CONFIGS/fast.py', '--config.losses.colour=1'],
+      "error: --config.losses.colour: the config has no field 'colour'",
     ),
-    (['--config.num_steps=many'], 'error: flag --config.num_steps=many: invalid literal'),
-    (['--config.optimizer=sgd'], "error: config.optimizer='sgd' is not one of: 'lbfgs', 'adam'"),
+    (
+      ['--config.schedule.num_steps=many'],
+      'error: flag --config.schedule.num_steps=many: invalid literal',
+    ),
+    (['--config.optim.name=sgd'], "error: config.optim.name='sgd' is not one of: 'lbfgs', 'adam'"),
     (['--config=CONFIGS/missing.py'], "error: config file '.*missing.py': file not found"),
     (['--config=BROKEN'], r'error: loading the config file: SyntaxError: invalid syntax'),
   ],
@@ -161,10 +164,10 @@ def test_config_errors(inputs, tmp_path, tmp_path_factory, overrides, expected):
     ('empty', "error: content image '.*empty.png': .*empty"),
     ('bomb', "error: content image '.*square.png': .*pixels.*NST_JAX_MAX_IMAGE_PIXELS"),
     ('too_small', 'error: .*too small for layer relu5_1'),
-    ('negative_layer_weight', 'error: config.style_layers has a negative weight'),
-    ('zero_steps', 'error: config.num_steps=0 must be > 0'),
-    ('all_zero_terms', 'error: config.terms weights are all zero'),
-    ('devices', 'error: a batch of 1 pairs cannot be split evenly over config.num_devices=3'),
+    ('negative_layer_weight', 'error: config.losses.gram: layers has a negative weight'),
+    ('zero_steps', 'error: config.schedule.num_steps=0 must be > 0'),
+    ('all_zero_terms', 'error: config.losses: every weight is zero'),
+    ('devices', 'error: a batch of 1 pairs cannot be split evenly over config.devices.count=3'),
   ],
 )
 def test_bad_inputs_and_settings_through_the_script(inputs, tmp_path, case, expected):
@@ -186,11 +189,11 @@ def test_bad_inputs_and_settings_through_the_script(inputs, tmp_path, case, expe
     'too_small': folder / 'thin.png',
   }.get(case, inputs['square'])
   overrides = {
-    'too_small': ['--config.image_size=16', '--config.num_steps=1'],
-    'negative_layer_weight': ['--config.style_layers.relu1_1=-1'],
-    'zero_steps': ['--config.num_steps=0'],
-    'all_zero_terms': ['--config.terms.content=0', '--config.terms.style=0'],
-    'devices': ['--config.num_devices=3'],
+    'too_small': ['--config.image_size=16', '--config.schedule.num_steps=1'],
+    'negative_layer_weight': ['--config.losses.gram.layers.relu1_1=-1'],
+    'zero_steps': ['--config.schedule.num_steps=0'],
+    'all_zero_terms': ['--config.losses.content.weight=0', '--config.losses.gram.weight=0'],
+    'devices': ['--config.devices.count=3'],
   }.get(case, [])
   env = dict(os.environ, NST_JAX_MAX_IMAGE_PIXELS='3000') if case == 'bomb' else None
   result = run(
@@ -235,7 +238,7 @@ def test_stylize_batches_intermediates_and_workdir(inputs, tmp_path):
     'wide.step0002.png',
   ]
   config = json.loads((tmp_path / 'wd' / 'config.json').read_text())
-  assert config['image_size'] == 32 and config['optimizer'] == 'adam'
+  assert config['image_size'] == 32 and config['optim']['name'] == 'adam'
   lines = [
     json.loads(line) for line in (tmp_path / 'wd' / 'history.jsonl').read_text().splitlines()
   ]
@@ -246,9 +249,9 @@ def test_stylize_batches_intermediates_and_workdir(inputs, tmp_path):
   assert lines[0]['pairs'] == ['square', 'square2'] and lines[3]['pairs'] == ['wide']
   for line in lines:
     assert set(line) == {'batch', 'pairs', 'step', 'scale', 'total', 'terms'}
-    assert set(line['terms']) == {'content', 'style'}
-    assert len(line['total']) == len(line['pairs']) == len(line['terms']['style'])
-  assert lines[1]['terms']['style'][0] < lines[0]['terms']['style'][0]  # It optimises.
+    assert set(line['terms']) == {'content', 'gram'}
+    assert len(line['total']) == len(line['pairs']) == len(line['terms']['gram'])
+  assert lines[1]['terms']['gram'][0] < lines[0]['terms']['gram'][0]  # It optimises.
   assert size_of(tmp_path / 'wd' / 'loss.png') == (800, 480)
   run_info = json.loads((tmp_path / 'wd' / 'run.json').read_text())
   assert run_info['status'] == 'done' and run_info['style_weights'] == [0.7, 0.3]
@@ -300,7 +303,7 @@ def test_compare_methods_sheet_scores_and_batches(inputs, tmp_path):
     *('--contents', f'{inputs["square"]},{inputs["square2"]}'),
     *('--styles', inputs['stripes'], '--output_dir', out, '--size', 32, '--steps', 2),
     *('--methods', 'gram,sliced,nearest_neighbor', '--sheet_format', 'png'),
-    *('--overrides', 'num_scales=1,chunk_size=2'),
+    *('--overrides', 'schedule.num_scales=1,schedule.chunk_size=2'),
     cwd=tmp_path,
   )
   assert result.returncode == 0, result.stderr
@@ -338,7 +341,13 @@ def test_compare_methods_sheet_scores_and_batches(inputs, tmp_path):
 def test_ctrl_c_saves_the_image_and_the_run_resumes_from_it(inputs, tmp_path):
   args = ['--content', inputs['square'], '--style', inputs['dots'], '--output', 'out/a.png']
   process = subprocess.Popen(
-    [sys.executable, str(SCRIPTS / 'stylize.py'), *args, *TINY, '--config.num_steps=100000'],
+    [
+      sys.executable,
+      str(SCRIPTS / 'stylize.py'),
+      *args,
+      *TINY,
+      '--config.schedule.num_steps=100000',
+    ],
     cwd=tmp_path,
     stderr=subprocess.PIPE,
     text=True,
@@ -433,7 +442,7 @@ def test_benchmark_memory_suite_measures_each_case_in_its_own_process(tmp_path):
   assert 0.5 < gram['estimate_bytes'] / gram['peak_bytes'] < 2.0
   assert gram['relative_to_gram'] == {'step_s': 1.0, 'memory': 1.0}
   # A loss name this checkout does not know fails its own case only.
-  assert "config.style_loss='no_such_loss'" in unknown['error']
+  assert "config.losses has no loss 'no_such_loss'" in unknown['error']
   assert 'GB/MP' in result.stdout and 'style_loss=no_such_loss' in result.stdout
 
 
@@ -462,7 +471,7 @@ def test_two_processes_share_the_batch_and_process_0_writes(inputs, tmp_path):
         sys.executable,
         str(SCRIPTS / 'stylize.py'),
         *('--content', contents, '--style', inputs['dots'], '--output', 'out/'),
-        *('--workdir', 'wd', *TINY, '--config.num_steps=2'),
+        *('--workdir', 'wd', *TINY, '--config.schedule.num_steps=2'),
         *('--coordinator_address', address, '--num_processes', '2', '--process_id', str(i)),
       ],
       cwd=tmp_path,
@@ -489,11 +498,11 @@ def test_the_hires_preset_and_the_memory_error_from_the_script(inputs, tmp_path)
   common = ['--content', inputs['square'], '--style', inputs['dots']]
   small = [
     '--config.image_size=128',
-    '--config.coarse_steps=2',
-    '--config.num_steps=2',
-    '--config.chunk_size=2',
-    '--config.tile_size=64',
-    '--config.tile_margin=16',
+    '--config.schedule.coarse_steps=2',
+    '--config.schedule.num_steps=2',
+    '--config.schedule.chunk_size=2',
+    '--config.memory.tile_size=64',
+    '--config.memory.tile_margin=16',
   ]
   result = run(
     'stylize.py',
@@ -514,7 +523,7 @@ def test_the_hires_preset_and_the_memory_error_from_the_script(inputs, tmp_path)
     '--output',
     'big.png',
     *TINY,
-    '--config.memory_gb=0.001',
+    '--config.memory.budget_gb=0.001',
     cwd=tmp_path,
   )
   assert too_big.returncode == 2, too_big.stderr

@@ -1,4 +1,4 @@
-"""Tests for nst_jax.torch_format, on files written here the way `torch.save` writes them.
+"""Tests for nst_jax.io.torch_format, on files written here the way `torch.save` writes them.
 
 torch is not needed: a `pickle.Pickler` subclass writes tensors as torch does, as calls of
 `torch._utils._rebuild_tensor_v2` on storages pickled by persistent id, with stand-in `torch`

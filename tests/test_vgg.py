@@ -1,4 +1,4 @@
-"""Tests for nst_jax.vgg: layer names and shapes, truncation, pooling, preprocessing, and the
+"""Tests for nst_jax.core.vgg: layer names and shapes, truncation, pooling, preprocessing, and the
 real weights against an independent NumPy implementation of VGG19."""
 
 import jax

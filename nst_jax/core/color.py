@@ -1,4 +1,4 @@
-"""Colour control for style transfer (Gatys et al. 2017); conversions: `nst_jax.colorspaces`.
+"""Colour control for style transfer (Gatys et al. 2017); conversions: `nst_jax.core.colorspaces`.
 
 "Controlling Perceptual Factors in Neural Style Transfer" (Gatys, Ecker, Bethge, Hertzmann and
 Shechtman, CVPR 2017) keeps the content image's colours in two ways, both supported here:

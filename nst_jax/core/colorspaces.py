@@ -1,7 +1,7 @@
 """Colour spaces: RGB to and from YIQ, YUV, linear light and OkLab, and luminance.
 
 Every conversion acts on (..., 3) arrays with pure `jax.numpy`, so it can be jitted and vmapped;
-`nst_jax.color` builds the colour controls on them.
+`nst_jax.core.color` builds the colour controls on them.
 """
 
 import jax

@@ -1,8 +1,8 @@
 """The objective of one example: network features, named loss terms, and their weighted total.
 
 An `Objective` runs the network on an image and combines its terms' values (`nst_jax.core.terms`)
-in a weighted sum (`combine_terms`). Each pair's guide images (`'guides'`, (H, W, G) in [0, 1])
-travel with the image: the objective puts them into the features that every term reads.
+in a weighted sum (`combine_terms`). Each pair's guide images (`'guides'`, `{name: (H, W, C)}`
+in [0, 1]) travel with the image: the objective puts them into the features every term reads.
 
     terms = nst_jax.terms_from_config(config)
     del terms['tv']
@@ -30,7 +30,7 @@ from jax.typing import ArrayLike
 
 from nst_jax.core import vgg
 from nst_jax.core.losses.common import as_float
-from nst_jax.core.terms import STYLE_VIEWS, Features, LossTerm, layers_of
+from nst_jax.core.terms import STYLE_VIEWS, Features, Guides, LossTerm, layers_of
 
 
 def evaluate(
@@ -92,15 +92,13 @@ class Objective:
     """The layers any term reads, in network order."""
     return layers_of(term for _, term in self.terms)
 
-  def features(
-    self, params: Any, images: jax.Array, guides: jax.Array | None = None
-  ) -> dict[str, jax.Array]:
+  def features(self, params: Any, images: jax.Array, guides: Guides | None = None) -> dict:
     """`{'image': images, layer: float32 activation}` for (N, H, W, 3) images in [0, 1], and
-    `'guides'` (N, H, W, G) if given."""
+    `'guides'` (`{name: (N, H, W, C)}`) if there are any."""
     layers = self.layers
     out = self.model.apply(params, images, layers) if layers else {}
     features = {'image': images, **{k: v.astype(jnp.float32) for k, v in out.items()}}
-    return features if guides is None else {**features, 'guides': guides}
+    return {**features, 'guides': guides} if guides else features
 
   @property
   def stochastic(self) -> bool:
@@ -123,11 +121,11 @@ class Objective:
     params: Any,
     image: jax.Array,
     key: jax.Array | None = None,
-    guides: jax.Array | None = None,
+    guides: Guides | None = None,
   ):
     """`features(params, image[None])` for ONE image (H, W, 3), with `'key'` and `'guides'`
-    (H, W, G) if given."""
-    batch_guides = None if guides is None else guides[None]
+    (`{name: (H, W, C)}`) if given."""
+    batch_guides = jax.tree.map(lambda g: g[None], guides) if guides else None
     features = jax.tree.map(lambda x: x[0], self.features(params, image[None], batch_guides))
     return features if key is None else {**features, 'key': key}
 
@@ -138,10 +136,10 @@ class Objective:
     targets: Mapping[str, Any],
     key: jax.Array | None = None,
     weights: Mapping[str, ArrayLike] | None = None,
-    guides: jax.Array | None = None,
+    guides: Guides | None = None,
   ) -> dict[str, Any]:
     """`{name: scalar}`: each term's unweighted value for one image (H, W, 3) with its guides
-    (H, W, G) if any; with `gate`, 0 for the terms whose weight in `weights` is 0."""
+    (`{name: (H, W, C)}`) if any; with `gate`, 0 for the terms whose weight in `weights` is 0."""
     features = self.example_features(params, image, key, guides)
     if not self.gate or weights is None:
       return evaluate(dict(self.terms), features, targets)
@@ -159,12 +157,12 @@ class Objective:
     targets: Mapping[str, Any],
     weights: Mapping[str, ArrayLike],
     key: jax.Array | None = None,
-    guides: jax.Array | None = None,
+    guides: Guides | None = None,
   ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """`(total, values)` for one image (H, W, 3): the combined objective and each term's value.
 
     `key` is this step's PRNG key for stochastic terms (`features['key']`), `guides` the pair's
-    guide images (H, W, G) at the image's size (`features['guides']`).
+    guide images `{name: (H, W, C)}` at the image's size (`features['guides']`).
     """
     values = self.values(params, image, targets, key, weights, guides)
     return combine_terms(values, weights), values

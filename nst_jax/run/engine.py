@@ -61,11 +61,11 @@ def stylize(
     style_weights: (B, S) or (S,) non-negative blend weights of the styles for each pair. If
       None: pair i uses style i when S == B, else every pair blends all styles equally.
     init_images: (B, H', W', 3) start images for `config.init.kind == 'image'` (resized).
-    guides: (B, H, W, G) guide images in [0, 1] for each pair (masks, say), with the contents'
-      height and width: fitted, resized and tiled with them, and handed to every term's target
-      and loss as `features['guides']` (see `nst_jax.core.terms`).
-    style_guides: S guide images (Hs, Ws, G) in [0, 1], one per style image, with its size:
-      `features['guides']` of that style's features in the terms' targets.
+    guides: `{name: (B, H, W, C)}` guide images in [0, 1] for each pair (masks, say), with the
+      contents' height and width: fitted, resized and tiled with them, and handed to every
+      term's target and loss as `features['guides']` (see `nst_jax.core.terms`).
+    style_guides: S mappings `{name: (Hs, Ws, C)}` in [0, 1], one per style image, with its
+      size: `features['guides']` of that style's features in the terms' targets.
     terms: the objective, `{name: LossTerm}`; default `terms_from_config(config)`.
     pair_weights: `{name: (B,)}` a weight per pair for some terms, in place of their own
       weight: one batch, one compiled program, and a different objective for each pair (a
@@ -93,19 +93,19 @@ class Stylization:
 
   Attributes:
     config: the settings.
-    program: the compiled functions (see `nst_jax.program`).
+    program: the compiled functions (see `nst_jax.run.program`).
     layout: where the pairs live.
     params: the network's variables, replicated over the mesh.
     term_weights: `{term: (B,)}` each pair's weights as configured (`stylize`'s `pair_weights`,
       else the terms' own), before any normalisation (see `pair_weights`).
     contents: (B, H, W, 3) this process's contents at the final size, after colour control.
     originals: the same before colour control.
-    guides: (B, H, W, G) this process's guides at the final size (G = 0: none).
+    guides: `{name: (B, H, W, C)}` this process's guides at the final size (empty: none).
     pair_styles: each pair's style images (at their final size), blend weights and guides.
     init_images: (B, H', W', 3) start images for `config.init.kind == 'image'`, else None.
     sizes: (h, w) of each scale, coarsest first.
     steps: optimizer steps of each scale.
-    plan: the memory plan: remat policy, tiling and estimated peak (`nst_jax.memory`).
+    plan: the memory plan: remat policy, tiling and estimated peak (`nst_jax.run.memory`).
   """
 
   config: ml_collections.ConfigDict
@@ -115,26 +115,25 @@ class Stylization:
   term_weights: dict[str, np.ndarray]
   contents: jax.Array
   originals: jax.Array
-  guides: jax.Array
+  guides: dict[str, jax.Array]
   pair_styles: inputs.PairStyles
   init_images: jax.Array | None
   sizes: list[tuple[int, int]]
   steps: list[int]
   plan: memory.Plan | None = None
 
-  def guides_at(self, scale: int) -> jax.Array:
-    """(B, h, w, G) the pairs' guides at `scale`, sharded."""
+  def guides_at(self, scale: int, *, shard: bool = True) -> dict[str, jax.Array]:
+    """`{name: (B, h, w, C)}` the pairs' guides at `scale`, sharded unless `shard` is False."""
     size = self.sizes[scale]
-    if self.guides.shape[-1]:
-      return self.layout.shard(resample.resize(self.guides, size))
-    return self.layout.shard(jnp.zeros((self.guides.shape[0], *size, 0), jnp.float32))
+    guides = {name: resample.resize(g, size) for name, g in self.guides.items()}
+    return self.layout.shard(guides) if shard else guides
 
   def targets(self, scale: int) -> Any:
     """Every pair's targets at `scale`, sharded."""
     size = self.sizes[scale]
     side = schedule.style_side(size, self.config)
     contents = resample.resize(self.contents, size)
-    guides = resample.resize(self.guides, size) if self.guides.shape[-1] else None
+    guides = self.guides_at(scale, shard=False)
     batch = targets_lib.batch_targets(
       self.program.objective, self.params, contents, self.pair_styles, side, guides
     )
@@ -165,7 +164,7 @@ class Stylization:
   def pair_weights(self, scale: int, state: LoopState) -> dict[str, jax.Array]:
     """Each pair's term weights at `scale`, `{name: (B,)}` sharded: the configured weights,
     divided with `config.normalize_losses` by the terms' reference values for the pair (see
-    `nst_jax.objective`), evaluated with `state`'s targets."""
+    `nst_jax.core.objective`), evaluated with `state`'s targets."""
     weights = self.layout.shard(self.term_weights)
     if not self.config.normalize_losses:
       return weights
@@ -249,8 +248,8 @@ def prepare(
   *,
   style_weights: Any = None,
   init_images: Any = None,
-  guides: Any = None,
-  style_guides: Sequence[Any] | None = None,
+  guides: Mapping[str, Any] | None = None,
+  style_guides: Sequence[Mapping[str, Any]] | None = None,
   terms: Mapping[str, LossTerm] | None = None,
   pair_weights: Mapping[str, Any] | None = None,
   optimizer: Optimizer | optax.GradientTransformation | None = None,
@@ -288,9 +287,9 @@ def prepare(
   guides = _check_guides(guides, contents.shape, 'guides')
   if style_guides is not None:
     if len(style_guides) != len(styles):
-      raise ConfigError(f'style_guides has {len(style_guides)} images for {len(styles)} styles')
+      raise ConfigError(f'style_guides has {len(style_guides)} entries for {len(styles)} styles')
     style_guides = [
-      _check_guides(g[None], s[None].shape, f'style_guides[{i}]')[0]
+      _check_guides(g, s.shape, f'style_guides[{i}]')
       for i, (g, s) in enumerate(zip(style_guides, styles, strict=True))
     ]
   layout = PairLayout.create(num_pairs, config.devices.count)
@@ -303,15 +302,15 @@ def prepare(
   # Every input is fitted once, from its own pixels, to the final size; coarser scales are
   # resized from there. The scripts fit files by the same rule, so both paths agree.
   originals = resample.resize(contents, sizes[-1])
-  if guides.shape[-1]:
-    guides = resample.resize(guides, sizes[-1])
-  else:
-    guides = jnp.zeros((num_pairs, *sizes[-1], 0), jnp.float32)
+  guides = {name: resample.resize(g, sizes[-1]) for name, g in guides.items()}
   side = schedule.style_side(sizes[-1], config)
   fitted = [resample.fit_size(s.shape[:2], side) for s in styles]
   styles = [resample.resize(s, size) for s, size in zip(styles, fitted, strict=True)]
   if style_guides is not None:
-    style_guides = [resample.resize(g, size) for g, size in zip(style_guides, fitted, strict=True)]
+    style_guides = [
+      {name: resample.resize(g, size) for name, g in guides_.items()}
+      for guides_, size in zip(style_guides, fitted, strict=True)
+    ]
   controlled, pair_styles = inputs.control_inputs(
     originals, styles, blend, config.color_control, style_guides
   )
@@ -324,7 +323,8 @@ def prepare(
   if config.memory.tile_size > 0:
     tiles.check_tileable(chosen)
   base = objective.Objective(model, unweighted, gate=per_pair is not None)
-  work = memory.workload(base, params, optimizer, layout, groups, sizes, styles, guides.shape[-1])
+  channels = {name: g.shape[-1] for name, g in guides.items()}
+  work = memory.workload(base, params, optimizer, layout, groups, sizes, styles, channels)
   fit = memory.plan(config, work)
   base = dataclasses.replace(base, model=model.clone(remat=fit.remat))
   spec = ProgramSpec(
@@ -407,19 +407,28 @@ def _check_images(images: Any, name: str, *, batched: bool = True) -> jax.Array:
   return array.astype(jnp.float32)
 
 
-def _check_guides(guides: Any, shape: tuple[int, ...], name: str) -> jax.Array:
-  """`guides` (B, H, W, G) as float32 for images of `shape` (B, H, W, 3); (B, H, W, 0) if None."""
+def _check_guides(
+  guides: Mapping[str, Any] | None, shape: tuple[int, ...], name: str, *, batched: bool = True
+) -> dict[str, jax.Array]:
+  """`guides` `{name: (B, H, W, C)}` (or (H, W, C), not `batched`) as float32, for images of
+  `shape` (B, H, W, 3) (or (H, W, 3)); `{}` for None."""
+  del batched  # The shape says it.
   if guides is None:
-    return jnp.zeros((*shape[:3], 0), jnp.float32)
-  array = jnp.asarray(guides)
-  if array.ndim != 4 or tuple(array.shape[:3]) != tuple(shape[:3]):
-    raise ImageError(
-      f"{name} must be of shape {(*shape[:3], 'G')} (the images' own height and width), got "
-      f'shape {array.shape}'
-    )
-  if not jnp.issubdtype(array.dtype, jnp.floating):
-    raise ImageError(f'{name} must be floats in [0, 1], got dtype {array.dtype}')
-  return array.astype(jnp.float32)
+    return {}
+  if not isinstance(guides, Mapping):
+    raise ImageError(f'{name} must be a mapping {{name: images}}, got a {type(guides).__name__}')
+  out = {}
+  for key, value in guides.items():
+    array = jnp.asarray(value)
+    if array.ndim != len(shape) or tuple(array.shape[:-1]) != tuple(shape[:-1]):
+      raise ImageError(
+        f"{name}[{key!r}] must be of shape {(*shape[:-1], 'C')} (the images' own height and "
+        f'width), got shape {array.shape}'
+      )
+    if not jnp.issubdtype(array.dtype, jnp.floating):
+      raise ImageError(f'{name}[{key!r}] must be floats in [0, 1], got dtype {array.dtype}')
+    out[key] = array.astype(jnp.float32)
+  return out
 
 
 def _check_sizes(sizes, styles, layers, config) -> None:

@@ -7,7 +7,7 @@ the contents and styles before optimisation (`control_inputs`) and the result af
 with their image: a pair's guides with its content, a style's guides with that style.
 """
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import NamedTuple
 
 import jax
@@ -34,13 +34,14 @@ class PairStyles(NamedTuple):
     weights: for each pair, those styles' blend weights.
     ids: for each pair, a key per style image: equal keys mean equal images, so that their
       features are computed once.
-    guides: for each pair, each of its style images' guides (Hs, Ws, G); empty without guides.
+    guides: for each pair, each of its style images' guides `{name: (Hs, Ws, C)}`; empty
+      without style guides.
   """
 
   images: list[list[jax.Array]]
   weights: list[tuple[float, ...]]
   ids: list[list[Hashable]]
-  guides: Sequence[Sequence[jax.Array]] = ()
+  guides: Sequence[Sequence[Mapping[str, jax.Array]]] = ()
 
 
 def control_inputs(
@@ -48,7 +49,7 @@ def control_inputs(
   styles: Sequence[jax.Array],
   blend: np.ndarray,
   mode: str,
-  style_guides: Sequence[jax.Array] | None = None,
+  style_guides: Sequence[Mapping[str, jax.Array]] | None = None,
 ) -> tuple[jax.Array, PairStyles]:
   """What colour-control `mode` does to a batch's inputs before optimisation.
 
@@ -59,7 +60,7 @@ def control_inputs(
     mode: `config.color_control`: 'match_style' recolours each style to each content
       (`match_color`); 'luminance_only' turns contents and styles grey, the styles' luminance
       matched to the content's (`match_luminance`); 'none' and 'preserve_colors' change nothing.
-    style_guides: each style image's guides (Hs, Ws, G), or None.
+    style_guides: each style image's guides `{name: (Hs, Ws, C)}`, or None.
 
   Returns:
     `(contents, pair_styles)`: the contents to optimise towards, (B, H, W, 3), and the styles.

@@ -15,7 +15,7 @@ peak resident memory at 512 to 8192 px).
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -98,7 +98,7 @@ class Workload:
     dtype_bytes: bytes per activation (4 for float32, 2 for bfloat16).
     param_bytes: bytes of the network's weights.
     tileable: whether every loss term can be computed in tiles (`terms.tileable`).
-    guide_channels: G, the channels of each pair's guide images.
+    guide_channels: the channels of each pair's guide images, all together.
   """
 
   size: tuple[int, int]
@@ -134,10 +134,10 @@ def workload(
   groups: PairGroups,
   sizes: Sequence[tuple[int, int]],
   styles: Sequence[jax.Array],
-  guide_channels: int = 0,
+  guide_channels: Mapping[str, int] | None = None,
 ) -> Workload:
   """The `Workload` of a prepared batch: `sizes` of the scales, `styles` at the final size,
-  and the pairs' guides' channels."""
+  and the channels of the pairs' guides (`{name: C}`)."""
   size = tuple(sizes[-1])
   pairs = layout.local_size * len(layout.counts) // layout.mesh.size
   layers = base.layers
@@ -154,7 +154,7 @@ def workload(
     dtype_bytes=dtype.itemsize,
     param_bytes=_tree_bytes(params),
     tileable=all(tileable(term) for _, term in base.terms),
-    guide_channels=guide_channels,
+    guide_channels=sum((guide_channels or {}).values()),
   )
 
 

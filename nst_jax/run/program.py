@@ -8,7 +8,7 @@ and the step count are arguments of the compiled functions.
 
 `Program.run_chunk` runs up to `chunk_size` steps in a loop whose trip count is the steps left,
 so one compiled function serves every chunk and any step count. The optimizer's variables are
-the pixels or their Laplacian pyramid (`nst_jax.parametrization`); the image stays in [0, 1] by
+the pixels or their Laplacian pyramid (`nst_jax.core.parametrization`); the image stays in [0, 1] by
 projection: each update is followed by a clip. For a line-search optimizer (L-BFGS) the line
 search's cached value and gradient (those of the point before the clip) are reused, which is
 exact whenever no pixel left [0, 1] in that step. With a tolerance, each pair stops on its own
@@ -37,7 +37,8 @@ class LoopState(NamedTuple):
     variables: the optimizer's variables with a leading B axis: the images (B, h, w, 3) in
       [0, 1], or their pyramid levels (see `Program.images`).
     targets: every term's target per pair (leading B axis); refreshed terms change them.
-    guides: (B, h, w, G) each pair's guide images at this scale, in [0, 1] (G may be 0).
+    guides: `{name: (B, h, w, C)}` each pair's guide images at this scale, in [0, 1] (may be
+      empty).
     keys: (B, ...) the raw data (`jax.random.key_data`) of the pairs' PRNG keys at this scale;
       step t uses `fold_in(key, t)`.
     opt_state: the optax state, every leaf with a leading B axis.
@@ -53,7 +54,7 @@ class LoopState(NamedTuple):
 
   variables: Any
   targets: Any
-  guides: jax.Array
+  guides: Any
   keys: jax.Array
   opt_state: Any
   average: jax.Array
@@ -98,7 +99,7 @@ class Program:
   All take `params` (the network's variables, replicated) and `weights` (`{term: (B,)}`, each
   pair's weights); a batch's `images` are (B, h, w, 3), its `targets` a pytree with a leading B
   axis, its `keys` (B,) PRNG keys (this step's, for stochastic terms) and its `guides`
-  (B, h, w, G) the pairs' guide images (G = 0: none).
+  `{name: (B, h, w, C)}` the pairs' guide images (empty: none).
   """
 
   def __init__(self, spec: ProgramSpec):
@@ -153,7 +154,7 @@ class Program:
     )
 
   def _start_state(
-    self, images: jax.Array, targets: Any, keys: jax.Array, guides: jax.Array
+    self, images: jax.Array, targets: Any, keys: jax.Array, guides: Any
   ) -> LoopState:
     """A fresh state at `images` (B, h, w, 3): the optimizer's shapes follow the image size."""
     variables = jax.vmap(self.spec.parametrization.encode)(images)
@@ -176,7 +177,7 @@ class Program:
     return self.spec.groups.constrain(state)
 
   def _warm_start(
-    self, previous: LoopState, images: jax.Array, targets: Any, keys: jax.Array, guides: jax.Array
+    self, previous: LoopState, images: jax.Array, targets: Any, keys: jax.Array, guides: Any
   ) -> LoopState:
     """A state at `images` (the next scale's size) that keeps `previous`'s optimizer state.
 
@@ -340,9 +341,9 @@ class Program:
     return state, totals, values
 
 
-def _some(guides: jax.Array) -> jax.Array | None:
-  """A pair's guides (h, w, G), or None where it has none (G = 0)."""
-  return None if guides.shape[-1] == 0 else guides
+def _some(guides: Any) -> Any:
+  """A pair's guides `{name: (h, w, C)}`, or None where it has none."""
+  return guides or None
 
 
 def _all_finite(tree: Any) -> jax.Array:

@@ -2,8 +2,8 @@
 
 A term's target is computed once per pair and scale from the features of the pair's content and
 style images (`LossTerm.target`), where each features mapping also holds the image's guides
-(`'guides'`, (h, w, G) in [0, 1]) when the pair has any: the content's guides are the pair's,
-each style image's its own. `batch_targets` does it for a batch (each distinct style image's
+(`'guides'`, `{name: (h, w, C)}` in [0, 1]) when there are any: the content's guides are the
+pair's, each style image's its own. `batch_targets` does it for a batch (each distinct style image's
 features computed once, at the scale's style size), `TiledTarget` wraps a target for a tiled
 objective (`nst_jax.run.tiles`), and `target_bytes` is what the memory plan counts.
 """
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from nst_jax.core import resample
 from nst_jax.core.objective import Objective
-from nst_jax.core.terms import STYLE_VIEWS, Features, LossTerm, WindowTarget
+from nst_jax.core.terms import STYLE_VIEWS, Features, Guides, LossTerm, WindowTarget
 from nst_jax.errors import ConfigError
 from nst_jax.run.inputs import PairStyles
 
@@ -57,7 +57,7 @@ def batch_targets(
   contents: jax.Array,
   pair_styles: PairStyles,
   style_side: int,
-  guides: jax.Array | None = None,
+  guides: Guides | None = None,
 ) -> Any:
   """Every term's target for each pair, stacked on a leading B axis (not yet sharded).
 
@@ -66,11 +66,11 @@ def batch_targets(
     contents: (B, h, w, 3) contents at this scale.
     pair_styles: each pair's style images, blend weights and guides; styles are resized so that
       their longest side is `style_side`, and each distinct style's features are computed once.
-    guides: (B, h, w, G) the pairs' guides at this scale, or None.
+    guides: `{name: (B, h, w, C)}` the pairs' guides at this scale, or None.
   """
   features, pair_targets = _target_fns(objective)
   views = objective.style_views
-  content_features = features(params, contents, _some(guides))
+  content_features = features(params, contents, guides or None)
   cache: dict[Hashable, Any] = {}
   per_pair = []
   for b in range(contents.shape[0]):
@@ -78,13 +78,12 @@ def batch_targets(
     for i, (key, image) in enumerate(zip(pair_styles.ids[b], pair_styles.images[b], strict=True)):
       if key not in cache:
         size = resample.fit_size(image.shape[:2], style_side)
-        style_guides = pair_styles.guides[b][i] if pair_styles.guides else None
-        image, style_guides = (
-          resample.resize(x, size) if x is not None else None for x in (image, style_guides)
-        )
+        style_guides = pair_styles.guides[b][i] if pair_styles.guides else {}
+        image = resample.resize(image, size)
+        style_guides = {k: resample.resize(g, size) for k, g in style_guides.items()}
 
         def one(view, image=image, style_guides=style_guides):
-          g = None if style_guides is None else view(style_guides)[None]
+          g = {k: view(x)[None] for k, x in style_guides.items()} or None
           return jax.tree.map(lambda y: y[0], features(params, view(image)[None], g))
 
         cache[key] = one(STYLE_VIEWS['identity']), {v: one(STYLE_VIEWS[v]) for v in views}
@@ -94,11 +93,6 @@ def batch_targets(
     viewed = {v: [by_view[v] for _, by_view in style_features] for v in views}
     per_pair.append(pair_targets(content_b, plain, pair_styles.weights[b], viewed))
   return stack_pairs(per_pair)
-
-
-def _some(guides: jax.Array | None) -> jax.Array | None:
-  """None for no guides (also as a batch with zero guide channels)."""
-  return None if guides is None or guides.shape[-1] == 0 else guides
 
 
 def stack_pairs(per_pair: Sequence[dict[str, Any]]) -> Any:
@@ -144,12 +138,14 @@ def _target_fns(objective: Objective) -> tuple[Callable, Callable]:
   return jax.jit(objective.features), pair_targets
 
 
-def target_bytes(objective: Objective, params: Any, size: tuple[int, int], guides: int = 0) -> int:
+def target_bytes(
+  objective: Objective, params: Any, size: tuple[int, int], guides: Mapping[str, int] | None = None
+) -> int:
   """Bytes of one pair's targets at `size` (h, w), whole-image, with one style of that size
-  (and its style views) and `guides` guide channels: what the memory plan counts."""
+  (and its style views) and guides of `{name: channels}`: what the memory plan counts."""
 
   def targets(params):
-    g = jnp.zeros((1, *size, guides), jnp.float32) if guides else None
+    g = {k: jnp.zeros((1, *size, c), jnp.float32) for k, c in (guides or {}).items()} or None
     one = jax.tree.map(lambda x: x[0], objective.features(params, jnp.zeros((1, *size, 3)), g))
     views = {view: [one] for view in objective.style_views}
     return compute_targets(dict(objective.terms), one, [one], [1.0], views)

@@ -256,15 +256,14 @@ class TiledObjective(objective.Objective):
   def _window_features(self, params, x: jax.Array, layers: Sequence[str], guides=None) -> dict:
     out = self.model.apply(params, x[None], tuple(layers)) if layers else {}
     features = {'image': x, **{k: v[0].astype(jnp.float32) for k, v in out.items()}}
-    return features if guides is None else {**features, 'guides': guides}
+    return {**features, 'guides': guides} if guides else features
 
   def _window_sums(self, params, x, targets, key, guides, shape, window: Window) -> dict:
     """Every term's sums over the core of `window`, whose pixels are `x` (h, w, 3), of an image
-    of `shape` whose guides are `guides` (H, W, G) or None."""
+    of `shape` whose guides are `guides` (`{name: (H, W, C)}`) or None."""
     size = x.shape[:2]
     start = (window.start[0], window.start[1], 0)
-    if guides is not None:
-      guides = jax.lax.dynamic_slice(guides, start, (*size, guides.shape[-1]))
+    guides = _crop_guides(guides, start, size)
     features = self._window_features(params, x, self.layers, guides)
     if key is not None:
       features['key'] = key
@@ -302,10 +301,10 @@ class TiledObjective(objective.Objective):
   def example_features(self, params, image, key=None, guides=None):
     raise ConfigError('a tiled objective has no whole-image features (terms cannot refresh)')
 
-  def features(self, params: Any, images: jax.Array, guides: jax.Array | None = None) -> dict:
+  def features(self, params: Any, images: jax.Array, guides: Any = None) -> dict:
     """`{'image': images, 'tile_stats': {term: statistics}}` of (N, H, W, 3) images with their
-    guides (N, H, W, G) if any: the window statistics of every term whose target comes from the
-    styles (the targets' inputs)."""
+    guides (`{name: (N, H, W, C)}`) if any: the window statistics of every term whose target
+    comes from the styles (the targets' inputs)."""
     global_terms = tuple(
       (n, self._inner(n))
       for n, t in self.terms
@@ -321,9 +320,7 @@ class TiledObjective(objective.Objective):
     def window_stats(image, guide, window):
       start = (window.start[0], window.start[1], 0)
       x = jax.lax.dynamic_slice(image, start, (*size, image.shape[-1]))
-      if guide is not None:
-        guide = jax.lax.dynamic_slice(guide, start, (*size, guide.shape[-1]))
-      features = self._window_features(params, x, layers, guide)
+      features = self._window_features(params, x, layers, _crop_guides(guide, start, size))
       masks = core_masks(window, shape, size, layers)
       return {n: target.tile_stats(features, masks) for n, target in global_terms}
 
@@ -339,7 +336,13 @@ class TiledObjective(objective.Objective):
 
       return jax.lax.scan(body, zeros, windows)[0]
 
-    return {'image': images, 'tile_stats': jax.lax.map(image_stats, (images, guides))}
+    return {'image': images, 'tile_stats': jax.lax.map(image_stats, (images, guides or {}))}
+
+
+def _crop_guides(guides: Any, start: tuple, size: tuple[int, int]) -> dict | None:
+  """The window of each guide that starts at `start` (y, x, 0) and has `size` (h, w)."""
+  crop = lambda g: jax.lax.dynamic_slice(g, start, (*size, g.shape[-1]))  # noqa: E731
+  return {name: crop(g) for name, g in guides.items()} if guides else None
 
 
 def _unless_empty(tiling: Tiling, fn, zeros: Any, window: Window) -> Any:
