@@ -24,7 +24,7 @@ import pathlib
 
 from absl import flags
 
-from nst_jax.app import cli, hosts, script
+from nst_jax.app import cli, hosts, script, workdir
 
 _CONFIG = script.config_flag(pathlib.Path(__file__).resolve().parents[1] / 'configs' / 'default.py')
 _CONTENT = flags.DEFINE_list('content', [], 'Content image file(s), comma-separated.')
@@ -40,9 +40,12 @@ _INIT_IMAGE = flags.DEFINE_list(
   'init_image', [], 'Start image(s), one per content (e.g. to resume); sets config.init.kind=image.'
 )
 _SAVE_EVERY = flags.DEFINE_integer('save_every', 0, 'Write intermediate images every N steps.')
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for config, loss history and plot.')
+_WORKDIR = flags.DEFINE_string(
+  'workdir', None, 'Folder for the record, TensorBoard summaries and checkpoints (resumes).'
+)
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 0, 'Most contents per batch; 0: no limit.')
 hosts.define_multihost_flags()
+workdir.define_flags()
 
 
 def main(argv: list[str]) -> None:
@@ -57,7 +60,7 @@ def main(argv: list[str]) -> None:
     output=_OUTPUT.value,
     init_images=_INIT_IMAGE.value,
     save_every=_SAVE_EVERY.value,
-    workdir=_WORKDIR.value,
+    workdir=workdir.from_flags(_WORKDIR.value),
     batch_size=_BATCH_SIZE.value,
     dist=dist,
   )
