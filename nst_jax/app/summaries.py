@@ -7,7 +7,8 @@ processes other than 0 and runs without a workdir. `RunSummaries` decides what i
 
   * `<pair>/total` and `<pair>/<term>` (unweighted) at every chunk's end, per pair;
   * `<pair>/step_size`: the line search's last step (L-BFGS) or the learning rate (Adam);
-  * `steps_per_second` over each chunk (the first chunk of a scale, which compiles, left out);
+  * `steps_per_second` over each chunk (left out for the first of a scale or after a resume,
+    which compile);
   * `images` every `image_every` steps: a grid, one row per pair: content, style, current image;
   * the config as hyperparameters (TensorBoard's HParams tab), with each pair's total as metric.
 
@@ -157,7 +158,7 @@ class RunSummaries:
     self._started = False  # Whether anything was written yet by this session.
     self._pending_start: int | None = None
     self._last: tuple[int, float, int] | None = None  # (scale, time, step) of the last chunk.
-    self._last_image = -1
+    self._last_image = 0
 
   def start_batch(
     self,
@@ -172,7 +173,7 @@ class RunSummaries:
     self._batch_steps = sum(schedule.steps_per_scale(config))
     self._scale_steps = schedule.steps_per_scale(config)
     self.names, self.contents, self.styles = list(names), contents, list(styles)
-    self._last, self._last_image = None, -1
+    self._last, self._last_image = None, 0
     self._pending_start = self._offset + 1
 
   def resumed(self, step: int) -> None:
