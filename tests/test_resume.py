@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -143,7 +144,7 @@ def test_fingerprint_differences_are_one_phrase_each():
 
 
 def _tree(value):
-  return {'x': np.full((4, 8), value, np.float32), 'step': np.int32(value)}
+  return {'x': np.full((4, 8), value, np.float32), 'step': np.asarray(value, np.int32)}
 
 
 def test_a_damaged_latest_checkpoint_falls_back_to_the_one_before(tmp_path):
@@ -170,11 +171,10 @@ SAVER = textwrap.dedent(
   store = CheckpointStore(sys.argv[1])
   store.save(1, {'x': np.ones(8, np.float32)}, {'step': 1})
   store.wait()
-  big = {f'x{i}': np.full(2**24, i, np.float32) for i in range(16)}  # 1 GiB: takes a while.
-  print('saving', flush=True)
+  print('saved 1', flush=True)
+  big = {f'x{i}': np.full(2**24, i, np.float32) for i in range(8)}  # 512 MiB: takes a while.
   store.save(2, big, {'step': 2})
   store.wait()
-  print('saved', flush=True)
   """
 )
 
@@ -186,10 +186,14 @@ def test_a_save_cut_short_loses_nothing_saved_before(tmp_path):
     text=True,
     env={**os.environ, 'JAX_PLATFORMS': 'cpu'},
   )
-  assert process.stdout.readline().strip() == 'saving'
+  assert process.stdout.readline().strip() == 'saved 1'
+  writing = []
+  while not writing and process.poll() is None:
+    writing = [p for p in pathlib.Path(tmp_path).iterdir() if 'tmp' in p.name]
+    time.sleep(0.005)
   process.send_signal(signal.SIGKILL)  # A pre-emption, in the middle of writing step 2.
   process.wait()
-  assert any('tmp' in p.name for p in pathlib.Path(tmp_path).iterdir())  # The cut-short save.
+  assert writing and writing[0].exists()  # The save cut short, left in its temporary folder.
   store = CheckpointStore(tmp_path)
   assert store.steps() == [1]
   restored = store.restore(lambda meta: {'x': np.zeros(8, np.float32)})

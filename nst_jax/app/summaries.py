@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
+from absl import logging
 
 from nst_jax.app import sheets
 from nst_jax.run import schedule
@@ -124,7 +125,11 @@ def open_writer(directory: str | pathlib.Path | None, *, is_writer: bool = True)
   """A `TensorBoardWriter` into `directory`, or a `NullWriter` without one or off process 0."""
   if directory is None or not is_writer:
     return NullWriter()
-  return TensorBoardWriter(directory)
+  try:
+    return TensorBoardWriter(directory)
+  except ImportError:
+    logging.warning('no TensorBoard summaries: they need tensorboardX (pip install .[research])')
+    return NullWriter()
 
 
 def hparam_values(config: Any) -> dict[str, Any]:

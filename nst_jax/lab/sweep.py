@@ -138,10 +138,10 @@ def program_groups(cells: Sequence[Cell], axes: Sequence[Axis]) -> list[Group]:
     config = copy.deepcopy(cells[members[0]].config)
     weights = {}
     for name in swept:
-      w = np.asarray([cells[i].config.losses[name].weight for i in members], np.float32)
-      config.losses[name].weight = float(w.max())
-      if w.max() > 0:
-        weights[name] = w
+      w = [cells[i].config.losses[name].weight for i in members]
+      config.losses[name].weight = max(w)
+      if max(w) > 0:
+        weights[name] = np.asarray(w, np.float32)
     out.append(Group(members, config, weights))
   return out
 
