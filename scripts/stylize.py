@@ -13,10 +13,13 @@ kept). `--output` is then a folder (`out/`: one `out/<content>.png` each) or a p
 
 `--save_every N` writes `<output>.stepNNNN.<ext>` next to each output at the first chunk boundary
 (every config.schedule.chunk_size steps) at or after each multiple of N steps. `--workdir DIR`
-receives config.json, run.json, history.jsonl (losses) and loss.png (their curves).
+receives config.json, run.json, history.jsonl (losses), loss.png (their curves), TensorBoard
+summaries (`tensorboard --logdir DIR`) and checkpoints (every `--checkpoint_every` steps, default
+100, at each scale's end and on Ctrl-C): the same command run again resumes exactly where it
+stopped; `--restart` starts over (docs/research.md).
 
-Ctrl-C saves `<output>.interrupted.png` and prints how to resume (`--init_image` sets
-config.init.kind='image'); exit code 130. A non-finite loss saves `<output>.last_finite.png`; exit
+Ctrl-C saves `<output>.interrupted.png` (with --workdir, a checkpoint too) and prints how to
+resume (without a workdir: `--init_image`, which sets config.init.kind='image'); exit code 130. A non-finite loss saves `<output>.last_finite.png`; exit
 code 1. Bad flags, configs or inputs print one `error:` line; exit code 2.
 """
 
