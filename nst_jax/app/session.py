@@ -162,9 +162,9 @@ class Session:
     if self.options and self.options.restart and dist.process_count > 1:
       # Nobody may resume from what process 0 is deleting.
       multihost_utils.sync_global_devices('nst_jax restart')
-    self.summaries = None
-    if self.options:
-      writer = summaries.open_writer(self.workdir, is_writer=dist.is_writer)
+    self.summaries = None  # Only process 0 writes them.
+    if self.options and dist.is_writer:
+      writer = summaries.open_writer(self.workdir)
       self.summaries = summaries.RunSummaries(writer, config, self.options.image_every)
     self._networks: dict[tuple[str, str, str], Any] = {}
     self.network = self.network_for(config)

@@ -217,8 +217,9 @@ class RunSummaries:
       self._last_image = step
 
   def image_grid(self, current: np.ndarray) -> np.ndarray:
-    """One row per pair (at most `MAX_IMAGE_ROWS`): its content, its style, `current`'s image."""
-    rows = min(len(current), MAX_IMAGE_ROWS)
+    """One row per pair (at most `MAX_IMAGE_ROWS`, and those whose contents this process has):
+    its content, its style, and its image in `current` (all pairs)."""
+    rows = min(len(current), len(self.contents), MAX_IMAGE_ROWS)  # Process 0's pairs come first.
     cell = (IMAGE_CELL, IMAGE_CELL)
     gutter = 4
     sheet = np.ones((gutter + rows * (IMAGE_CELL + gutter), gutter + 3 * (IMAGE_CELL + gutter), 3))

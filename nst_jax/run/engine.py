@@ -259,7 +259,7 @@ class Stylization:
     """(B,) each pair's last step size: its line search's, or the configured learning rate."""
     found = optax.tree_utils.tree_get(state.opt_state, 'learning_rate')
     if found is None and self.program.spec.optimizer == make_optimizer(self.config):
-      return np.full(self.layout.counts[0], self.config.optim.learning_rate, np.float32)
+      return np.full(sum(self.layout.counts), self.config.optim.learning_rate, np.float32)
     return None if found is None else self.layout.gather(found)
 
   def _non_finite_error(self, state: LoopState, weights, scale: int) -> NonFiniteLossError:
