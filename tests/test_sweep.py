@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import small
+from tensorboard.backend.event_processing import event_accumulator
 
 from nst_jax.app import session, sheets
 from nst_jax.app.workdir import Workdir
@@ -119,6 +120,12 @@ def test_grid_labels_and_cells_line_up_with_their_configs(tmp_path, monkeypatch,
       assert row['terms']['content'] == pytest.approx(
         float(own.history.terms['content'][-1][0]), rel=1e-4
       )
+  # Every cell is in TensorBoard, tagged by its label.
+  accumulator = event_accumulator.EventAccumulator(str(tmp_path / 'wd'))
+  accumulator.Reload()
+  for gram in ('1e-4', '1e-2'):
+    for tv in ('0', '0.05'):
+      assert f'gram.weight_{gram}__tv.weight_{tv}/total' in accumulator.Tags()['scalars']
   table = (tmp_path / 'sweep.md').read_text().splitlines()
   assert (
     table[0] == '| losses.gram.weight | losses.tv.weight | batch | total | content | gram | tv |'

@@ -5,7 +5,7 @@ with tensorboardX, which needs neither TensorFlow nor PyTorch (clu's `metric_wri
 convention, imports TensorFlow for its TensorBoard writer); `NullWriter` writes nothing, for
 processes other than 0 and runs without a workdir. `RunSummaries` decides what is written:
 
-  * `<pair>/total` and `<pair>/<term>` (unweighted) at every chunk's end, per pair;
+  * `<pair>/total` and `<pair>/<term>` (unweighted) at every chunk's end, per pair (`tag_name`);
   * `<pair>/step_size`: the line search's last step (L-BFGS) or the learning rate (Adam);
   * `steps_per_second` over each chunk (left out for the first of a scale or after a resume,
     which compile);
@@ -22,6 +22,7 @@ restarted run), so a resumed run's summaries have no gaps and no duplicates.
 
 import json
 import pathlib
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -132,6 +133,12 @@ def open_writer(directory: str | pathlib.Path | None, *, is_writer: bool = True)
     return NullWriter()
 
 
+def tag_name(name: str) -> str:
+  """`name` with the characters TensorBoard does not allow in tags (all but letters, digits and
+  `_.-/`) as `_`: `gram.weight=1e-3` is tagged `gram.weight_1e-3`."""
+  return re.sub(r'[^\w.\-/]', '_', name)
+
+
 def hparam_values(config: Any) -> dict[str, Any]:
   """The config's fields as hyperparameters: numbers, strings and bools (others as JSON)."""
   out = {}
@@ -196,11 +203,11 @@ class RunSummaries:
       self.writer.start_at(self._pending_start)
       self._pending_start = None
       if not self._started:
-        metrics = [f'{name}/total' for name in self.names]
+        metrics = [f'{tag_name(name)}/total' for name in self.names]
         self.writer.hparams(hparam_values(self.config), metrics)
         self._started = True
     values = {}
-    for i, name in enumerate(self.names):
+    for i, name in enumerate(map(tag_name, self.names)):
       values[f'{name}/total'] = progress.total[i]
       values.update({f'{name}/{term}': v[i] for term, v in progress.terms.items()})
       if progress.step_size is not None:
