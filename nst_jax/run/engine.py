@@ -198,9 +198,8 @@ class Stylization:
         state, resumed = (snapshot.state, None) if snapshot.ended else (None, snapshot.state)
     try:
       for scale in range(first, len(self.sizes)):
-        state = self._run_scale(scale, state, log, callback, checkpoints, resumed)
-        resumed = None
-    finally:
+        state, resumed = self._run_scale(scale, state, log, callback, checkpoints, resumed), None
+    finally:  # Every save written before the result is handed out, or the error raised.
       if checkpoints is not None:
         checkpoints.wait()
     mode = self.config.color_control
