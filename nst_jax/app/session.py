@@ -192,7 +192,7 @@ class Session:
     """Stylizes batch `b`; returns the results of all its pairs, on every process."""
     self.current = b
     given = make_inputs(self.local(b))
-    config = given.config or self.config
+    config = self.config if given.config is None else given.config
     saver = None
     if self.checkpointing:
       saver = resume.OrbaxCheckpoints(
@@ -208,7 +208,8 @@ class Session:
     first = [True]
 
     def callback(progress: Progress) -> None:
-      if first[0] and saver is not None and saver.restored is not None:
+      resumed = first[0] and saver is not None and saver.restored is not None
+      if resumed and self.summaries is not None:
         self.summaries.resumed(saver.restored.step)
       first[0] = False
       self.reporter(progress)
