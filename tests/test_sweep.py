@@ -63,6 +63,7 @@ def test_bad_sweeps_are_one_line(specs, match):
     sweep.plan_cells(config, [sweep.parse_axis(s, config) for s in specs])
 
 
+@pytest.mark.slow  # Three programs to compile: the batch, and a cell run alone with and without TV.
 def test_grid_labels_and_cells_line_up_with_their_configs(tmp_path, monkeypatch, random_network):
   monkeypatch.setattr(session.weights, 'load_vgg19', lambda *args, **kwargs: random_network)
   contents, styles = small.small_pairs()
