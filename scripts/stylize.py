@@ -19,8 +19,9 @@ summaries (`tensorboard --logdir DIR`) and checkpoints (every `--checkpoint_ever
 stopped; `--restart` starts over (docs/research.md).
 
 Ctrl-C saves `<output>.interrupted.png` (with --workdir, a checkpoint too) and prints how to
-resume (without a workdir: `--init_image`, which sets config.init.kind='image'); exit code 130. A non-finite loss saves `<output>.last_finite.png`; exit
-code 1. Bad flags, configs or inputs print one `error:` line; exit code 2.
+resume (without a workdir: `--init_image`, which sets config.init.kind='image'); exit code 130.
+A non-finite loss saves `<output>.last_finite.png`; exit code 1. Bad flags, configs or inputs
+print one `error:` line; exit code 2.
 """
 
 import pathlib
