@@ -23,7 +23,7 @@ import numpy as np
 from nst_jax.core import objective, resample, vgg
 from nst_jax.io import images as images_lib
 from nst_jax.run import config as config_lib
-from nst_jax.run import engine
+from nst_jax.run import engine, inputs
 
 
 def classic_objective() -> ml_collections.ConfigDict:
@@ -118,7 +118,7 @@ class Evaluator:
     scores = self(images, as_saved=as_saved)
     photo = self(self._contents, as_saved=False)
     size = tuple(self._contents.shape[1:3])
-    blend = engine.blend_weights(self._style_weights, len(self._contents), len(self._styles))
+    blend = inputs.blend_weights(self._style_weights, len(self._contents), len(self._styles))
     stretched = jnp.stack([resample.resize(self._styles[int(np.argmax(w))], size) for w in blend])
     painting = self(stretched, as_saved=False)
     return {
