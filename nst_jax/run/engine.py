@@ -50,9 +50,8 @@ def stylize(
 ) -> StylizeResult:
   """Stylizes a batch of content images, each with its own blend of the style images.
 
-  `prepare(contents, styles, config, **options).run(callback, checkpoints)`, where `options`
-  are the keyword arguments `style_weights`, `init_images`, `guides`, `style_guides`, `terms`,
-  `pair_weights`, `optimizer` and `network`.
+  `prepare(contents, styles, config, **options).run(callback, checkpoints)`; `options` are
+  style_weights, init_images, guides, style_guides, terms, pair_weights, optimizer, network.
 
   Args:
     contents: (B, H, W, 3) floats in [0, 1], any size: resized so the longest side is
