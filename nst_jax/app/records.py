@@ -145,22 +145,33 @@ def plot_losses(
 def loss_curves(
   batches: Sequence[BatchRecord], config: ml_collections.ConfigDict
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[int]]:
-  """Curves for `plot_losses`: the mean over all pairs of each term, and of the objective."""
+  """Curves for `plot_losses`: the mean over all pairs of each term, and of the objective. A
+  batch cut short (Ctrl-C) counts in the mean of the steps it ran."""
   histories = [b.history for b in batches if b.history is not None]
   if not histories:
     return {}, []
-  first = histories[0]
+  longest = max(histories, key=lambda h: len(h.total))
   curves = {}
-  totals = np.concatenate([h.total for h in histories], axis=1)
-  if (totals > 0).all():
-    curves['total'] = (np.arange(len(totals)), totals.mean(axis=1))
-  for name in first.terms:
-    values = np.concatenate([h.terms[name] for h in histories], axis=1)
+  totals = _side_by_side([h.total for h in histories])
+  if (totals[np.isfinite(totals)] > 0).all():
+    curves['total'] = (np.arange(len(totals)), np.nanmean(totals, axis=1))
+  for name in longest.terms:
+    values = _side_by_side([h.terms[name] for h in histories if name in h.terms])
     weight = config.losses[name].weight if name in config.losses else None
     label = name if weight is None else f'{name} (x{float(weight):g})'
-    curves[label] = (first.term_steps, values.mean(axis=1))
-  markers = [int(i) for i in np.flatnonzero(np.diff(first.scale)) + 1]
+    curves[label] = (longest.term_steps, np.nanmean(values, axis=1))
+  markers = [int(i) for i in np.flatnonzero(np.diff(longest.scale)) + 1]
   return curves, markers
+
+
+def _side_by_side(values: Sequence[np.ndarray]) -> np.ndarray:
+  """(T_i, B_i) arrays as one (max T_i, sum B_i), NaN after each one's end."""
+  rows = max(len(v) for v in values)
+  padded = [
+    np.pad(v.astype(np.float64), ((0, rows - len(v)), (0, 0)), constant_values=np.nan)
+    for v in values
+  ]
+  return np.concatenate(padded, axis=1)
 
 
 def write_workdir(
