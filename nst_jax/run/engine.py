@@ -23,7 +23,6 @@ import numpy as np
 import optax
 
 from nst_jax.core import losses, objective, resample, vgg
-from nst_jax.core.parametrization import Parametrization
 from nst_jax.core.terms import LossTerm, check_terms, layers_of, terms_from_config
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
 from nst_jax.io import weights
@@ -31,7 +30,7 @@ from nst_jax.run import config as config_lib
 from nst_jax.run import inits, inputs, memory, schedule, tiles
 from nst_jax.run import targets as targets_lib
 from nst_jax.run.history import HistoryLog, Progress, StylizeResult
-from nst_jax.run.optimizers import Optimizer, as_optimizer, make_optimizer
+from nst_jax.run.optimizers import Optimizer, as_optimizer, make_optimizer, parametrization
 from nst_jax.run.pairs import PairLayout
 from nst_jax.run.program import LoopState, Program, ProgramSpec, build_program
 
@@ -202,19 +201,24 @@ class Stylization:
     done = 0
     try:
       while done < num_steps:
-        state, totals, (total, values) = self.program.run_chunk(
+        state, (totals, counts), (total, values) = self.program.run_chunk(
           self.params, state, weights, jnp.int32(num_steps)
         )
         count = int(state.step) - done
         total = self.layout.gather(total)
         values = {name: self.layout.gather(v) for name, v in values.items()}
-        log.add(scale, self.layout.gather(totals, axis=1)[:count], total, values)
+        counts = self.layout.gather(counts, axis=1)[:count]
+        log.add(scale, self.layout.gather(totals, axis=1)[:count], total, values, counts)
         done += count
         if self.layout.gather(state.failed).any():
           raise self._non_finite_error(state, weights, scale)
         if callback is not None:
           current = self.layout.gather(self.program.result(state))
-          callback(Progress(scale, len(self.sizes), done, num_steps, total, values, current))
+          callback(
+            Progress(
+              scale, len(self.sizes), done, num_steps, total, values, current, log.evaluations()
+            )
+          )
         if self.layout.gather(state.stopped).all():
           break
     except KeyboardInterrupt:
@@ -333,7 +337,7 @@ def prepare(
     ema_decay=config.optim.ema_decay,
     chunk_size=config.schedule.chunk_size,
     groups=groups,
-    parametrization=Parametrization(config.optim.parametrization),
+    parametrization=parametrization(config),
     tolerance=config.schedule.plateau_tolerance,
     plateau_steps=config.schedule.plateau_steps if config.schedule.plateau_tolerance else 1,
   )

@@ -13,6 +13,9 @@ class History:
 
   Attributes:
     total: (num_steps_all, B) the objective before each step.
+    evaluations: (num_steps_all, B) int32, the objective evaluations (each with its gradient) each
+      step took: 1 a step for Adam; for L-BFGS the line search's trials, plus 1 where the
+      gradient at the step's start was not cached (the first step of a scale).
     scale: (num_steps_all,) the scale index (0 = coarsest) of each step.
     term_steps: (K,) steps done (all scales) when the terms were evaluated: every chunk's end,
       so the last entry is the final image.
@@ -23,6 +26,7 @@ class History:
   """
 
   total: np.ndarray
+  evaluations: np.ndarray
   scale: np.ndarray
   term_steps: np.ndarray
   terms: dict[str, np.ndarray]
@@ -34,6 +38,7 @@ class History:
     return dataclasses.replace(
       self,
       total=self.total[:, :count],
+      evaluations=self.evaluations[:, :count],
       terms={name: values[:, :count] for name, values in self.terms.items()},
       term_totals=self.term_totals[:, :count],
       pair_steps=self.pair_steps[:, :count],
@@ -55,6 +60,7 @@ class Progress(NamedTuple):
     step: steps done at this scale; num_steps: steps this scale runs.
     total: (B,) objective of the current images; terms: `{name: (B,)}` unweighted term values.
     images: (B, h, w, 3) current images at this scale (the iterate average, if enabled).
+    evaluations: (B,) objective evaluations so far, all scales (see `History.evaluations`).
   """
 
   scale: int
@@ -64,6 +70,7 @@ class Progress(NamedTuple):
   total: np.ndarray
   terms: dict[str, np.ndarray]
   images: jax.Array
+  evaluations: np.ndarray | None = None
 
 
 class HistoryLog:
@@ -71,14 +78,23 @@ class HistoryLog:
 
   def __init__(self):
     self.totals, self.scales, self.term_steps, self.values, self.term_totals = [], [], [], [], []
-    self.pair_steps = []
+    self.pair_steps, self.counts = [], []
 
-  def add(self, scale: int, totals: np.ndarray, total: np.ndarray, values: dict) -> None:
+  def add(
+    self, scale: int, totals: np.ndarray, total: np.ndarray, values: dict, counts: np.ndarray
+  ) -> None:
+    """A chunk: the objective (steps, B) before each step, the objective (B,) and terms
+    `{name: (B,)}` at its end, and each step's evaluations (steps, B)."""
     self.totals.append(totals)
+    self.counts.append(counts)
     self.scales.append(np.full(len(totals), scale))
     self.term_steps.append(sum(map(len, self.totals)))
     self.values.append(values)
     self.term_totals.append(total)
+
+  def evaluations(self) -> np.ndarray:
+    """(B,) the objective evaluations so far."""
+    return np.sum([c.sum(axis=0) for c in self.counts], axis=0)
 
   def end_scale(self, pair_steps: np.ndarray) -> None:
     self.pair_steps.append(pair_steps)
@@ -86,6 +102,7 @@ class HistoryLog:
   def history(self) -> History:
     return History(
       total=np.concatenate(self.totals),
+      evaluations=np.concatenate(self.counts),
       scale=np.concatenate(self.scales),
       term_steps=np.asarray(self.term_steps),
       terms={name: np.stack([v[name] for v in self.values]) for name in self.values[0]},
