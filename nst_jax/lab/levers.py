@@ -190,3 +190,19 @@ def _at(curve: Curve, evaluations: float) -> float:
   """The objective reached within `evaluations` (the lowest so far)."""
   reached = [v for e, v in zip(curve.evaluations, curve.objective, strict=True) if e <= evaluations]
   return float(min(reached)) if reached else float('inf')
+
+
+def table(report: dict[str, Any]) -> str:
+  """The report as a Markdown table: per config, the evaluations to each pair's target and their
+  median, and the median objective after the budget relative to the target."""
+  count = len(report['pairs'])
+  head = ['config', *(f'pair {i + 1}' for i in range(count)), 'median', 'at budget / target']
+  lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+  for spec, run in report['runs'].items():
+    reached = run['to_target']
+    cells = [f'{r:.0f}' if np.isfinite(r) else 'not reached' for r in reached]
+    median = float(np.median(reached))
+    cells.append(f'{median:.0f}' if np.isfinite(median) else 'not reached')
+    cells.append(f'{np.median(run["at_budget"]):.3f}')
+    lines.append('| ' + ' | '.join([spec, *cells]) + ' |')
+  return '\n'.join(lines)
