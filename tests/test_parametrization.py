@@ -26,39 +26,15 @@ def test_pyramid_levels_stop_near_the_coarsest_size():
   assert parametrization.pyramid_levels((64, 48), coarsest=8) == 3  # 48, 24, 12.
 
 
-@pytest.mark.parametrize(
-  ('kind', 'level_scale'), [('pixels', 1.0), ('pyramid', 1.0), ('pyramid', 2.0), ('sigmoid', 1.0)]
-)
-def test_parametrizations_encode_decode_and_project_to_the_unit_range(kind, level_scale):
-  p = parametrization.Parametrization(kind, coarsest=4, level_scale=level_scale)
-  image = jax.random.uniform(jax.random.key(1), (20, 24, 3), minval=0.01, maxval=0.99)
+@pytest.mark.parametrize('kind', ['pixels', 'pyramid'])
+def test_parametrizations_encode_decode_and_project_to_the_unit_range(kind):
+  p = parametrization.Parametrization(kind, coarsest=4)
+  image = jax.random.uniform(jax.random.key(1), (20, 24, 3))
   variables = p.encode(image)
-  np.testing.assert_allclose(p.decode(variables), image, atol=1e-5)
+  np.testing.assert_allclose(p.decode(variables), image, atol=1e-6)
   pushed = jax.tree.map(lambda x: x + 0.3, variables)
   projected = p.decode(p.project(pushed))
   assert float(projected.min()) >= -1e-6 and float(projected.max()) <= 1 + 1e-6
-  if kind != 'sigmoid':  # A sigmoid's image never leaves (0, 1): nothing to clip.
-    np.testing.assert_allclose(projected, jnp.clip(p.decode(pushed), 0, 1), atol=1e-6)
+  np.testing.assert_allclose(projected, jnp.clip(p.decode(pushed), 0, 1), atol=1e-6)
   with pytest.raises(ValueError, match='parametrization'):
     parametrization.Parametrization('wavelets')
-
-
-def test_the_level_scale_multiplies_each_levels_gradient():
-  plain = parametrization.Parametrization('pyramid', coarsest=4)
-  scaled = parametrization.Parametrization('pyramid', coarsest=4, level_scale=3.0)
-  image = jax.random.uniform(jax.random.key(2), (16, 16, 3))
-  weights = jax.random.normal(jax.random.key(3), image.shape)
-  loss = lambda p: lambda v: jnp.sum(weights * p.decode(v))  # noqa: E731
-  g_plain = jax.grad(loss(plain))(plain.encode(image))
-  g_scaled = jax.grad(loss(scaled))(scaled.encode(image))
-  assert len(g_plain) == 3
-  for k, (a, b) in enumerate(zip(g_plain, g_scaled, strict=True)):
-    np.testing.assert_allclose(b, 3.0**k * a, rtol=1e-5, atol=1e-6)
-
-
-def test_sigmoid_keeps_black_and_white_finite():
-  p = parametrization.Parametrization('sigmoid')
-  image = jnp.asarray([[[0.0, 1.0, 0.5]]])
-  variables = p.encode(image)
-  assert np.isfinite(variables).all()
-  np.testing.assert_allclose(p.decode(variables), image, atol=1 / 255)

@@ -1,5 +1,4 @@
-"""How the optimizer sees the image: as pixels, as Laplacian-pyramid coefficients, or through a
-sigmoid.
+"""How the optimizer sees the image: as pixels, or as Laplacian-pyramid coefficients.
 
 With `pyramid`, the optimizer's variables are the levels of a Laplacian pyramid (STROTSS and NNST
 optimise these): the finest detail first, then coarser details, then a low-pass residual. A step
@@ -7,13 +6,7 @@ of the same size in every coefficient (as Adam takes) then moves coarse structur
 fine detail, so the layout settles early. `reconstruct(laplacian_pyramid(x, n))` is `x` up to
 float rounding, by construction: each detail level is exactly what upsampling the next level
 misses. The image stays in [0, 1] by projection: after each update the reconstructed image is
-clipped and decomposed again. `level_scale` preconditions the pyramid: level k (0 the finest) is
-stored divided by `level_scale**k`, so that the same step in the variables moves it
-`level_scale**k` times as far (and its gradient is `level_scale**k` times as large), which
-for a gradient method is a diagonal preconditioner that favours coarse structure.
-
-With `sigmoid`, the variables are logits: the image `sigmoid(v)` is inside (0, 1) whatever the
-step, so nothing is ever clipped; the price is a gradient that vanishes near 0 and 1.
+clipped and decomposed again.
 """
 
 import dataclasses
@@ -22,10 +15,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-PARAMETRIZATIONS = ('pixels', 'pyramid', 'sigmoid')
-# 'sigmoid': the image is kept this far inside (0, 1) when encoded (half an 8-bit level), so that
-# black and white pixels have finite logits.
-_SIGMOID_MARGIN = 0.5 / 255
+PARAMETRIZATIONS = ('pixels', 'pyramid')
 
 
 def _down(image: jax.Array) -> jax.Array:
@@ -80,42 +70,28 @@ class Parametrization:
   """The optimizer's variables for ONE image (H, W, 3) in [0, 1], and back.
 
   Attributes:
-    kind: 'pixels' (the image itself), 'pyramid' (Laplacian-pyramid levels down to a residual of
-      about `coarsest` pixels on its short side) or 'sigmoid' (logits of the pixels).
+    kind: 'pixels' (the image itself) or 'pyramid' (Laplacian-pyramid levels down to a
+      residual of about `coarsest` pixels on its short side).
     coarsest: see `kind`.
-    level_scale: 'pyramid': level k (0 the finest) is stored divided by `level_scale**k`
-      (module docstring); 1 stores the levels as they are.
   """
 
   kind: str = 'pixels'
   coarsest: int = 16
-  level_scale: float = 1.0
 
   def __post_init__(self):
     if self.kind not in PARAMETRIZATIONS:
       raise ValueError(f'unknown parametrization {self.kind!r}; expected one of {PARAMETRIZATIONS}')
-    if not self.level_scale > 0:
-      raise ValueError(f'level_scale must be > 0, got {self.level_scale}')
 
   def encode(self, image: jax.Array) -> Any:
     """The variables that represent `image` (H, W, 3)."""
     if self.kind == 'pixels':
       return image
-    if self.kind == 'sigmoid':
-      return jax.scipy.special.logit(jnp.clip(image, _SIGMOID_MARGIN, 1.0 - _SIGMOID_MARGIN))
-    levels = laplacian_pyramid(image, pyramid_levels(image.shape[:2], self.coarsest))
-    return tuple(level / self.level_scale**k for k, level in enumerate(levels))
+    return laplacian_pyramid(image, pyramid_levels(image.shape[:2], self.coarsest))
 
   def decode(self, variables: Any) -> jax.Array:
     """The image (H, W, 3) that `variables` represent (not clipped)."""
-    if self.kind == 'pixels':
-      return variables
-    if self.kind == 'sigmoid':
-      return jax.nn.sigmoid(variables)
-    return reconstruct(tuple(v * self.level_scale**k for k, v in enumerate(variables)))
+    return variables if self.kind == 'pixels' else reconstruct(variables)
 
   def project(self, variables: Any) -> Any:
-    """The variables of the represented image clipped to [0, 1] (a sigmoid's never leaves)."""
-    if self.kind == 'sigmoid':
-      return variables
+    """The variables of the represented image clipped to [0, 1]."""
     return self.encode(jnp.clip(self.decode(variables), 0.0, 1.0))

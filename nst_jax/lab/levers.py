@@ -194,15 +194,23 @@ def _at(curve: Curve, evaluations: float) -> float:
 
 def table(report: dict[str, Any]) -> str:
   """The report as a Markdown table: per config, the evaluations to each pair's target and their
-  median, and the median objective after the budget relative to the target."""
+  median, the median objective after the budget relative to the target, and the median wall time
+  per evaluation relative to the first config's on the same pair (a cost the count misses)."""
   count = len(report['pairs'])
   head = ['config', *(f'pair {i + 1}' for i in range(count)), 'median', 'at budget / target']
+  head.append('s / evaluation vs first')
   lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+  first = next(iter(report['runs'].values()))
   for spec, run in report['runs'].items():
     reached = run['to_target']
     cells = [f'{r:.0f}' if np.isfinite(r) else 'not reached' for r in reached]
     median = float(np.median(reached))
     cells.append(f'{median:.0f}' if np.isfinite(median) else 'not reached')
     cells.append(f'{np.median(run["at_budget"]):.3f}')
+    cost = [
+      c['seconds_per_evaluation'] / f['seconds_per_evaluation']
+      for c, f in zip(run['curves'], first['curves'], strict=True)
+    ]
+    cells.append(f'{np.median(cost):.2f}')
     lines.append('| ' + ' | '.join([spec, *cells]) + ' |')
   return '\n'.join(lines)

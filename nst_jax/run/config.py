@@ -34,7 +34,6 @@ from nst_jax.errors import ConfigError
 
 OPTIMIZERS = ('lbfgs', 'adam')
 LINE_SEARCHES = ('zoom', 'backtracking', 'none')
-INITIAL_SCALINGS = ('short', 'long')
 INITS = ('content', 'noise', 'style_colors', 'image')
 COLOR_CONTROLS = ('none', 'preserve_colors', 'match_style', 'luminance_only', 'nnst')
 POOLINGS = ('max', 'avg')
@@ -95,22 +94,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.optim.line_search_steps = 20  # Most objective evaluations a step's line search takes.
   c.optim.curvature_tolerance = 0.9  # 'zoom': Wolfe's curvature constant c2.
   c.optim.decrease_tolerance = 1e-4  # Armijo's sufficient-decrease constant c1.
-  # 'backtracking'/'none': > 0, the first step's RMS pixel change; 0: a first step of Euclidean
-  # length at most 1 (optax's choice).
-  c.optim.first_step = 0.0
-  # 'backtracking'/'none': > 0, forget the older curvature pairs after a step that clipped more
-  # than this fraction of the pixels.
-  c.optim.reset_clipped = 0.0
-  # 'backtracking'/'none': the initial inverse Hessian's scale, 'short' (s.y / y.y) or 'long'
-  # (s.s / s.y), from the last step s and gradient change y.
-  c.optim.initial_scaling = 'short'
   c.optim.ema_decay = 0.0  # > 0 averages the iterates and returns the average.
   # What the optimizer moves: 'pixels', or 'pyramid' (Laplacian-pyramid levels, see
   # nst_jax.core.parametrization: coarse structure moves as fast as fine detail).
-  c.optim.parametrization = 'pixels'  # Or 'sigmoid': the image is sigmoid(variables).
-  # 'pyramid': level k (0 the finest) moves pyramid_level_scale**k times as far per step (a
-  # preconditioner favouring coarse structure); 1 leaves the levels as they are.
-  c.optim.pyramid_level_scale = 1.0
+  c.optim.parametrization = 'pixels'
   c.optim.warm_start = False  # Carry Adam's moments (resized) from one scale to the next.
 
   c.init = ml_collections.ConfigDict()
@@ -346,7 +333,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
     (config.network.dtype, 'network.dtype', DTYPES),
     (config.optim.parametrization, 'optim.parametrization', PARAMETRIZATIONS),
     (config.optim.line_search, 'optim.line_search', LINE_SEARCHES),
-    (config.optim.initial_scaling, 'optim.initial_scaling', INITIAL_SCALINGS),
     (config.memory.remat, 'memory.remat', REMATS),
   ):
     _choice(value, field, choices)
@@ -359,7 +345,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
     (s.plateau_steps, 'schedule.plateau_steps'),
     (config.optim.learning_rate, 'optim.learning_rate'),
     (config.style_image.scale, 'style_image.scale'),
-    (config.optim.pyramid_level_scale, 'optim.pyramid_level_scale'),
   ):
     _positive(value, field)
   for value, field in (
@@ -392,7 +377,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
 
 def _check_lbfgs(o: ml_collections.ConfigDict) -> None:
-  """The L-BFGS fields of `config.optim`; the projected L-BFGS's own fields need it chosen."""
+  """The L-BFGS fields of `config.optim`."""
   if o.name == 'lbfgs' and o.lbfgs_memory < 1:
     raise ConfigError(f'config.optim.lbfgs_memory={o.lbfgs_memory} must be >= 1')
   if o.line_search_steps < 1:
@@ -404,14 +389,3 @@ def _check_lbfgs(o: ml_collections.ConfigDict) -> None:
       f'config.optim.curvature_tolerance={o.curvature_tolerance} must be in '
       f'(decrease_tolerance, 1), decrease_tolerance being {o.decrease_tolerance}'
     )
-  if o.first_step < 0:
-    raise ConfigError(f'config.optim.first_step={o.first_step} must be >= 0')
-  if not 0 <= o.reset_clipped <= 1:
-    raise ConfigError(f'config.optim.reset_clipped={o.reset_clipped} must be in [0, 1]')
-  projected = o.name == 'lbfgs' and o.line_search != 'zoom'
-  for field, default in (('first_step', 0.0), ('reset_clipped', 0.0), ('initial_scaling', 'short')):
-    if o[field] != default and not projected:
-      raise ConfigError(
-        f"config.optim.{field}={o[field]!r} needs config.optim.name='lbfgs' with line_search "
-        "'backtracking' or 'none' (the projected L-BFGS)"
-      )

@@ -15,8 +15,7 @@
    quadratic interpolation); with `max_evaluations == 1` the step is fixed (always taken), as
    pastiche's torch L-BFGS does (`max_iter=1`);
 3. keeps a curvature pair `(s, y)` only when `s . y > 0` (beyond rounding): projection can make
-   `s . y` negative, and one such pair makes the inverse-Hessian estimate indefinite. When more
-   than `reset_clipped` of the variables were clipped in a step, the older pairs are forgotten.
+   `s . y` negative, and one such pair makes the inverse-Hessian estimate indefinite.
 
 Every leaf of the variables is treated alike (pixels, or any other pytree of arrays); the
 active set needs box bounds on the variables themselves (pixels). Without bounds (a pyramid's
@@ -50,8 +49,8 @@ class ProjectedLBFGSState(NamedTuple):
       loop reuses them: no evaluation is repeated).
     num_linesearch_steps: () int32, objective evaluations (each with its gradient) in the last
       step's line search.
-    step_size: () the last step's accepted step along the direction (0: no decrease found).
-    clipped: () the fraction of variables the projection moved in the last step.
+    learning_rate: () the last step's accepted step along the direction (0: no decrease found;
+      named as in optax's zoom line search, where TensorBoard summaries find it).
   """
 
   count: jax.Array
@@ -63,16 +62,11 @@ class ProjectedLBFGSState(NamedTuple):
   value: jax.Array
   grad: Params
   num_linesearch_steps: jax.Array
-  step_size: jax.Array
-  clipped: jax.Array
+  learning_rate: jax.Array
 
 
 def _vdot(a: Params, b: Params) -> jax.Array:
   return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
-
-
-def _size(tree: Params) -> int:
-  return sum(x.size for x in jax.tree.leaves(tree))
 
 
 def _at(memory: Params, i: jax.Array) -> Params:
@@ -123,9 +117,6 @@ def projected_lbfgs(
   bounds: tuple[float, float] | None = None,
   max_evaluations: int = 10,
   decrease_tolerance: float = 1e-4,
-  first_step: float = 0.0,
-  reset_clipped: float = 0.0,
-  scaling: str = 'short',
 ) -> optax.GradientTransformationExtraArgs:
   """Projected L-BFGS with a line search along the projected path (see the module docstring).
 
@@ -138,13 +129,6 @@ def projected_lbfgs(
       quasi-Newton step as it is (a fixed step).
     decrease_tolerance: Armijo's constant c1 in (0, 1): a trial is accepted when
       `f(x(a)) <= f(x) + c1 * g . (x(a) - x)`.
-    first_step: > 0: the first step's root-mean-square change of a variable (before projection);
-      0: optax's choice, a first step of Euclidean length at most 1.
-    reset_clipped: > 0: forget the older curvature pairs after a step that clipped more than this
-      fraction of the variables.
-    scaling: the initial inverse Hessian `gamma I` of each step: 'short', `gamma = s.y / y.y`
-      (the usual choice: it matches the curvature along the last step), or 'long',
-      `gamma = s.s / s.y` (Barzilai and Borwein's other step, longer where curvature varies).
 
   Returns:
     A transformation whose `update(grad, state, params, value=..., grad=..., value_fn=...)`
@@ -153,8 +137,6 @@ def projected_lbfgs(
   """
   if memory_size < 1 or max_evaluations < 1:
     raise ValueError('memory_size and max_evaluations must be >= 1')
-  if scaling not in ('short', 'long'):
-    raise ValueError(f"scaling must be 'short' or 'long', got {scaling!r}")
 
   def init(params: Params) -> ProjectedLBFGSState:
     stacked = jax.tree.map(lambda x: jnp.zeros((memory_size, *x.shape), x.dtype), params)
@@ -168,8 +150,7 @@ def projected_lbfgs(
       value=jnp.full((), jnp.inf, jnp.float32),
       grad=jax.tree.map(jnp.zeros_like, params),
       num_linesearch_steps=jnp.zeros((), jnp.int32),
-      step_size=jnp.zeros((), jnp.float32),
-      clipped=jnp.zeros((), jnp.float32),
+      learning_rate=jnp.zeros((), jnp.float32),
     )
 
   def free_mask(params: Params, grad: Params) -> Params:
@@ -186,12 +167,9 @@ def projected_lbfgs(
     free = free_mask(params, grad)
     g_free = jax.tree.map(lambda g, f: jnp.where(f, g, 0.0), grad, free)
     g_norm = jnp.sqrt(_vdot(g_free, g_free))
-    if first_step > 0:
-      first_gamma = first_step * jnp.sqrt(_size(params)) / g_norm
-    else:
-      first_gamma = jnp.minimum(1.0, 1.0 / g_norm)
-    first = state.count == 0
-    gamma = jnp.where(first, first_gamma, state.gamma)
+    # The first step (no curvature pair yet): optax's, of Euclidean length at most 1. Then
+    # gamma = s.y / y.y of the latest pair, the curvature along the last step.
+    gamma = jnp.where(state.count == 0, jnp.minimum(1.0, 1.0 / g_norm), state.gamma)
     state = state._replace(gamma=gamma)
     direction = jax.tree.map(lambda r, f: jnp.where(f, -r, 0.0), two_loop(g_free, state), free)
     slope = _vdot(grad, direction)
@@ -249,12 +227,6 @@ def projected_lbfgs(
     y = jax.tree.map(lambda a, b: a - b, new_grad, grad)
     sy, yy, ss = _vdot(s, y), _vdot(y, y), _vdot(s, s)
     keep = (sy > _MIN_COSINE * jnp.sqrt(ss * yy)) & jnp.isfinite(sy) & jnp.isfinite(yy)
-    unclipped = jax.tree.map(lambda x, d: x + search.best_step * d, params, direction)
-    pairs = zip(jax.tree.leaves(new_params), jax.tree.leaves(unclipped), strict=True)
-    changed = sum(jnp.sum(a != b) for a, b in pairs)
-    clipped = jnp.where(stay, 0.0, changed / _size(params))
-    if reset_clipped > 0:
-      rho = jnp.where(clipped > reset_clipped, 0.0, rho)
     rho = jnp.where(stay, 0.0, rho)  # A failed search: the estimate is no good here.
     slot = state.index
     store = lambda m, v: m.at[slot].set(jnp.where(keep, v, m[slot]))  # noqa: E731
@@ -267,12 +239,11 @@ def projected_lbfgs(
       y_memory=y_memory,
       rho=rho,
       index=jnp.where(keep, (slot + 1) % memory_size, slot),
-      gamma=jnp.where(keep, sy / yy if scaling == 'short' else ss / sy, gamma),
+      gamma=jnp.where(keep, sy / yy, gamma),
       value=new_value,
       grad=new_grad,
       num_linesearch_steps=search.count,
-      step_size=jnp.where(stay, 0.0, search.best_step),
-      clipped=clipped,
+      learning_rate=jnp.where(stay, 0.0, search.best_step),
     )
     return s, new_state
 

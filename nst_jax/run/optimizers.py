@@ -12,8 +12,6 @@ from nst_jax.core.parametrization import Parametrization
 from nst_jax.errors import ConfigError
 from nst_jax.run import lbfgs
 
-LINE_SEARCHES = ('zoom', 'backtracking', 'none')
-
 
 class Optimizer(NamedTuple):
   """An optax transformation, and whether it runs a line search.
@@ -43,9 +41,6 @@ class Settings:
   line_search_steps: int
   curvature_tolerance: float
   decrease_tolerance: float
-  first_step: float
-  reset_clipped: float
-  initial_scaling: str
   parametrization: Parametrization
 
   @classmethod
@@ -59,9 +54,6 @@ class Settings:
       line_search_steps=int(o.line_search_steps),
       curvature_tolerance=float(o.curvature_tolerance),
       decrease_tolerance=float(o.decrease_tolerance),
-      first_step=float(o.first_step),
-      reset_clipped=float(o.reset_clipped),
-      initial_scaling=o.initial_scaling,
       parametrization=parametrization(config),
     )
 
@@ -102,17 +94,13 @@ def _optimizer(settings: Settings) -> Optimizer:
     bounds=(0.0, 1.0) if s.parametrization.kind == 'pixels' else None,
     max_evaluations=1 if s.line_search == 'none' else s.line_search_steps,
     decrease_tolerance=s.decrease_tolerance,
-    first_step=s.first_step,
-    reset_clipped=s.reset_clipped,
-    scaling=s.initial_scaling,
   )
   return Optimizer(transform, line_search=True)
 
 
 def parametrization(config: ml_collections.ConfigDict) -> Parametrization:
   """What the optimizer moves, as `config.optim` says."""
-  o = config.optim
-  return Parametrization(o.parametrization, level_scale=float(o.pyramid_level_scale))
+  return Parametrization(config.optim.parametrization)
 
 
 def as_optimizer(optimizer: Optimizer | optax.GradientTransformation) -> Optimizer:
