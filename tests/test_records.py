@@ -14,6 +14,7 @@ from nst_jax.run.history import History
 def _history():
   return History(
     total=np.array([[9.0, 8.0], [7.0, 6.0], [5.0, 4.0], [3.0, 2.0]]),
+    evaluations=np.array([[3, 4], [1, 1], [2, 1], [1, 0]]),
     scale=np.array([0, 0, 1, 1]),
     term_steps=np.array([2, 4]),
     terms={'content': np.array([[1.0, 2.0], [3.0, 4.0]]), 'style': np.ones((2, 2))},
@@ -34,6 +35,7 @@ def test_history_lines():
     'scale': 1,
     'total': [16.0, 18.0],
     'terms': {'content': [3.0, 4.0], 'style': [1.0, 1.0]},
+    'evaluations': [7, 6],
   }
 
 

@@ -35,7 +35,8 @@ def history_lines(batches: Sequence[BatchRecord]) -> Iterator[dict[str, Any]]:
   """One record per step at which the terms were evaluated (each chunk's end).
 
   Each has `batch`, `pairs` (names), `step` (counted over all scales), `scale`, `total` (the
-  objective, one value per pair) and `terms` (`{name: [unweighted value per pair]}`).
+  objective, one value per pair), `terms` (`{name: [unweighted value per pair]}`) and
+  `evaluations` (objective evaluations so far, one count per pair; see `History.evaluations`).
   """
   for b, record in enumerate(batches):
     history = record.history
@@ -53,6 +54,7 @@ def history_lines(batches: Sequence[BatchRecord]) -> Iterator[dict[str, Any]]:
         'scale': int(scale),
         'total': _floats(total),
         'terms': {name: _floats(v) for name, v in terms.items()},
+        'evaluations': [int(n) for n in history.evaluations[:step].sum(axis=0)],
       }
 
 

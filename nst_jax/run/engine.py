@@ -23,7 +23,6 @@ import numpy as np
 import optax
 
 from nst_jax.core import objective, resample, vgg
-from nst_jax.core.parametrization import Parametrization
 from nst_jax.core.terms import LossTerm, check_terms, layers_of, terms_from_config
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
 from nst_jax.io import weights
@@ -31,7 +30,7 @@ from nst_jax.run import config as config_lib
 from nst_jax.run import inits, inputs, memory, resume, schedule, tiles
 from nst_jax.run import targets as targets_lib
 from nst_jax.run.history import HistoryLog, Progress, StylizeResult
-from nst_jax.run.optimizers import Optimizer, as_optimizer, make_optimizer
+from nst_jax.run.optimizers import Optimizer, as_optimizer, make_optimizer, parametrization
 from nst_jax.run.pairs import PairLayout
 from nst_jax.run.program import LoopState, Program, ProgramSpec, build_program
 
@@ -237,8 +236,9 @@ class Stylization:
           snapshot(state)
         if callback is not None:
           current = self.layout.gather(self.program.result(state))
-          sizes = self._step_sizes(state)
-          callback(Progress(scale, len(self.sizes), done, num_steps, total, values, current, sizes))
+          sizes, evaluations = self._step_sizes(state), log.evaluations()
+          at = (scale, len(self.sizes), done, num_steps, total, values, current, sizes)
+          callback(Progress(*at, evaluations))
         if ended:
           return state
     except KeyboardInterrupt:
@@ -383,7 +383,7 @@ def prepare(
     ema_decay=config.optim.ema_decay,
     chunk_size=config.schedule.chunk_size,
     groups=groups,
-    parametrization=Parametrization(config.optim.parametrization),
+    parametrization=parametrization(config),
     tolerance=config.schedule.plateau_tolerance,
     plateau_steps=config.schedule.plateau_steps if config.schedule.plateau_tolerance else 1,
   )

@@ -13,6 +13,9 @@ class History:
 
   Attributes:
     total: (num_steps_all, B) the objective before each step.
+    evaluations: (num_steps_all, B) int32, the objective evaluations (each with its gradient) each
+      step took: 1 a step for Adam; for L-BFGS the line search's trials, plus 1 where the
+      gradient at the step's start was not cached (the first step of a scale).
     scale: (num_steps_all,) the scale index (0 = coarsest) of each step.
     term_steps: (K,) steps done (all scales) when the terms were evaluated: every chunk's end,
       so the last entry is the final image.
@@ -23,6 +26,7 @@ class History:
   """
 
   total: np.ndarray
+  evaluations: np.ndarray
   scale: np.ndarray
   term_steps: np.ndarray
   terms: dict[str, np.ndarray]
@@ -34,6 +38,7 @@ class History:
     return dataclasses.replace(
       self,
       total=self.total[:, :count],
+      evaluations=self.evaluations[:, :count],
       terms={name: values[:, :count] for name, values in self.terms.items()},
       term_totals=self.term_totals[:, :count],
       pair_steps=self.pair_steps[:, :count],
@@ -57,6 +62,7 @@ class Progress(NamedTuple):
     images: (B, h, w, 3) current images at this scale (the iterate average, if enabled).
     step_size: (B,) each pair's last step size: the line search's (L-BFGS), else the learning
       rate; None where unknown (an optax transformation of the caller's own).
+    evaluations: (B,) objective evaluations so far, all scales (see `History.evaluations`).
   """
 
   scale: int
@@ -67,6 +73,7 @@ class Progress(NamedTuple):
   terms: dict[str, np.ndarray]
   images: jax.Array
   step_size: np.ndarray | None = None
+  evaluations: np.ndarray | None = None
 
 
 class HistoryLog:
@@ -74,14 +81,23 @@ class HistoryLog:
 
   def __init__(self):
     self.totals, self.scales, self.term_steps, self.values, self.term_totals = [], [], [], [], []
-    self.pair_steps = []
+    self.pair_steps, self.counts = [], []
 
-  def add(self, scale: int, totals: np.ndarray, total: np.ndarray, values: dict) -> None:
+  def add(
+    self, scale: int, totals: np.ndarray, total: np.ndarray, values: dict, counts: np.ndarray
+  ) -> None:
+    """A chunk: the objective (steps, B) before each step, the objective (B,) and terms
+    `{name: (B,)}` at its end, and each step's evaluations (steps, B)."""
     self.totals.append(totals)
+    self.counts.append(counts)
     self.scales.append(np.full(len(totals), scale))
     self.term_steps.append(sum(map(len, self.totals)))
     self.values.append(values)
     self.term_totals.append(total)
+
+  def evaluations(self) -> np.ndarray:
+    """(B,) the objective evaluations so far."""
+    return np.sum([c.sum(axis=0) for c in self.counts], axis=0)
 
   def end_scale(self, pair_steps: np.ndarray) -> None:
     self.pair_steps.append(pair_steps)
@@ -95,10 +111,11 @@ class HistoryLog:
     Returns:
       The steps done at the scale, and the objective (B,) and terms `{name: (B,)}` at the end.
     """
-    state, totals, (total, values) = outputs
+    state, (totals, counts), (total, values) = outputs
     done = int(state.step)
     total, values = gather(total), {name: gather(v) for name, v in values.items()}
-    self.add(scale, gather(totals, axis=1)[: done - before], total, values)
+    steps = done - before
+    self.add(scale, gather(totals, axis=1)[:steps], total, values, gather(counts, axis=1)[:steps])
     return done, total, values
 
   def to_json(self) -> dict[str, Any]:
@@ -112,6 +129,7 @@ class HistoryLog:
       ],
       'term_totals': [np.asarray(t, np.float64).tolist() for t in self.term_totals],
       'pair_steps': [np.asarray(p).tolist() for p in self.pair_steps],
+      'counts': [np.asarray(c).tolist() for c in self.counts],
     }
 
   @classmethod
@@ -125,6 +143,7 @@ class HistoryLog:
     log.values = [{k: floats(v) for k, v in d.items()} for d in saved['values']]
     log.term_totals = [floats(t) for t in saved['term_totals']]
     log.pair_steps = [np.asarray(p, np.int32) for p in saved['pair_steps']]
+    log.counts = [np.asarray(c, np.int32).reshape(len(c), -1) for c in saved['counts']]
     return log
 
   def history(self, unfinished: np.ndarray | None = None) -> History | None:
@@ -135,6 +154,7 @@ class HistoryLog:
     pair_steps = self.pair_steps if unfinished is None else [*self.pair_steps, unfinished]
     return History(
       total=np.concatenate(self.totals),
+      evaluations=np.concatenate(self.counts),
       scale=np.concatenate(self.scales),
       term_steps=np.asarray(self.term_steps),
       terms={name: np.stack([v[name] for v in self.values]) for name in self.values[0]},

@@ -25,6 +25,7 @@ import optax
 
 from nst_jax.core import objective
 from nst_jax.core.parametrization import Parametrization
+from nst_jax.run import optimizers
 from nst_jax.run.optimizers import Optimizer
 from nst_jax.run.pairs import PairGroups
 from nst_jax.run.targets import memoized
@@ -239,8 +240,14 @@ class Program:
     plateau = jnp.isfinite(before) & (gain < self.spec.tolerance)
     return state.stopped | plateau, state.recent.at[:, slot].set(value)
 
-  def _step(self, params, state: LoopState, weights) -> tuple[LoopState, jax.Array]:
-    """One optimizer step of every pair; returns the new state and the objective (B,) before it."""
+  def _step(self, params, state: LoopState, weights) -> tuple[LoopState, jax.Array, jax.Array]:
+    """One optimizer step of every pair.
+
+    Returns:
+      The new state, the objective (B,) before the step, and the objective evaluations (B,)
+      int32 the step took for each pair (each with its gradient): 1 for the gradient at the
+      current image unless the line search's cached one was reused, plus the line search's.
+    """
     optimizer, groups, parametrization = (
       self.spec.optimizer,
       self.spec.groups,
@@ -256,10 +263,10 @@ class Program:
       # both branches.
       cached = optax.tree_utils.tree_get(state.opt_state, 'value')
       cached_grad = optax.tree_utils.tree_get(state.opt_state, 'grad')
-      value, grad = jax.lax.cond(
-        refreshed | jnp.isinf(cached).any(), fresh, lambda: (cached, cached_grad)
-      )
+      evaluated = refreshed | jnp.isinf(cached).any()
+      value, grad = jax.lax.cond(evaluated, fresh, lambda: (cached, cached_grad))
     else:
+      evaluated = jnp.ones((), bool)
       value, grad = fresh()
 
     def update(g, s, x, v, t, w, k, guide):
@@ -275,6 +282,8 @@ class Program:
       variables, opt_state = groups.one_at_a_time().map(update, *operands)
     else:
       variables, opt_state = jax.vmap(update)(*operands)
+    evaluations = evaluated.astype(jnp.int32) + optimizers.evaluations(opt_state)
+    evaluations = jnp.broadcast_to(evaluations, value.shape).astype(jnp.int32)
     stopped, recent = self._plateau(state, value)
     active = ~stopped  # A pair that stops now keeps its image from before this step.
 
@@ -304,22 +313,24 @@ class Program:
       recent=recent,
       step=state.step + 1,
     )
-    return new_state, value
+    return new_state, value, evaluations
 
   def _run_chunk(self, params, state: LoopState, weights, num_steps):
     """Up to `chunk_size` steps, stopping at `num_steps` steps at this scale, or when every
     pair has stopped on its plateau.
 
     Returns:
-      `(state, totals, (total, values))`: totals (chunk_size, B) is the objective before each
-      step (NaN for steps not run); total (B,) and values `{name: (B,)}` are the objective and
-      the terms at the chunk's last iterate.
+      `(state, (totals, evaluations), (total, values))`: totals (chunk_size, B) is the objective
+      before each step (NaN for steps not run), evaluations (chunk_size, B) int32 the objective
+      evaluations of each step (0 for steps not run; see `_step`); total (B,) and values
+      `{name: (B,)}` are the objective and the terms at the chunk's last iterate.
     """
     chunk_size = self.spec.chunk_size
     # A loop over only the steps left, rather than a scan of `lax.cond`s: XLA hoists the
     # loop-invariant work (the transposed conv kernels) out of a loop but not out of a cond.
     count = jnp.clip(num_steps - state.step, 0, chunk_size)
     totals = jnp.full((chunk_size, state.failed.shape[0]), jnp.nan, jnp.float32)
+    counts = jnp.zeros((chunk_size, state.failed.shape[0]), jnp.int32)
 
     def running(carry):
       i, state, _ = carry
@@ -329,16 +340,16 @@ class Program:
       return (i < count) & ~jnp.all(state.stopped)
 
     def body(carry):
-      i, state, totals = carry
-      state, value = self._step(params, state, weights)
-      return i + 1, state, totals.at[i].set(value)
+      i, state, (totals, counts) = carry
+      state, value, evaluations = self._step(params, state, weights)
+      return i + 1, state, (totals.at[i].set(value), counts.at[i].set(evaluations))
 
-    _, state, totals = jax.lax.while_loop(running, body, (0, state, totals))
+    _, state, (totals, counts) = jax.lax.while_loop(running, body, (0, state, (totals, counts)))
     state = self.spec.groups.constrain(state)
     values = self._evaluate(
       params, self.images(state), state.targets, weights, self.step_keys(state), state.guides
     )
-    return state, totals, values
+    return state, (totals, counts), values
 
 
 def _some(guides: Any) -> Any:
