@@ -8,7 +8,7 @@ with their image: a pair's guides with its content, a style's guides with that s
 """
 
 from collections.abc import Hashable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +24,7 @@ from nst_jax.core.color import (
   style_palette,
   to_luminance_rgb,
 )
+from nst_jax.errors import ImageError
 
 
 class PairStyles(NamedTuple):
@@ -118,3 +119,26 @@ def control_result(
       raise ValueError("color_control 'nnst' needs the pairs' style palettes")
     return _nnst_colors_batch(images, contents, palettes)
   return images
+
+
+def check_guides(
+  guides: Mapping[str, Any] | None, shape: tuple[int, ...], name: str
+) -> dict[str, jax.Array]:
+  """`guides` `{name: (B, H, W, C)}` (or (H, W, C) for one image) as float32, for images of
+  `shape` (B, H, W, 3) (or (H, W, 3)); `{}` for None. `ImageError` naming `name` otherwise."""
+  if guides is None:
+    return {}
+  if not isinstance(guides, Mapping):
+    raise ImageError(f'{name} must be a mapping {{name: images}}, got a {type(guides).__name__}')
+  out = {}
+  for key, value in guides.items():
+    array = jnp.asarray(value)
+    if array.ndim != len(shape) or tuple(array.shape[:-1]) != tuple(shape[:-1]):
+      raise ImageError(
+        f"{name}[{key!r}] must be of shape {(*shape[:-1], 'C')} (the images' own height and "
+        f'width), got shape {array.shape}'
+      )
+    if not jnp.issubdtype(array.dtype, jnp.floating):
+      raise ImageError(f'{name}[{key!r}] must be floats in [0, 1], got dtype {array.dtype}')
+    out[key] = array.astype(jnp.float32)
+  return out

@@ -1,0 +1,215 @@
+"""Tests for regions: the box rule (nst_jax.core.masks), every style loss's region rule (an
+all-ones region is the plain loss; a region's gradient depends on its own style only; a region's
+Gram and Gaussian losses do not move with it), which style feeds which region
+(nst_jax.run.regions), and batches of pairs with their own masks."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from small import small_config, small_pairs
+
+import nst_jax
+from nst_jax.core import losses, masks, objective
+from nst_jax.errors import ConfigError
+from nst_jax.run import regions
+from nst_jax.run import targets as targets_lib
+
+LAYERS = {'relu1_1': 0.5, 'relu2_1': 0.5}
+TERMS = {
+  'gram': lambda: losses.gram_term(LAYERS),
+  'gaussian': lambda: losses.gaussian_term(LAYERS),
+  'sliced': lambda: losses.sliced_term(LAYERS, num_directions=16),
+  'sliced_fixed': lambda: losses.sliced_term(LAYERS, num_directions=16, fixed_directions=True),
+  'nearest_neighbor': lambda: losses.nearest_neighbor_term(
+    {'relu1_1': 1.0, 'relu2_1': 1.0}, stride=2
+  ),
+}
+KEY = jax.random.key(0)
+
+
+def _image(seed, shape=(32, 32)):
+  return jnp.asarray(np.random.default_rng(seed).uniform(size=(*shape, 3)), jnp.float32)
+
+
+_COMPILED = {}
+
+
+def _compiled(network, name):
+  """Jitted features, targets and value-and-gradient of the term `name` (compiled once)."""
+  if name not in _COMPILED:
+    model, params = network
+    obj = objective.Objective(model, (('style', TERMS[name]()),))
+    guide = lambda g: None if g is None else {masks.REGIONS: g}  # noqa: E731
+
+    def features(x, g):
+      batch = None if g is None else g[None]
+      return jax.tree.map(lambda a: a[0], obj.features(params, x[None], guide(batch)))
+
+    def targets(content, styles):
+      return targets_lib.compute_targets(dict(obj.terms), content, styles, [1.0] * len(styles))
+
+    def value(x, t, g):
+      return obj(params, x, t, {'style': 1.0}, KEY, guide(g))[0]
+
+    _COMPILED[name] = tuple(map(jax.jit, (features, targets, jax.value_and_grad(value))))
+  return _COMPILED[name]
+
+
+def _value_and_grad(network, name, image, content, styles, guides=None, style_guides=None):
+  """The term's value and gradient at `image`, its targets from `content` and `styles` (blended
+  equally), with the contents' regions `guides` (H, W, R) and the styles' `style_guides`."""
+  features, targets, value_and_grad = _compiled(network, name)
+  style_guides = style_guides or [None] * len(styles)
+  style_features = [features(s, g) for s, g in zip(styles, style_guides, strict=True)]
+  return value_and_grad(image, targets(features(content, guides), style_features), guides)
+
+
+def _halves(shape, split):
+  """Two regions: the columns left of `split`, and the rest."""
+  left = np.zeros((*shape, 2), np.float32)
+  left[:, :split, 0] = 1.0
+  left[:, split:, 1] = 1.0
+  return jnp.asarray(left)
+
+
+def test_downsample_is_the_mean_of_each_cell_and_commutes_with_aligned_crops():
+  mask = np.random.default_rng(0).uniform(size=(37, 29, 2)).astype(np.float32)
+  out = np.asarray(masks.downsample(mask, 4, (9, 7)))
+  expected = mask[:36, :28].reshape(9, 4, 7, 4, 2).mean(axis=(1, 3))
+  np.testing.assert_allclose(out, expected, rtol=1e-6)
+  # A window that starts on the grid has the image's cells: its mask is the crop of the image's.
+  window = np.asarray(masks.downsample(mask[8:32, 4:24], 4, (6, 5)))
+  np.testing.assert_array_equal(window, out[2:8, 1:6])
+  np.testing.assert_allclose(masks.downsample(mask[:3], 4, (1, 7))[0, 0], mask[:3, :4].mean((0, 1)))
+  # Shares are kept: regions that partition the pixels partition every layer.
+  two = _halves((32, 32), 13)
+  np.testing.assert_allclose(masks.downsample(two, 8, (4, 4)).sum(-1), 1.0)
+
+
+@pytest.mark.parametrize('name', list(TERMS))
+def test_a_region_of_ones_is_the_plain_loss(random_network, name):
+  image, content, style = _image(0), _image(1), _image(2, (36, 28))
+  value, grad = _value_and_grad(random_network, name, image, content, [style])
+  ones = jnp.ones((32, 32, 1))
+  ones_style = [jnp.ones((36, 28, 1))]
+  r_value, r_grad = _value_and_grad(random_network, name, image, content, [style], ones, ones_style)
+  # Gaussian: with regions the moments are summed about a shift, not centred first, and W2 is a
+  # difference of traces: float32 rounding of about 2e-5 of the value.
+  rtol = 1e-4 if name == 'gaussian' else 1e-6
+  np.testing.assert_allclose(r_value, value, rtol=rtol)
+  assert float(jnp.linalg.norm(r_grad - grad) / jnp.linalg.norm(grad)) < 10 * rtol
+
+
+@pytest.mark.parametrize('name', list(TERMS))
+def test_a_regions_gradient_depends_on_its_own_style_only(random_network, name):
+  """Left half: style A, right half: style B. Away from the edge (relu2_1 sees 5 px beyond its
+  2 px cell), the left half's gradient ignores B and follows A."""
+  image, content = _image(0, (32, 40)), _image(1, (32, 40))
+  a, b, other = (_image(seed, (32, 32)) for seed in (2, 3, 4))
+  guides = _halves((32, 40), 20)
+  style_guides = [
+    jnp.stack([jnp.ones((32, 32)), jnp.zeros((32, 32))], -1),
+    jnp.stack([jnp.zeros((32, 32)), jnp.ones((32, 32))], -1),
+  ]
+
+  def grad(styles):
+    return _value_and_grad(random_network, name, image, content, styles, guides, style_guides)[1]
+
+  base, b_changed, a_changed = grad([a, b]), grad([a, other]), grad([other, b])
+  inside = (slice(None), slice(0, 12))  # Columns 0-11: 8 px from the edge at column 20.
+  scale = float(jnp.abs(base[inside]).max())
+  assert scale > 0
+  np.testing.assert_allclose(b_changed[inside], base[inside], atol=1e-4 * scale)
+  assert float(jnp.abs(a_changed[inside] - base[inside]).max()) > 0.05 * scale
+  # And the other way round on the right half.
+  right = (slice(None), slice(28, None))
+  np.testing.assert_allclose(a_changed[right], base[right], atol=1e-4 * scale)
+
+
+@pytest.mark.parametrize('name', ['gram', 'gaussian'])
+def test_a_regions_loss_does_not_move_with_it(random_network, name):
+  """A textured square on a flat background, its region the square: moved by a multiple of the
+  deepest stride (2), and kept farther from the image's border than the receptive field, its
+  loss is the same (positions are a set; only the cells' alignment and the zero padding at the
+  image's border could tell the places apart)."""
+  rng = np.random.default_rng(5)
+  patch = rng.uniform(size=(12, 12, 3)).astype(np.float32)
+  values = []
+  for top, left in ((8, 8), (20, 28)):
+    image = np.full((48, 48, 3), 0.5, np.float32)
+    image[top : top + 12, left : left + 12] = patch
+    region = np.zeros((48, 48, 1), np.float32)
+    region[top : top + 12, left : left + 12] = 1.0
+    style = [_image(6, (24, 24))]
+    value, _ = _value_and_grad(
+      random_network,
+      name,
+      jnp.asarray(image),
+      _image(7, (48, 48)),
+      style,
+      jnp.asarray(region),
+      [jnp.ones((24, 24, 1))],
+    )
+    values.append(float(value))
+  np.testing.assert_allclose(values[1], values[0], rtol=1e-5)
+
+
+def test_which_style_feeds_which_region():
+  shapes = [(4, 6), (5, 5)]
+  # One region (a strength map): every style of a blend feeds it, all of it.
+  one = regions.assign_styles(1, np.ones((1, 2)), shapes)
+  assert [g.shape for g in one] == [(4, 6, 1), (5, 5, 1)] and all((g == 1).all() for g in one)
+  # All styles, one per region: style i feeds region i alone.
+  two = regions.assign_styles(2, np.ones((3, 2)), shapes)
+  np.testing.assert_array_equal(two[0].max((0, 1)), [1, 0])
+  np.testing.assert_array_equal(two[1].max((0, 1)), [0, 1])
+  # One style per pair (a grid): it feeds every region, from its own mask's regions.
+  own = [np.stack([np.eye(4, 6), 1 - np.eye(4, 6)], -1), None]
+  grid = regions.assign_styles(2, np.eye(2), shapes, own)
+  np.testing.assert_array_equal(grid[0], own[0])
+  assert (grid[1] == 1).all()
+  with pytest.raises(ConfigError, match='every pair uses either one style .* or all'):
+    regions.assign_styles(2, np.ones((1, 3)), shapes + [(3, 3)])
+
+
+def test_region_checks_name_the_problem():
+  config = small_config()
+  gram = {'gram': losses.gram_term(LAYERS)}
+  tiny = np.zeros((32, 32, 2), np.float32)
+  tiny[:, :, 0] = 1.0
+  tiny[0, 0] = (0.0, 1.0)  # One pixel of region 1: a quarter of a relu2_1 cell.
+  with pytest.raises(ConfigError, match=r'style 0: its pixels of region 1 make 0\.\d+ positions'):
+    regions.check_region_sizes(gram, [tiny], [(32, 32)], config)
+  tiny[:4, :4] = (0.0, 1.0)
+  regions.check_region_sizes(gram, [tiny], [(32, 32)], config)
+  content = np.ones((1, 8, 8, 2), np.float32)
+  only_left = np.zeros((8, 8, 2), np.float32)
+  only_left[..., 0] = 1.0
+  with pytest.raises(ConfigError, match='pair 0 has pixels in region 1, but none of its styles'):
+    regions.check_served(content, [only_left], np.ones((1, 1)))
+  blend = np.eye(2)
+  settled, guides = regions.settle({}, None, [(8, 8)], blend, None)
+  assert guides is None and settled is blend
+  with pytest.raises(ConfigError, match="style_guides have 'regions' but the contents have none"):
+    regions.settle({}, [{'regions': only_left}], [(8, 8)], blend, None)
+
+
+def test_pairs_with_their_own_masks_batch_like_pairs_alone(random_network):
+  """Two pairs, each with its own regions and both styles (one per region), in one batch; and
+  each pair alone: the same images."""
+  contents, styles = small_pairs()
+  config = small_config('schedule.num_steps=3', 'schedule.chunk_size=3')
+  guides = np.stack([_halves((32, 32), 12), _halves((32, 32), 20)[..., ::-1]])
+  batch = nst_jax.stylize(
+    contents, styles, config, guides={'regions': guides}, network=random_network
+  )
+  for b in range(2):
+    alone = nst_jax.stylize(
+      contents[b : b + 1],
+      styles,
+      config,
+      guides={'regions': guides[b : b + 1]},
+      network=random_network,
+    )
+    np.testing.assert_allclose(alone.images[0], batch.images[b], atol=1e-5)
