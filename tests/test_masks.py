@@ -106,17 +106,15 @@ def test_a_regions_gradient_depends_on_its_own_style_only(random_network, name):
   """Left half: style A, right half: style B. Away from the edge (relu2_1 sees 5 px beyond its
   2 px cell), the left half's gradient ignores B and follows A."""
   image, content = _image(0, (32, 40)), _image(1, (32, 40))
-  a, b, other = (_image(seed, (32, 32)) for seed in (2, 3, 4))
+  a, other_a = _image(2, (32, 32)), _image(3, (32, 32))
+  b, other_b = _image(4, (28, 36)), _image(5, (28, 36))  # Styles of different sizes.
   guides = _halves((32, 40), 20)
-  style_guides = [
-    jnp.stack([jnp.ones((32, 32)), jnp.zeros((32, 32))], -1),
-    jnp.stack([jnp.zeros((32, 32)), jnp.ones((32, 32))], -1),
-  ]
+  style_guides = [_halves((32, 32), 32), _halves((28, 36), 0)]  # Style i feeds region i.
 
   def grad(styles):
     return _value_and_grad(random_network, name, image, content, styles, guides, style_guides)[1]
 
-  base, b_changed, a_changed = grad([a, b]), grad([a, other]), grad([other, b])
+  base, b_changed, a_changed = grad([a, b]), grad([a, other_b]), grad([other_a, b])
   inside = (slice(None), slice(0, 12))  # Columns 0-11: 8 px from the edge at column 20.
   scale = float(jnp.abs(base[inside]).max())
   assert scale > 0
@@ -152,7 +150,8 @@ def test_a_regions_loss_does_not_move_with_it(random_network, name):
       [jnp.ones((24, 24, 1))],
     )
     values.append(float(value))
-  np.testing.assert_allclose(values[1], values[0], rtol=1e-5)
+  # Gaussian: W2 is a difference of traces, float32 rounding is about 3e-5 of the value here.
+  np.testing.assert_allclose(values[1], values[0], rtol=1e-5 if name == 'gram' else 1e-4)
 
 
 def test_which_style_feeds_which_region():

@@ -90,6 +90,7 @@ def inputs(tmp_path_factory):
     ('style_weights', 'error: --style_weights has 1 value.*names 2 style image'),
     ('several_contents_one_file', 'error: --output .* names one file but there are 2 content'),
     ('unknown_flag', "error: Unknown command line flag 'bogus'"),
+    ('mask_colour', "error: --mask_colors: #123456 matches no pixel of content mask '.*square"),
   ],
 )
 def test_stylize_errors_are_one_line_and_write_nothing(inputs, tmp_path, case, expected):
@@ -107,6 +108,10 @@ def test_stylize_errors_are_one_line_and_write_nothing(inputs, tmp_path, case, e
       out,
     ],
     'unknown_flag': ['--content', inputs['square'], '--output', out, '--bogus'],
+    'mask_colour': [
+      *('--content', inputs['square'], '--output', out, '--content_mask', inputs['square']),
+      *('--mask_colors', '#123456'),
+    ],
   }[case]
   style = inputs['dots'] if case != 'style_weights' else f'{inputs["dots"]},{inputs["stripes"]}'
   before = sorted(os.listdir(tmp_path))
@@ -255,6 +260,28 @@ def test_stylize_batches_intermediates_and_workdir(inputs, tmp_path):
   assert size_of(tmp_path / 'wd' / 'loss.png') == (800, 480)
   run_info = json.loads((tmp_path / 'wd' / 'run.json').read_text())
   assert run_info['status'] == 'done' and run_info['style_weights'] == [0.7, 0.3]
+
+
+@pytest.mark.weights
+def test_stylize_with_regions(inputs, tmp_path):
+  """Two contents, each split by a label map, each half painted with its own style."""
+  labels = np.zeros((64, 64, 3), np.float32)
+  labels[:, 32:] = 1.0
+  images.save_image(tmp_path / 'labels.png', labels)
+  result = run(
+    'stylize.py',
+    *('--content', f'{inputs["square"]},{inputs["square2"]}'),
+    *('--style', f'{inputs["dots"]},{inputs["stripes"]}', '--output', 'out/', '--workdir', 'wd'),
+    *('--content_mask', 'labels.png,labels.png', '--mask_colors', '#000000,#ffffff', *TINY),
+    cwd=tmp_path,
+  )
+  assert result.returncode == 0, result.stderr
+  assert size_of(tmp_path / 'out' / 'square.png') == (32, 32)
+  assert size_of(tmp_path / 'wd' / 'regions' / 'square2.png')[0] > 3 * 32
+  assert json.loads((tmp_path / 'wd' / 'run.json').read_text())['mask_colors'] == [
+    '#000000',
+    '#ffffff',
+  ]
 
 
 @pytest.mark.weights
@@ -415,6 +442,31 @@ def test_benchmark_counts_every_device_and_compares_batches(tmp_path):
   assert batching['pairs'] == 2 and batching['base_pairs'] == 1
   assert 0 < batching['per_image_ratio_paired'] < float('inf')
   assert 'interleaved:' in result.stdout
+
+
+@pytest.mark.slow
+def test_benchmark_compares_regions_with_none(tmp_path):
+  result = run(
+    'benchmark.py',
+    '--sizes=32',
+    '--batches=1',
+    '--regions=0,2',
+    '--repeats=1',
+    '--paired_rounds=1',
+    '--matmul_size=64',
+    '--output',
+    tmp_path / 'bench.json',
+    cwd=tmp_path,
+  )
+  assert result.returncode == 0, result.stderr
+  report = json.loads((tmp_path / 'bench.json').read_text())
+  assert [c['regions'] for c in report['cases']] == [0, 2]
+  # Two regions: each style layer's Gram matrix twice, so more FLOPs, never fewer.
+  plain, masked = report['cases']
+  assert masked['step_gflop'] > plain['step_gflop']
+  (ratio,) = report['batching']
+  assert ratio['regions'] == 2 and ratio['base_regions'] == 0
+  assert 'R=2 / B=1 R=0' in result.stdout
 
 
 @pytest.mark.weights

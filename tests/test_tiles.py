@@ -183,17 +183,22 @@ def test_windows_cores_partition_the_image_at_every_layer():
         assert total == rows * cols, (margin, name)
 
 
-@pytest.mark.parametrize('optimizer', ['adam', 'lbfgs'])
-def test_tiled_stylization_equals_untiled(random_network, optimizer):
-  """Whole runs, L-BFGS's line search included, through the custom VJP: 4 windows of 32 px."""
+@pytest.mark.parametrize(('optimizer', 'masked'), [('adam', True), ('lbfgs', False)])
+def test_tiled_stylization_equals_untiled(random_network, optimizer, masked):
+  """Whole runs, L-BFGS's line search included, through the custom VJP: 4 windows of 32 px;
+  with Adam, each pair has two regions of its own, each painted with one style."""
   contents, styles = small_pairs()
   contents = np.asarray(resample.resize(contents, (64, 64)))
   config = small_config(
     'image_size=64', f'optim.name={optimizer}', 'schedule.num_steps=4', 'schedule.chunk_size=4'
   )
-  whole = nst_jax.stylize(contents, styles, config, network=random_network)
+  regions = np.zeros((2, 64, 64, 2), np.float32)
+  regions[0, :, :24, 0] = regions[1, :40, :, 0] = 1.0
+  regions[..., 1] = 1.0 - regions[..., 0]
+  options = {'guides': {'regions': regions}} if masked else {}
+  whole = nst_jax.stylize(contents, styles, config, network=random_network, **options)
   config.memory.tile_size = 32
-  tiled = nst_jax.stylize(contents, styles, config, network=random_network)
+  tiled = nst_jax.stylize(contents, styles, config, network=random_network, **options)
   np.testing.assert_allclose(tiled.images, whole.images, atol=1e-4)
   np.testing.assert_allclose(tiled.history.total, whole.history.total, rtol=1e-4)
 

@@ -50,6 +50,8 @@ class CommandMasks:
     self.colors = labels.parse_colors(self.mask_colors) if self.mask_colors else None
     self.loaded: list[mask_files.Mask] = []
     self.styles: list[np.ndarray] = []
+    self.style_loaded: list[mask_files.Mask] = []
+    self.style_images: list[tuple[str, np.ndarray]] = []
 
   @property
   def active(self) -> bool:
@@ -128,7 +130,7 @@ class CommandMasks:
     own = None
     if self.style_masks:
       one_hot = self.count > 1 and not one_per_pair
-      own = [
+      self.style_loaded = [
         mask_files.load_mask(
           path,
           style.shape[:2],
@@ -137,10 +139,14 @@ class CommandMasks:
           required=[s] if one_hot else None,
           label='style mask',
           image=f'style image {pathlib.Path(name).name!r}',
-        ).regions
+        )
         for s, (path, style, name) in enumerate(
           zip(self.style_masks, styles, style_files, strict=True)
         )
+      ]
+      own = [mask.regions for mask in self.style_loaded]
+      self.style_images = [
+        (pathlib.Path(n).stem, s) for n, s in zip(style_files, styles, strict=True)
       ]
     try:
       self.styles = regions.assign_styles(self.count, blend, [s.shape[:2] for s in styles], own)
@@ -171,17 +177,26 @@ class CommandMasks:
     files: Sequence[str],
     contents: Sequence[np.ndarray | None],
   ) -> None:
-    """`<workdir>/regions/<content>.png` (process 0): each loaded content's mask as read,
-    resized and assigned (`sheets.regions_sheet`)."""
+    """`<workdir>/regions/<content>.png` and `style_<style>.png` (process 0): each loaded
+    content's mask and each style mask as read, resized and assigned (`sheets.regions_sheet`;
+    a style's regions as they feed the regions of the contents)."""
     if not workdir or not self.active or not dist.is_writer:
       return
     folder = pathlib.Path(workdir) / 'regions'
-    for path, mask, image in zip(files, self.loaded, contents, strict=True):
-      if image is None:
-        continue
-      sheet = sheets.regions_sheet(image, mask.picture, mask.regions, self.colors)
-      name = pathlib.Path(path).stem
-      images.save_image(folder / f'{name}.png', sheet, label='regions picture')
+    shown = [
+      (pathlib.Path(f).stem, c, m.picture, m.regions)
+      for f, c, m in zip(files, contents, self.loaded, strict=True)
+    ]
+    shown += [
+      (f'style_{name}', style, mask.picture, guide)
+      for (name, style), mask, guide in zip(
+        self.style_images, self.style_loaded, self.styles, strict=False
+      )
+    ]
+    for name, image, picture, regions_ in shown:
+      if image is not None:
+        sheet = sheets.regions_sheet(image, picture, regions_, self.colors)
+        images.save_image(folder / f'{name}.png', sheet, label='regions picture')
     logging.info('Wrote pictures of the regions to %s', folder)
 
 

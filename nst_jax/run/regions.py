@@ -28,8 +28,8 @@ from nst_jax.run import schedule
 
 REGIONS = masks.REGIONS
 # Each region of a style needs at least this many positions at the deepest layer of each loss
-# that reads it (a whole cell: 16 x 16 px at relu5_1).
-MIN_POSITIONS = 1.0
+# that reads it: half a cell (of 16 x 16 px at relu5_1), so that some position is mostly its.
+MIN_POSITIONS = 0.5
 
 
 def assign_styles(
@@ -184,6 +184,6 @@ def check_region_sizes(
           raise ConfigError(
             f'{style}: its pixels of {region} make {held[r]:.2f} positions at {layer} (loss '
             f'{name!r}) when the style is {shape[1]}x{shape[0]} px at scale {k + 1} of '
-            f'{len(content_sizes)}; the loss needs at least {MIN_POSITIONS:g} ({stride}x{stride} '
-            'px): give that region more pixels, or raise config.style_image.scale'
+            f'{len(content_sizes)}; the loss needs at least {MIN_POSITIONS:g} (of a {stride}x'
+            f'{stride} px cell): give that region more pixels, or raise config.style_image.scale'
           )

@@ -134,10 +134,12 @@ class LayerStatistics:
     if count is None:
       per_style = [{n: self.statistics(s[n]) for n in self.layers} for s in styles]
       return blend_style_targets(per_style, blend)
+    per_style = []
     for s in styles:
       masks.check_style_regions(s, count)
-    cores = {n: jnp.ones(styles[0][n].shape[:2]) for n in self.layers}
-    return self.from_tile_stats([self.tile_stats(s, cores) for s in styles], blend)
+      whole = {n: jnp.ones(s[n].shape[:2]) for n in self.layers}  # One window: all of it.
+      per_style.append(self.tile_stats(s, whole))
+    return self.from_tile_stats(per_style, blend)
 
   def tile_stats(self, features: Features, masks_: Mapping[str, jax.Array]) -> Any:
     if masks.region_count(features) is None:
