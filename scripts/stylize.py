@@ -18,18 +18,22 @@ pixels of colour i with style i (other colours keep the content only); a greysca
 
 `--save_every N` writes `<output>.stepNNNN.<ext>` next to each output at the first chunk boundary
 (every config.schedule.chunk_size steps) at or after each multiple of N steps. `--workdir DIR`
-receives config.json, run.json, history.jsonl (losses) and loss.png (their curves).
+receives config.json, run.json, history.jsonl (losses), loss.png (their curves), TensorBoard
+summaries (`tensorboard --logdir DIR`) and checkpoints (every `--checkpoint_every` steps, default
+100, at each scale's end and on Ctrl-C): the same command run again resumes exactly where it
+stopped; `--restart` starts over (docs/research.md).
 
-Ctrl-C saves `<output>.interrupted.png` and prints how to resume (`--init_image` sets
-config.init.kind='image'); exit code 130. A non-finite loss saves `<output>.last_finite.png`; exit
-code 1. Bad flags, configs or inputs print one `error:` line; exit code 2.
+Ctrl-C saves `<output>.interrupted.png` (with --workdir, a checkpoint too) and prints how to
+resume (without a workdir: `--init_image`, which sets config.init.kind='image'); exit code 130.
+A non-finite loss saves `<output>.last_finite.png`; exit code 1. Bad flags, configs or inputs
+print one `error:` line; exit code 2.
 """
 
 import pathlib
 
 from absl import flags
 
-from nst_jax.app import cli, hosts, regions, script
+from nst_jax.app import cli, hosts, regions, script, workdir
 
 _CONFIG = script.config_flag(pathlib.Path(__file__).resolve().parents[1] / 'configs' / 'default.py')
 _CONTENT = flags.DEFINE_list('content', [], 'Content image file(s), comma-separated.')
@@ -59,9 +63,12 @@ _MASK_TOLERANCE = flags.DEFINE_float(
   'mask_tolerance', 0.1, 'Largest difference per channel (0-1) of a pixel that matches a colour.'
 )
 _SAVE_EVERY = flags.DEFINE_integer('save_every', 0, 'Write intermediate images every N steps.')
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for config, loss history and plot.')
+_WORKDIR = flags.DEFINE_string(
+  'workdir', None, 'Folder for the record, TensorBoard summaries and checkpoints (resumes).'
+)
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 0, 'Most contents per batch; 0: no limit.')
 hosts.define_multihost_flags()
+workdir.define_flags()
 
 
 def main(argv: list[str]) -> None:
@@ -76,7 +83,7 @@ def main(argv: list[str]) -> None:
     output=_OUTPUT.value,
     init_images=_INIT_IMAGE.value,
     save_every=_SAVE_EVERY.value,
-    workdir=_WORKDIR.value,
+    workdir=workdir.from_flags(_WORKDIR.value),
     batch_size=_BATCH_SIZE.value,
     masks=regions.CommandMasks(
       _CONTENT_MASK.value, _MASK_COLORS.value, _STYLE_MASKS.value, _MASK_TOLERANCE.value

@@ -28,7 +28,7 @@ CONTENTS = ('astronaut', 'coffee', 'chelsea')
 STYLES = ('swirls', 'mosaic', 'waves', 'ihc')
 
 
-def _skimage_data():
+def skimage_data():
   try:
     from skimage import data
   except ImportError:
@@ -218,7 +218,7 @@ def waves(size: int = 512, seed: int = 2) -> np.ndarray:
 
 def _from_skimage(name: str) -> Callable[[], np.ndarray]:
   def load() -> np.ndarray:
-    return np.asarray(getattr(_skimage_data(), name)(), np.float32)[..., :3] / 255.0
+    return np.asarray(getattr(skimage_data(), name)(), np.float32)[..., :3] / 255.0
 
   return load
 
@@ -245,7 +245,7 @@ def write_samples(folder: str | os.PathLike, *, size: int = 512, seed: int = 0) 
     NSTError: scikit-image is not installed.
   """
   folder = pathlib.Path(folder)
-  data = _skimage_data()  # Fails early, before anything is written.
+  data = skimage_data()  # Fails early, before anything is written.
   del data
   makers: dict[str, tuple[str, Callable[[], np.ndarray]]] = {
     name: (f'{name}.png', _from_skimage(name)) for name in CONTENTS
@@ -300,7 +300,7 @@ def face_strength(image: np.ndarray) -> np.ndarray:
   a tenth of the face. (H, W, 3) grey in [0, 1]."""
   from skimage import feature
 
-  data = _skimage_data()
+  data = skimage_data()
   detector = feature.Cascade(data.lbp_frontal_face_cascade_filename())
   pixels = np.round(image * 255).astype(np.uint8)
   faces = detector.detect_multi_scale(pixels, 1.2, 1, (60, 60), (400, 400))

@@ -23,8 +23,8 @@ and its term, registered under the name that `config.losses` uses:
 Shared: `sums` (sums over masked positions, for tiles and regions), `blend`
 (`blend_style_targets` mixes several styles by mixing their statistics, not their losses),
 `quantiles` (sorting and weighted quantiles, for the sliced loss), `style` (`style_target` and
-`style_loss` by kind). Every style loss honours regions (`nst_jax.core.masks`). A module added here registers its loss on import: adding a loss is its
-module and its test.
+`style_loss` by kind). Every style loss honours regions (`nst_jax.core.masks`). A module added
+here registers its loss on import: adding a loss is its module and its test.
 """
 
 import importlib
