@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the README gallery in docs/gallery/ with the project's own commands, at 256 px
 # so that it runs on a CPU (about an hour on 2 cores with the regions examples; minutes on a GPU).
-# Usage: bash scripts/make_gallery.sh
+# Usage: bash scripts/make_gallery.sh [masks]   (masks: only the regions examples of docs/masks.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh samples
@@ -9,6 +9,7 @@ out=docs/gallery
 mkdir -p "$out" /tmp/nst_gallery
 python scripts/make_samples.py --out /tmp/nst_gallery/samples
 s=/tmp/nst_gallery/samples
+if [ "${1:-all}" != masks ]; then
 run() {  # run NAME CONTENT STYLE CONFIG [overrides...]
   local name=$1 content=$2 style=$3 config=$4
   shift 4
@@ -25,9 +26,11 @@ python scripts/style_grid.py --contents "$s/astronaut.png,$s/chelsea.png" \
   --styles "$s/style_swirls.png,$s/style_mosaic.png,$s/style_waves.png" \
   --output "$out/grid.jpg" --config configs/grid.py --workdir /tmp/nst_gallery/grid
 rm -rf "$out/grid_cells"
+fi
 # Regions (docs/masks.md): masks made by code (nst_jax.lab.samples.write_mask_samples), 256 px,
-# each with the Gram loss (100 L-BFGS steps) and the nearest-neighbour preset (4 scales of 100
-# Adam steps; NNST's colour post-process off: it recolours the whole image, regions or not).
+# each with the Gram loss (100 L-BFGS steps) and the nearest-neighbour preset, shortened to fit a
+# shared CPU (2 scales of 50 Adam steps; NNST's colour post-process off: it recolours the whole
+# image, regions or not).
 python -c "import sys; from nst_jax.lab import samples; samples.write_mask_samples(sys.argv[1])" "$s"
 mkdir -p "$out/masks"
 region() {  # region NAME CONFIG [flags...]
@@ -35,8 +38,8 @@ region() {  # region NAME CONFIG [flags...]
   shift 2
   local steps=(--config.schedule.num_steps=100)
   if [ "$config" = nnst ]; then
-    steps=(--config.schedule.num_steps=100 --config.schedule.coarse_steps=100
-      --config.color_control=none)
+    steps=(--config.schedule.num_scales=2 --config.schedule.coarse_steps=50
+      --config.schedule.num_steps=50 --config.color_control=none)
   fi
   python scripts/stylize.py --output "$out/masks/${name}_$config.jpg" --config "configs/$config.py" \
     --config.image_size=256 "${steps[@]}" --workdir "/tmp/nst_gallery/${name}_$config" "$@"
@@ -51,18 +54,14 @@ for config in default nnst; do
     --content_mask "$s/rocket_labels.png" --mask_colors '#000000,#ffffff' \
     --style_masks "$s/style_ihc_labels.png"
 done
-# The region pair's style with no masks at all, for comparison, and the pictures of the regions
-# that the runs wrote into their workdirs.
-python scripts/stylize.py --content "$s/rocket.png" --style "$s/style_ihc.png" \
-  --output "$out/masks/rocket_ihc_nomask_default.jpg" --config configs/default.py \
-  --config.image_size=256 --config.schedule.num_steps=100
+# The pictures of the regions that the runs wrote into their workdirs.
 picture() {  # picture WORKDIR_FILE NAME: a regions picture, as JPEG
   python -c "import sys; from nst_jax.io import images; images.save_image(sys.argv[2], images.load_image(sys.argv[1]))" \
     "/tmp/nst_gallery/$1" "$out/masks/$2.jpg"
 }
 picture rocket_sky_default/regions/rocket.png rocket_sky_regions
 picture astronaut_face_default/regions/astronaut.png astronaut_face_regions
-picture rocket_ihc_default/regions/style_ihc.png style_ihc_regions
+picture rocket_ihc_default/regions/styles/style_ihc.png style_ihc_regions
 # Thumbnails of the inputs, for the README's tables.
 python - "$s" "$out" <<'PY'
 import sys

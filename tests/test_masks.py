@@ -20,7 +20,6 @@ TERMS = {
   'gram': lambda: losses.gram_term(LAYERS),
   'gaussian': lambda: losses.gaussian_term(LAYERS),
   'sliced': lambda: losses.sliced_term(LAYERS, num_directions=16),
-  'sliced_fixed': lambda: losses.sliced_term(LAYERS, num_directions=16, fixed_directions=True),
   'nearest_neighbor': lambda: losses.nearest_neighbor_term(
     {'relu1_1': 1.0, 'relu2_1': 1.0}, stride=2
   ),
@@ -88,68 +87,56 @@ def test_downsample_is_the_mean_of_each_cell_and_commutes_with_aligned_crops():
 
 
 @pytest.mark.parametrize('name', list(TERMS))
-def test_a_region_of_ones_is_the_plain_loss(random_network, name):
-  image, content, style = _image(0), _image(1), _image(2, (36, 28))
-  value, grad = _value_and_grad(random_network, name, image, content, [style])
-  ones = jnp.ones((32, 32, 1))
-  ones_style = [jnp.ones((36, 28, 1))]
-  r_value, r_grad = _value_and_grad(random_network, name, image, content, [style], ones, ones_style)
+def test_each_losss_region_rule(random_network, name):
+  """One compiled loss per kind, three properties: (1) a region of ones is the plain loss and
+  gradient; (2) left half style A, right half style B: away from the edge (relu2_1 sees 5 px
+  beyond its 2 px cell), the left half's gradient ignores B and follows A, and the other way
+  round; (3, Gram and Gaussian) a textured square on a flat background, its region the square,
+  moved by a multiple of the deepest stride (2) and kept farther from the image's border than
+  the receptive field, has the same loss (positions are a set; only the cells' alignment and
+  the zero padding at the border could tell the places apart)."""
+  image, content = _image(0), _image(1)
+  a, other_a = _image(2), _image(3)
+  b, other_b = _image(4, (28, 36)), _image(5, (28, 36))  # Styles of different sizes.
+  ones, ones_b = jnp.ones((32, 32, 1)), [jnp.ones((28, 36, 1))]
+
+  value, grad = _value_and_grad(random_network, name, image, content, [b])
+  r_value, r_grad = _value_and_grad(random_network, name, image, content, [b], ones, ones_b)
   # Gaussian: with regions the moments are summed about a shift, not centred first, and W2 is a
   # difference of traces: float32 rounding of about 2e-5 of the value.
   rtol = 1e-4 if name == 'gaussian' else 1e-6
   np.testing.assert_allclose(r_value, value, rtol=rtol)
   assert float(jnp.linalg.norm(r_grad - grad) / jnp.linalg.norm(grad)) < 10 * rtol
 
-
-@pytest.mark.parametrize('name', list(TERMS))
-def test_a_regions_gradient_depends_on_its_own_style_only(random_network, name):
-  """Left half: style A, right half: style B. Away from the edge (relu2_1 sees 5 px beyond its
-  2 px cell), the left half's gradient ignores B and follows A."""
-  image, content = _image(0, (32, 40)), _image(1, (32, 40))
-  a, other_a = _image(2, (32, 32)), _image(3, (32, 32))
-  b, other_b = _image(4, (28, 36)), _image(5, (28, 36))  # Styles of different sizes.
-  guides = _halves((32, 40), 20)
+  guides = _halves((32, 32), 16)
   style_guides = [_halves((32, 32), 32), _halves((28, 36), 0)]  # Style i feeds region i.
 
-  def grad(styles):
+  def two_regions(styles):
     return _value_and_grad(random_network, name, image, content, styles, guides, style_guides)[1]
 
-  base, b_changed, a_changed = grad([a, b]), grad([a, other_b]), grad([other_a, b])
-  inside = (slice(None), slice(0, 12))  # Columns 0-11: 8 px from the edge at column 20.
-  scale = float(jnp.abs(base[inside]).max())
+  base, b_changed, a_changed = (two_regions(s) for s in ([a, b], [a, other_b], [other_a, b]))
+  left, right = (slice(None), slice(0, 8)), (slice(None), slice(24, None))  # 8 px from the edge.
+  scale = float(jnp.abs(base[left]).max())
   assert scale > 0
-  np.testing.assert_allclose(b_changed[inside], base[inside], atol=1e-4 * scale)
-  assert float(jnp.abs(a_changed[inside] - base[inside]).max()) > 0.05 * scale
-  # And the other way round on the right half.
-  right = (slice(None), slice(28, None))
-  np.testing.assert_allclose(a_changed[right], base[right], atol=1e-4 * scale)
+  # Gaussian: the regions' moments are summed about one shift, the mean of their targets' means,
+  # which the other style moves: rounding of a few 1e-4 of the gradient's scale.
+  atol = (1e-3 if name == 'gaussian' else 1e-4) * scale
+  np.testing.assert_allclose(b_changed[left], base[left], atol=atol)
+  assert float(jnp.abs(a_changed[left] - base[left]).max()) > 0.05 * scale
+  np.testing.assert_allclose(a_changed[right], base[right], atol=atol)
+  assert float(jnp.abs(b_changed[right] - base[right]).max()) > 0.05 * scale
 
-
-@pytest.mark.parametrize('name', ['gram', 'gaussian'])
-def test_a_regions_loss_does_not_move_with_it(random_network, name):
-  """A textured square on a flat background, its region the square: moved by a multiple of the
-  deepest stride (2), and kept farther from the image's border than the receptive field, its
-  loss is the same (positions are a set; only the cells' alignment and the zero padding at the
-  image's border could tell the places apart)."""
-  rng = np.random.default_rng(5)
-  patch = rng.uniform(size=(12, 12, 3)).astype(np.float32)
+  if name not in ('gram', 'gaussian'):
+    return
+  patch = np.asarray(_image(6, (8, 8)))
   values = []
-  for top, left in ((8, 8), (20, 28)):
-    image = np.full((48, 48, 3), 0.5, np.float32)
-    image[top : top + 12, left : left + 12] = patch
-    region = np.zeros((48, 48, 1), np.float32)
-    region[top : top + 12, left : left + 12] = 1.0
-    style = [_image(6, (24, 24))]
-    value, _ = _value_and_grad(
-      random_network,
-      name,
-      jnp.asarray(image),
-      _image(7, (48, 48)),
-      style,
-      jnp.asarray(region),
-      [jnp.ones((24, 24, 1))],
-    )
-    values.append(float(value))
+  for top, left_ in ((6, 6), (18, 16)):
+    moved = np.full((32, 32, 3), 0.5, np.float32)
+    moved[top : top + 8, left_ : left_ + 8] = patch
+    region = np.zeros((32, 32, 1), np.float32)
+    region[top : top + 8, left_ : left_ + 8] = 1.0
+    args = (jnp.asarray(moved), content, [b], jnp.asarray(region), ones_b)
+    values.append(float(_value_and_grad(random_network, name, *args)[0]))
   # Gaussian: W2 is a difference of traces, float32 rounding is about 3e-5 of the value here.
   np.testing.assert_allclose(values[1], values[0], rtol=1e-5 if name == 'gram' else 1e-4)
 
@@ -196,19 +183,15 @@ def test_region_checks_name_the_problem():
 
 def test_pairs_with_their_own_masks_batch_like_pairs_alone(random_network):
   """Two pairs, each with its own regions and both styles (one per region), in one batch; and
-  each pair alone: the same images."""
+  a pair alone: the same image."""
   contents, styles = small_pairs()
-  config = small_config('schedule.num_steps=3', 'schedule.chunk_size=3')
+  config = small_config('schedule.num_steps=2', 'schedule.chunk_size=2')
   guides = np.stack([_halves((32, 32), 12), _halves((32, 32), 20)[..., ::-1]])
   batch = nst_jax.stylize(
     contents, styles, config, guides={'regions': guides}, network=random_network
   )
-  for b in range(2):
-    alone = nst_jax.stylize(
-      contents[b : b + 1],
-      styles,
-      config,
-      guides={'regions': guides[b : b + 1]},
-      network=random_network,
-    )
-    np.testing.assert_allclose(alone.images[0], batch.images[b], atol=1e-5)
+  # The second pair, whose regions are the other way round, alone.
+  alone = nst_jax.stylize(
+    contents[1:], styles, config, guides={'regions': guides[1:]}, network=random_network
+  )
+  np.testing.assert_allclose(alone.images[0], batch.images[1], atol=1e-5)

@@ -1,15 +1,12 @@
-"""The scripts' commands, as testable library code: `StylizeCommand` (`scripts/stylize.py`) and
-`GridCommand` (`scripts/style_grid.py`) on the shared protocol of `nst_jax.app.session`, plus
-`port_weights`.
+"""The scripts' commands, as library code: `StylizeCommand` (`scripts/stylize.py`) and `GridCommand`
+(`scripts/style_grid.py`) on the shared protocol of `nst_jax.app.session`, plus `port_weights`.
 
 Several content images are stylized as vmapped batches: contents with the same size after fitting
 to `config.image_size` (aspect ratio kept) run together, one batch per size. Every input, output
-and setting is checked before the weights are loaded. A `--workdir` receives `config.json`,
-`run.json` (inputs, outputs, devices, timings), `history.jsonl` (the losses) and `loss.png`,
+and setting is checked before the weights are loaded. A `--workdir` receives the record,
 TensorBoard summaries and checkpoints, from which a command run again resumes
-(`nst_jax.app.workdir`).
-Exit codes and one-line errors are `nst_jax.app.script`'s; file names are planned in
-`nst_jax.io.paths`.
+(`nst_jax.app.workdir`). Exit codes and one-line errors are `nst_jax.app.script`'s; file names are
+planned in `nst_jax.io.paths`.
 """
 
 import dataclasses
@@ -399,11 +396,8 @@ class GridCommand(session.Command):
     count = len(self.style_files)
     done = [image for image in self.results if image is not None]
     size = (self.cell_size, self.cell_size)
-    if not self.cell_size:
-      size = (
-        max((i.shape[0] for i in done), default=self.config.image_size),
-        max((i.shape[1] for i in done), default=self.config.image_size),
-      )
+    if not self.cell_size:  # The largest result's height and width.
+      size = tuple(max((i.shape[a] for i in done), default=self.config.image_size) for a in (0, 1))
     rows = [self.results[i * count : (i + 1) * count] for i in range(len(self.contents))]
     sheet = sheets.compose_grid(rows, self.loaded, self.styles, size, self.gutter)
     images.save_image(path, sheet, label=label)
@@ -425,10 +419,8 @@ def style_grid_files(
   reporter: reporting.ProgressReporter | None = None,
 ) -> pathlib.Path:
   """Stylizes every content with every style and composes a grid: `scripts/style_grid.py` (see
-  `GridCommand`; masks: one content mask per content row, `nst_jax.app.regions`).
-
-  Returns:
-    The grid's path.
+  `GridCommand`; masks: one content mask per content row, `nst_jax.app.regions`). Returns the
+  grid's path.
 
   Raises:
     As `stylize_files`; on Ctrl-C the partial grid is saved as `<grid>.interrupted.png`, on a

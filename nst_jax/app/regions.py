@@ -177,7 +177,7 @@ class CommandMasks:
     files: Sequence[str],
     contents: Sequence[np.ndarray | None],
   ) -> None:
-    """`<workdir>/regions/<content>.png` and `style_<style>.png` (process 0): each loaded
+    """`<workdir>/regions/<content>.png` and `styles/<style>.png` (process 0): each loaded
     content's mask and each style mask as read, resized and assigned (`sheets.regions_sheet`;
     a style's regions as they feed the regions of the contents)."""
     if not workdir or not self.active or not dist.is_writer:
@@ -188,7 +188,7 @@ class CommandMasks:
       for f, c, m in zip(files, contents, self.loaded, strict=True)
     ]
     shown += [
-      (f'style_{name}', style, mask.picture, guide)
+      (f'styles/{name}', style, mask.picture, guide)
       for (name, style), mask, guide in zip(
         self.style_images, self.style_loaded, self.styles, strict=False
       )
