@@ -444,31 +444,6 @@ def test_benchmark_counts_every_device_and_compares_batches(tmp_path):
   assert 'interleaved:' in result.stdout
 
 
-@pytest.mark.slow
-def test_benchmark_compares_regions_with_none(tmp_path):
-  result = run(
-    'benchmark.py',
-    '--sizes=32',
-    '--batches=1',
-    '--regions=0,2',
-    '--repeats=1',
-    '--paired_rounds=1',
-    '--matmul_size=64',
-    '--output',
-    tmp_path / 'bench.json',
-    cwd=tmp_path,
-  )
-  assert result.returncode == 0, result.stderr
-  report = json.loads((tmp_path / 'bench.json').read_text())
-  assert [c['regions'] for c in report['cases']] == [0, 2]
-  # Two regions: each style layer's Gram matrix twice, so more FLOPs, never fewer.
-  plain, masked = report['cases']
-  assert masked['step_gflop'] > plain['step_gflop']
-  (ratio,) = report['batching']
-  assert ratio['regions'] == 2 and ratio['base_regions'] == 0
-  assert 'R=2 / B=1 R=0' in result.stdout
-
-
 @pytest.mark.weights
 def test_benchmark_memory_suite_measures_each_case_in_its_own_process(tmp_path):
   result = run(
