@@ -219,11 +219,17 @@ def test_bad_inputs_and_settings_through_the_script(inputs, tmp_path, case, expe
 
 @pytest.mark.weights
 def test_stylize_batches_intermediates_and_workdir(inputs, tmp_path):
-  contents = ','.join(inputs[n] for n in ('square', 'wide', 'square2'))
+  """Three contents in two batches, a blend of two styles, each content with a strength map."""
+  names = ('square', 'wide', 'square2')
+  contents = ','.join(inputs[n] for n in names)
+  for name, (height, width) in zip(names, [(64, 64), (48, 72), (64, 64)], strict=True):
+    ramp = np.broadcast_to(np.linspace(0, 1, width)[None, :, None], (height, width, 3))
+    images.save_image(tmp_path / f'{name}_strength.png', ramp)
   result = run(
     'stylize.py',
     *('--content', contents, '--style', f'{inputs["dots"]},{inputs["stripes"]}'),
     *('--style_weights', '0.7,0.3', '--output', 'out/', '--save_every', 2),
+    *('--content_mask', ','.join(f'{n}_strength.png' for n in names)),
     *('--workdir', 'wd', *TINY),
     cwd=tmp_path,  # Not the repository: the default config is found next to the script.
   )
@@ -260,28 +266,8 @@ def test_stylize_batches_intermediates_and_workdir(inputs, tmp_path):
   assert size_of(tmp_path / 'wd' / 'loss.png') == (800, 480)
   run_info = json.loads((tmp_path / 'wd' / 'run.json').read_text())
   assert run_info['status'] == 'done' and run_info['style_weights'] == [0.7, 0.3]
-
-
-@pytest.mark.weights
-def test_stylize_with_regions(inputs, tmp_path):
-  """Two contents, each split by a label map, each half painted with its own style."""
-  labels = np.zeros((64, 64, 3), np.float32)
-  labels[:, 32:] = 1.0
-  images.save_image(tmp_path / 'labels.png', labels)
-  result = run(
-    'stylize.py',
-    *('--content', f'{inputs["square"]},{inputs["square2"]}'),
-    *('--style', f'{inputs["dots"]},{inputs["stripes"]}', '--output', 'out/', '--workdir', 'wd'),
-    *('--content_mask', 'labels.png,labels.png', '--mask_colors', '#000000,#ffffff', *TINY),
-    cwd=tmp_path,
-  )
-  assert result.returncode == 0, result.stderr
-  assert size_of(tmp_path / 'out' / 'square.png') == (32, 32)
-  assert size_of(tmp_path / 'wd' / 'regions' / 'square2.png')[0] > 3 * 32
-  assert json.loads((tmp_path / 'wd' / 'run.json').read_text())['mask_colors'] == [
-    '#000000',
-    '#ffffff',
-  ]
+  assert len(run_info['content_masks']) == 3 and run_info['mask_colors'] == []
+  assert size_of(tmp_path / 'wd' / 'regions' / 'wide.png')[0] > 3 * 32  # Three panels.
 
 
 @pytest.mark.weights
