@@ -6,6 +6,7 @@ and (`--suite=memory`) peak memory per megapixel, by size, style loss, optimizer
   python scripts/benchmark.py --suite=memory --sizes=512,1024,2048 --optimizers=lbfgs,adam
   python scripts/benchmark.py --suite=memory --sizes=256,512 --style_losses=gram,gaussian \
     --remats=none --tile_sizes=-1          # each style loss relative to Gram
+  python scripts/benchmark.py --sizes=256,512 --batches=1 --regions=0,2   # masks against none
 
 The default suite (`--suite=speed`):
 
@@ -31,6 +32,9 @@ as a warm-up.
 * per_image_ratio: per-image step time at each larger B / at the smallest B (below 1: batching
   pays); per_image_ratio_matmul_units: the same with each time in units of the matmul timed
   beside it, which cancels a load that changed between the cases.
+* regions (`--regions`): R > 0 paints R vertical stripes of the content, each with its own
+  style (the `'regions'` guide, docs/masks.md); 0: no masks. Cases of a size differ in their
+  batch size and their regions; each ratio compares a case with the size's first case.
 * per_image_ratio_paired: the most robust of the three. After all cases of a size ran, their
   compiled chunks are run again in turn, one chunk of each B per round (`paired_rounds`), so that
   each round's cases see the same load; the median over rounds of the per-image ratio.
@@ -121,6 +125,21 @@ _MEMORY_GB = flags.DEFINE_float(
   'memory_gb', 0.0, 'Memory suite: config.memory.budget_gb (0: the free memory).'
 )
 _CASE = flags.DEFINE_string('case', '', 'Internal: the JSON settings of one memory case.')
+_REGIONS = flags.DEFINE_list(
+  'regions', ['0'], 'Regions of the content mask in each case (0: no mask); both suites.'
+)
+
+
+def _regions(count: int, num_pairs: int, size: int, styles: list) -> dict[str, Any]:
+  """`stylize`'s mask options for `count` vertical stripes, stripe r painted with style r (the
+  first `count` styles, repeated if there are fewer); nothing for 0."""
+  if not count:
+    return {}
+  stripes = np.arange(size) * count // size
+  mask = (stripes[None, :, None] == np.arange(count)).astype(np.float32)
+  guides = np.broadcast_to(mask, (num_pairs, size, size, count))
+  chosen = [styles[r % len(styles)] for r in range(count)]
+  return {'styles': chosen, 'guides': {'regions': guides}, 'style_weights': np.ones(count)}
 
 
 def _flops(compiled: Any) -> float:
@@ -159,7 +178,12 @@ def _seconds(fn: Callable[..., Any], *args: Any) -> float:
 
 
 def _case(
-  size: int, num_pairs: int, network: Any, rng: np.random.Generator, matmul: Callable[[], float]
+  size: int,
+  num_pairs: int,
+  network: Any,
+  rng: np.random.Generator,
+  matmul: Callable[[], float],
+  regions: int = 0,
 ) -> tuple[dict[str, Any], Callable[[], float]]:
   """Runs one case; returns its results and `replay`, which times one more chunk (seconds)."""
   config = nst_jax.default_config()
@@ -168,7 +192,9 @@ def _case(
   config.schedule.chunk_size = _CHUNK_SIZE.value
   contents = _images(rng, num_pairs, size)
   styles = list(_images(rng, num_pairs, size))  # Pair i uses style i.
-  prepared = engine.prepare(contents, styles, config, network=network)
+  masked = _regions(regions, num_pairs, size, styles)
+  styles = masked.pop('styles', styles)
+  prepared = engine.prepare(contents, styles, config, network=network, **masked)
   program, params = prepared.program, prepared.params
   state = prepared.start_state(0)
   weights_ = prepared.pair_weights(0, state)
@@ -202,6 +228,7 @@ def _case(
   result = {
     'size': size,
     'pairs': num_pairs,
+    'regions': regions,
     'devices': num_devices,
     'compile_s': compile_s,
     'step_s': float(np.median(step_s)),
@@ -220,9 +247,9 @@ def _case(
   # counts one device's share of a sharded program).
   objective = program.objective
   value_and_grad = jax.jit(
-    jax.vmap(jax.value_and_grad(lambda x, t, w, k: objective(params, x, t, w, k)[0]))
+    jax.vmap(jax.value_and_grad(lambda x, t, w, k, g: objective(params, x, t, w, k, g)[0]))
   )
-  lowered = value_and_grad.lower(images, state.targets, weights_, keys)
+  lowered = value_and_grad.lower(images, state.targets, weights_, keys, state.guides)
   eval_flops = num_devices * _flops(lowered.compile())
   if config.optim.name == 'adam':
     rates = eval_flops / step_s / 1e9
@@ -259,7 +286,7 @@ def _table(results: dict[str, Any]) -> str:
   lines = [
     f'device: {results["device"]}   optimizer: {results["optimizer"]}   '
     f'chunk_size: {results["chunk_size"]}   timed chunks: {results["repeats"]}',
-    f'{"size":>5} {"B":>3} {"compile s":>10} {"step s":>8} {"min":>7} {"per image":>10}'
+    f'{"size":>5} {"B":>3} {"R":>2} {"compile s":>10} {"step s":>8} {"min":>7} {"per image":>10}'
     f' {"chunk/step":>11} {"GFLOP/step":>11} {"GFLOP/s":>8} {"matmul":>7} {"% matmul":>9}'
     f' {"devices":>8}',
   ]
@@ -267,14 +294,16 @@ def _table(results: dict[str, Any]) -> str:
     gflop = c.get('step_gflop', c.get('eval_gflop', float('nan')))
     rate = c.get('gflop_per_s', float('nan'))
     lines.append(
-      f'{c["size"]:>5} {c["pairs"]:>3} {c["compile_s"]:>10.2f} {c["step_s"]:>8.3f}'
+      f'{c["size"]:>5} {c["pairs"]:>3} {c.get("regions", 0):>2} {c["compile_s"]:>10.2f}'
+      f' {c["step_s"]:>8.3f}'
       f' {c["step_s_min"]:>7.3f} {c["per_image_step_s"]:>10.3f} {c["chunk_step_s"]:>11.3f}'
       f' {gflop:>11.1f} {rate:>8.1f} {c["matmul_gflop_per_s"]:>7.1f}'
       f' {100 * c.get("fraction_of_matmul", float("nan")):>8.1f}% {c["devices"]:>8}'
     )
   for r in results['batching']:
     lines.append(
-      f'{r["size"]} px: per-image step at B={r["pairs"]} / B={r["base_pairs"]} = '
+      f'{r["size"]} px: per-image step at B={r["pairs"]} R={r.get("regions", 0)} / '
+      f'B={r["base_pairs"]} R={r.get("base_regions", 0)} = '
       f'{r["per_image_ratio"]:.3f} (in units of the matmul timed beside each: '
       f'{r["per_image_ratio_matmul_units"]:.3f}; interleaved: '
       f'{r.get("per_image_ratio_paired", float("nan")):.3f})'
@@ -329,10 +358,12 @@ def _run_case(settings: dict[str, Any]) -> dict[str, Any]:
   network = weights.load_vgg19(config.network.weights, pooling=config.network.pooling)
   rng = np.random.default_rng(settings['seed'])
   content, style = _smooth_image(rng, config.image_size), _smooth_image(rng, config.image_size)
+  masked = _regions(settings.get('regions', 0), 1, config.image_size, [style])
+  styles = masked.pop('styles', [style])
   base, _ = _memory_in_use(device)
   start = time.perf_counter()
-  prepared = engine.prepare(content[None], [style], config, network=network)
-  del content, style
+  prepared = engine.prepare(content[None], styles, config, network=network, **masked)
+  del content, style, styles
   state = prepared.start_state(0)
   jax.block_until_ready(state)
   targets_s = time.perf_counter() - start
@@ -399,12 +430,14 @@ def _memory_cases() -> list[dict[str, Any]]:
       'subtract_forward': _SUBTRACT_FORWARD.value,
       'memory_gb': _MEMORY_GB.value,
       'seed': _SEED.value,
+      'regions': int(regions),
     }
     for size in _SIZES.value
     for loss in _STYLE_LOSSES.value
     for optimizer in _OPTIMIZERS.value
     for remat in _REMATS.value
     for tile in _TILE_SIZES.value
+    for regions in _REGIONS.value
   ]
 
 
@@ -429,7 +462,7 @@ def _in_subprocess(settings: dict[str, Any]) -> dict[str, Any]:
 
 def _relative_to_gram(cases: list[dict[str, Any]]) -> None:
   """Adds each case's step time and memory relative to the Gram case of the same settings."""
-  key = lambda c: (c['size'], c['optimizer'], c['remat'], c['tile_size'])  # noqa: E731
+  key = lambda c: (c['size'], c['optimizer'], c['remat'], c['tile_size'], c.get('regions', 0))  # noqa: E731
   gram = {key(c): c for c in cases if c['style_loss'] == 'gram' and 'error' not in c}
   for case in cases:
     base = gram.get(key(case))
@@ -442,26 +475,48 @@ def _relative_to_gram(cases: list[dict[str, Any]]) -> None:
     }
 
 
+def _relative_to_no_regions(cases: list[dict[str, Any]]) -> None:
+  """Adds each masked case's step time and memory relative to the same case without a mask."""
+  key = lambda c: (c['size'], c['style_loss'], c['optimizer'], c['remat'], c['tile_size'])  # noqa: E731
+  plain = {key(c): c for c in cases if not c.get('regions') and 'error' not in c}
+  for case in cases:
+    base = plain.get(key(case))
+    if base is None or 'error' in case or not case.get('regions'):
+      continue
+    case['relative_to_no_regions'] = {
+      'step_s': case['step_s'] / base['step_s'],
+      'memory': (case['peak_bytes'] - case['base_bytes'])
+      / (base['peak_bytes'] - base['base_bytes']),
+      'peak': case['peak_bytes'] / base['peak_bytes'],
+    }
+
+
 def _memory_table(results: dict[str, Any]) -> str:
   """One table per setting: sizes as rows; per megapixel, peak and step time as columns."""
   lines = [f'device: {results["device"]}   steps per chunk: {results["steps"]}']
   groups: dict[tuple, list[dict[str, Any]]] = {}
   for case in results['cases']:
-    setting = (case['style_loss'], case['optimizer'], case.get('remat'), case.get('tile_size'))
+    setting = (
+      case['style_loss'],
+      case['optimizer'],
+      case.get('remat'),
+      case.get('tile_size'),
+      case.get('regions', 0),
+    )
     groups.setdefault(setting, []).append(case)
-  for (loss, optimizer, remat, tile), cases in groups.items():
+  for (loss, optimizer, remat, tile, regions), cases in groups.items():
     lines += [
       '',
-      f'style_loss={loss} optimizer={optimizer} remat={remat} tile_size={tile}',
+      f'style_loss={loss} optimizer={optimizer} remat={remat} tile_size={tile} regions={regions}',
       f'{"size":>6} {"MP":>6} {"GB/MP":>7} {"slope":>7} {"peak GB":>8} {"peak/MP":>8}'
-      f' {"step s":>8} {"estimate GB":>12} {"windows":>8} {"vs gram":>16}',
+      f' {"step s":>8} {"estimate GB":>12} {"windows":>8} {"vs gram/R=0":>16}',
     ]
     previous = None
     for c in sorted(cases, key=lambda c: c['size']):
       if 'error' in c:
         lines.append(f'{c["size"]:>6} error: {c["error"]}')
         continue
-      relative = c.get('relative_to_gram')
+      relative = c.get('relative_to_no_regions') or c.get('relative_to_gram')
       versus = f'{relative["step_s"]:.2f}x t {relative["memory"]:.2f}x m' if relative else ''
       # GB per megapixel added since the previous size: the fixed costs cancel.
       slope = float('nan')
@@ -491,6 +546,7 @@ def _memory_suite() -> dict[str, Any]:
     logging.info('Memory case: %s', settings)
     results['cases'].append(_in_subprocess(settings))
   _relative_to_gram(results['cases'])
+  _relative_to_no_regions(results['cases'])
   return results
 
 
@@ -532,10 +588,11 @@ def main(argv: list[str]) -> None:
   for size in sizes:
     cases, replays = [], []
     for num_pairs in batches:
-      logging.info('Benchmarking %d px, B=%d', size, num_pairs)
-      case, replay = _case(size, num_pairs, network, rng, matmul)
-      cases.append(case)
-      replays.append(replay)
+      for regions in (int(r) for r in _REGIONS.value):
+        logging.info('Benchmarking %d px, B=%d, %d regions', size, num_pairs, regions)
+        case, replay = _case(size, num_pairs, network, rng, matmul, regions)
+        cases.append(case)
+        replays.append(replay)
     results['cases'] += cases
     if _PAIRED_ROUNDS.value and len(cases) > 1:
       logging.info('Interleaved batching comparison at %d px', size)
@@ -554,6 +611,8 @@ def main(argv: list[str]) -> None:
           'size': size,
           'pairs': c['pairs'],
           'base_pairs': cases[0]['pairs'],
+          'regions': c['regions'],
+          'base_regions': cases[0]['regions'],
           'per_image_ratio': ratio,
           'per_image_ratio_matmul_units': ratio / load,
           **(

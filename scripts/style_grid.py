@@ -9,14 +9,16 @@ ratios differ), sharded over the available devices. The grid has a blank top-lef
 styles as column headers, the contents as row headers and the results as cells, all fitted
 without distortion into equal cells (`--cell_size`, default: the largest result) with white
 gutters (`--gutter` pixels). Every result is also written as
-`grid_cells/<content>__<style>.png` next to the grid. Exit codes as in scripts/stylize.py.
+`grid_cells/<content>__<style>.png` next to the grid. Masks as in scripts/stylize.py, one
+`--content_mask` per content row: a strength map, or one colour of `--mask_colors` (each cell has
+one style), or several colours with `--style_masks`. Exit codes as in scripts/stylize.py.
 """
 
 import pathlib
 
 from absl import flags
 
-from nst_jax.app import cli, hosts, script, workdir
+from nst_jax.app import cli, hosts, regions, script, workdir
 
 _CONFIG = script.config_flag(pathlib.Path(__file__).resolve().parents[1] / 'configs' / 'grid.py')
 _CONTENTS = flags.DEFINE_list(
@@ -30,6 +32,12 @@ _WORKDIR = flags.DEFINE_string(
   'workdir', None, 'Folder for the record, TensorBoard summaries and checkpoints (resumes).'
 )
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 0, 'Most pairs per batch; 0: no limit.')
+_CONTENT_MASK = flags.DEFINE_list('content_mask', [], 'Mask(s), one per content row.')
+_MASK_COLORS = flags.DEFINE_list('mask_colors', None, 'Colours of the regions in the masks.')
+_STYLE_MASKS = flags.DEFINE_list('style_masks', [], 'Label map(s), one per style.')
+_MASK_TOLERANCE = flags.DEFINE_float(
+  'mask_tolerance', 0.1, 'Largest difference per channel (0-1) of a pixel that matches a colour.'
+)
 hosts.define_multihost_flags()
 workdir.define_flags()
 
@@ -46,6 +54,9 @@ def main(argv: list[str]) -> None:
     gutter=_GUTTER.value,
     workdir=workdir.from_flags(_WORKDIR.value),
     batch_size=_BATCH_SIZE.value,
+    masks=regions.CommandMasks(
+      _CONTENT_MASK.value, _MASK_COLORS.value, _STYLE_MASKS.value, _MASK_TOLERANCE.value
+    ),
     dist=dist,
   )
 

@@ -11,6 +11,11 @@ kept). `--output` is then a folder (`out/`: one `out/<content>.png` each) or a p
 `{content}` (the content file's name without extension) and/or `{index}`, e.g.
 `out/{content}_swirls.jpg`; with a single content it may also be a file name.
 
+Masks (docs/masks.md): `--content_mask labels.png --mask_colors '#000000,#ffffff'` paints the
+pixels of colour i with style i (other colours keep the content only); a greyscale
+`--content_mask` with no colours is a strength map (white: full style, black: none);
+`--style_masks` (one per style) take region i from the part of a style that has colour i.
+
 `--save_every N` writes `<output>.stepNNNN.<ext>` next to each output at the first chunk boundary
 (every config.schedule.chunk_size steps) at or after each multiple of N steps. `--workdir DIR`
 receives config.json, run.json, history.jsonl (losses), loss.png (their curves), TensorBoard
@@ -28,7 +33,7 @@ import pathlib
 
 from absl import flags
 
-from nst_jax.app import cli, hosts, script, workdir
+from nst_jax.app import cli, hosts, regions, script, workdir
 
 _CONFIG = script.config_flag(pathlib.Path(__file__).resolve().parents[1] / 'configs' / 'default.py')
 _CONTENT = flags.DEFINE_list('content', [], 'Content image file(s), comma-separated.')
@@ -42,6 +47,20 @@ _OUTPUT = flags.DEFINE_string(
 )
 _INIT_IMAGE = flags.DEFINE_list(
   'init_image', [], 'Start image(s), one per content (e.g. to resume); sets config.init.kind=image.'
+)
+_CONTENT_MASK = flags.DEFINE_list(
+  'content_mask', [], 'Mask(s), one per content: a colour label map or a greyscale strength map.'
+)
+_MASK_COLORS = flags.DEFINE_list(
+  'mask_colors',
+  None,
+  "Colours of the regions in the masks, e.g. '#000000,#ffffff': style i paints colour i.",
+)
+_STYLE_MASKS = flags.DEFINE_list(
+  'style_masks', [], 'Label map(s), one per style: region i takes its part of colour i.'
+)
+_MASK_TOLERANCE = flags.DEFINE_float(
+  'mask_tolerance', 0.1, 'Largest difference per channel (0-1) of a pixel that matches a colour.'
 )
 _SAVE_EVERY = flags.DEFINE_integer('save_every', 0, 'Write intermediate images every N steps.')
 _WORKDIR = flags.DEFINE_string(
@@ -66,6 +85,9 @@ def main(argv: list[str]) -> None:
     save_every=_SAVE_EVERY.value,
     workdir=workdir.from_flags(_WORKDIR.value),
     batch_size=_BATCH_SIZE.value,
+    masks=regions.CommandMasks(
+      _CONTENT_MASK.value, _MASK_COLORS.value, _STYLE_MASKS.value, _MASK_TOLERANCE.value
+    ),
     dist=dist,
   )
 

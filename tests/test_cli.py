@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import nst_jax
-from nst_jax.app import cli, script
+from nst_jax.app import cli, regions, script
 from nst_jax.app.workdir import Workdir
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
 from nst_jax.io import images
@@ -118,3 +118,112 @@ def test_non_finite_saves_last_finite_images(small_inputs, tmp_path, monkeypatch
   with Image.open(tmp_path / 'g.last_finite.png') as grid:
     assert grid.size == (8 + 2 * (24 + 8), 8 + 3 * (16 + 8))
   assert not (tmp_path / 'g.png').exists()
+
+
+def _halves(path, height, width, left=(0, 0, 0), right=(255, 255, 255)):
+  """A label map: the left half in colour `left`, the rest in `right`."""
+  image = np.zeros((height, width, 3), np.uint8)
+  image[:, : width // 2], image[:, width // 2 :] = left, right
+  Image.fromarray(image).save(path)
+  return str(path)
+
+
+def _capture(monkeypatch):
+  """Replaces `stylize` by a stub that records its inputs, then stops the run."""
+  calls = []
+
+  def capture(contents, styles, config, **kwargs):
+    calls.append({'contents': contents, **kwargs})
+    raise NonFiniteLossError('stopped by the test', images=None)
+
+  monkeypatch.setattr(engine, 'stylize', capture)
+  return calls
+
+
+def test_masks_reach_every_batch_and_the_workdir(small_inputs, tmp_path, monkeypatch):
+  contents, style, config = small_inputs
+  other = _write(tmp_path / 'other.png', 24, 24, seed=8)
+  labels = [_halves(tmp_path / f'm{i}.png', 40, 60) for i in range(2)]
+  masks = regions.CommandMasks(labels, ['#000000', '#ffffff'])
+  calls = _capture(monkeypatch)
+  with pytest.raises(NonFiniteLossError):
+    cli.stylize_files(
+      config,
+      contents=contents,
+      styles=[style, other],
+      output=str(tmp_path / 'out/'),
+      workdir=str(tmp_path / 'wd'),
+      masks=masks,
+    )
+  guides, style_guides = calls[0]['guides']['regions'], calls[0]['style_guides']
+  assert guides.shape == (2, 16, 24, 2)
+  # Away from the edge (Lanczos reaches 3 px at this size): one region each.
+  np.testing.assert_allclose(guides[:, :, :8], np.broadcast_to([1, 0], (2, 16, 8, 2)), atol=1e-6)
+  np.testing.assert_allclose(guides[:, :, 16:], np.broadcast_to([0, 1], (2, 16, 8, 2)), atol=1e-6)
+  # Two styles, two colours: style i paints region i (all of it).
+  assert [g['regions'].max((0, 1)).tolist() for g in style_guides] == [[1, 0], [0, 1]]
+  assert (tmp_path / 'wd' / 'regions' / 'c0.png').exists()
+  with Image.open(tmp_path / 'wd' / 'regions' / 'c1.png') as picture:
+    assert picture.size[0] > 3 * 24
+  run = json.loads((tmp_path / 'wd' / 'run.json').read_text())
+  assert run['content_masks'] == labels and run['mask_colors'] == ['#000000', '#ffffff']
+
+
+def test_a_strength_map_per_grid_row(small_inputs, tmp_path, monkeypatch):
+  contents, style, config = small_inputs
+  ramp = np.broadcast_to(np.linspace(0, 255, 30, dtype=np.uint8)[None, :, None], (20, 30, 3))
+  Image.fromarray(np.ascontiguousarray(ramp)).save(tmp_path / 'ramp.png')
+  masks = regions.CommandMasks([str(tmp_path / 'ramp.png'), _halves(tmp_path / 'm.png', 20, 30)])
+  calls = _capture(monkeypatch)
+  with pytest.raises(NonFiniteLossError):
+    cli.style_grid_files(
+      config, contents=contents, styles=[style], output=str(tmp_path / 'g.png'), masks=masks
+    )
+  guides = calls[0]['guides']['regions']
+  assert guides.shape == (2, 16, 24, 1)
+  assert guides[0, :, 0, 0].max() < 0.1 and guides[0, :, -1, 0].min() > 0.9
+  np.testing.assert_allclose(guides[1, :, :8, 0], 0, atol=1e-6)
+  assert (calls[0]['style_guides'][0]['regions'] == 1).all()
+
+
+@pytest.mark.parametrize(
+  ('case', 'error', 'message'),
+  [
+    ('count', ConfigError, r'--content_mask has 1 file\(s\) for 2 content image\(s\)'),
+    ('colours', ConfigError, r'--mask_colors has 3 colours but 1 style\(s\): give one style per'),
+    ('missing', ConfigError, r"#ff0000 matches no pixel of content mask '.*m0.png'"),
+    ('aspect', ImageError, r"content mask '.*wide.png': 80x20 px does not have the aspect ratio"),
+    ('grey', ConfigError, r"content mask '.*rb.png' has colours .* --mask_colors"),
+    ('alone', ConfigError, '--mask_colors and --style_masks need --content_mask'),
+    ('small', ConfigError, r"style image 'style.png': its pixels of colour #ffffff make 0\.0"),
+  ],
+)
+def test_mask_errors_come_before_any_run(small_inputs, tmp_path, monkeypatch, case, error, message):
+  contents, style, config = small_inputs
+  labels = [_halves(tmp_path / f'm{i}.png', 40, 60) for i in range(2)]
+  two = ['#000000', '#ffffff']
+  # A style mask with one white pixel: region 1 has almost nothing to take its statistics from.
+  speck = np.zeros((24, 24, 3), np.uint8)
+  speck[0, 0] = 255
+  Image.fromarray(speck).save(tmp_path / 's.png')
+  flags = {
+    'count': dict(content_masks=labels[:1], mask_colors=two),
+    'colours': dict(content_masks=labels, mask_colors=[*two, '#ff0000']),
+    'missing': dict(content_masks=labels, mask_colors=['#ff0000']),
+    'aspect': dict(content_masks=[_halves(tmp_path / 'wide.png', 20, 80)] * 2, mask_colors=two[:1]),
+    'grey': dict(
+      content_masks=[_halves(tmp_path / 'rb.png', 20, 30, (255, 0, 0), (0, 0, 255))] * 2
+    ),
+    'alone': dict(mask_colors=two),
+    'small': dict(content_masks=labels, mask_colors=two, style_masks=[str(tmp_path / 's.png')]),
+  }[case]
+  monkeypatch.setattr(engine, 'stylize', lambda *a, **k: pytest.fail('a run started'))
+  with pytest.raises(error, match=message):
+    cli.stylize_files(
+      config,
+      contents=contents,
+      styles=[style],
+      output=str(tmp_path / 'out/'),
+      masks=regions.CommandMasks(**flags),
+    )
+  assert not (tmp_path / 'out').exists()

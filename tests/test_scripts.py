@@ -90,6 +90,7 @@ def inputs(tmp_path_factory):
     ('style_weights', 'error: --style_weights has 1 value.*names 2 style image'),
     ('several_contents_one_file', 'error: --output .* names one file but there are 2 content'),
     ('unknown_flag', "error: Unknown command line flag 'bogus'"),
+    ('mask_colour', "error: --mask_colors: #123456 matches no pixel of content mask '.*square"),
   ],
 )
 def test_stylize_errors_are_one_line_and_write_nothing(inputs, tmp_path, case, expected):
@@ -107,6 +108,10 @@ def test_stylize_errors_are_one_line_and_write_nothing(inputs, tmp_path, case, e
       out,
     ],
     'unknown_flag': ['--content', inputs['square'], '--output', out, '--bogus'],
+    'mask_colour': [
+      *('--content', inputs['square'], '--output', out, '--content_mask', inputs['square']),
+      *('--mask_colors', '#123456'),
+    ],
   }[case]
   style = inputs['dots'] if case != 'style_weights' else f'{inputs["dots"]},{inputs["stripes"]}'
   before = sorted(os.listdir(tmp_path))
@@ -214,11 +219,17 @@ def test_bad_inputs_and_settings_through_the_script(inputs, tmp_path, case, expe
 
 @pytest.mark.weights
 def test_stylize_batches_intermediates_and_workdir(inputs, tmp_path):
-  contents = ','.join(inputs[n] for n in ('square', 'wide', 'square2'))
+  """Three contents in two batches, a blend of two styles, each content with a strength map."""
+  names = ('square', 'wide', 'square2')
+  contents = ','.join(inputs[n] for n in names)
+  for name, (height, width) in zip(names, [(64, 64), (48, 72), (64, 64)], strict=True):
+    ramp = np.broadcast_to(np.linspace(0, 1, width)[None, :, None], (height, width, 3))
+    images.save_image(tmp_path / f'{name}_strength.png', ramp)
   result = run(
     'stylize.py',
     *('--content', contents, '--style', f'{inputs["dots"]},{inputs["stripes"]}'),
     *('--style_weights', '0.7,0.3', '--output', 'out/', '--save_every', 2),
+    *('--content_mask', ','.join(f'{n}_strength.png' for n in names)),
     *('--workdir', 'wd', *TINY),
     cwd=tmp_path,  # Not the repository: the default config is found next to the script.
   )
@@ -255,6 +266,8 @@ def test_stylize_batches_intermediates_and_workdir(inputs, tmp_path):
   assert size_of(tmp_path / 'wd' / 'loss.png') == (800, 480)
   run_info = json.loads((tmp_path / 'wd' / 'run.json').read_text())
   assert run_info['status'] == 'done' and run_info['style_weights'] == [0.7, 0.3]
+  assert len(run_info['content_masks']) == 3 and run_info['mask_colors'] == []
+  assert size_of(tmp_path / 'wd' / 'regions' / 'wide.png')[0] > 3 * 32  # Three panels.
 
 
 @pytest.mark.weights

@@ -1,6 +1,6 @@
 """Tests for nst_jax.run.tiles: tiled objectives equal whole-image ones with exact margins (one
-window or many, any offsets, with guides), stay within the stated bound with smaller margins, and
-name the terms that cannot be tiled."""
+window or many, any offsets, with guides and regions), stay within the stated bound with smaller
+margins, and name the terms that cannot be tiled."""
 
 import jax
 import jax.numpy as jnp
@@ -126,6 +126,40 @@ def test_guides_are_cut_into_windows_with_the_image(random_network):
   )
 
 
+def test_masked_tiles_equal_untiled(random_network, style_loss='gaussian'):
+  """Two soft regions of the image, and of the style, cut into 16 windows with the images: the
+  untiled value and gradient (windows start on the deepest layer's grid, so each window's
+  region weights at a layer are the crop of the image's). Gram: the whole runs below."""
+  model, params = random_network
+  base = _objective(model, _config(style_loss))
+  weights = _weights(style_loss)
+  image, content, style = _inputs()
+  rng = np.random.default_rng(2)
+
+  def two_regions(shape):
+    ramp = np.clip(np.linspace(-1, 2, shape[1]) + 0.3 * rng.normal(size=shape), 0, 1)
+    return jnp.asarray(np.stack([ramp, 1 - ramp], -1), jnp.float32)
+
+  regions, style_regions = two_regions((48, 40)), two_regions((36, 44))
+
+  def value_and_grad(obj, key=None):
+    features = jax.jit(obj.features)
+    one = lambda x, g: jax.tree.map(lambda a: a[0], features(params, x[None], {'regions': g[None]}))  # noqa: E731
+    targets = targets_lib.compute_targets(
+      dict(obj.terms), one(content, regions), [one(style, style_regions)], [1.0]
+    )
+    guides = {'regions': regions}
+    f = jax.value_and_grad(lambda x, t, k: obj(params, x, t, weights, k, guides)[0])
+    return jax.jit(f)(image, targets, key)
+
+  value, grad = value_and_grad(base)
+  tiled = tiles.tile_objective(base, tiles.make_tiling(24, -1, base.layers))
+  assert tiled.tiling.windows((48, 40)) == 16
+  t_value, t_grad = value_and_grad(tiled, jax.random.key(0))
+  np.testing.assert_allclose(t_value, value, rtol=1e-5)
+  assert _relative(t_grad, grad) < tiles.EXACT_ERROR_BOUND
+
+
 def test_windows_cores_partition_the_image_at_every_layer():
   layers = ('relu1_1', 'relu2_1', 'relu3_1')
   shape = (75, 61)
@@ -148,17 +182,22 @@ def test_windows_cores_partition_the_image_at_every_layer():
         assert total == rows * cols, (margin, name)
 
 
-@pytest.mark.parametrize('optimizer', ['adam', 'lbfgs'])
-def test_tiled_stylization_equals_untiled(random_network, optimizer):
-  """Whole runs, L-BFGS's line search included, through the custom VJP: 4 windows of 32 px."""
+@pytest.mark.parametrize(('optimizer', 'masked'), [('adam', True), ('lbfgs', False)])
+def test_tiled_stylization_equals_untiled(random_network, optimizer, masked):
+  """Whole runs, L-BFGS's line search included, through the custom VJP: 4 windows of 32 px;
+  with Adam, each pair has two regions of its own, each painted with one style."""
   contents, styles = small_pairs()
   contents = np.asarray(resample.resize(contents, (64, 64)))
   config = small_config(
     'image_size=64', f'optim.name={optimizer}', 'schedule.num_steps=4', 'schedule.chunk_size=4'
   )
-  whole = nst_jax.stylize(contents, styles, config, network=random_network)
+  regions = np.zeros((2, 64, 64, 2), np.float32)
+  regions[0, :, :24, 0] = regions[1, :40, :, 0] = 1.0
+  regions[..., 1] = 1.0 - regions[..., 0]
+  options = {'guides': {'regions': regions}} if masked else {}
+  whole = nst_jax.stylize(contents, styles, config, network=random_network, **options)
   config.memory.tile_size = 32
-  tiled = nst_jax.stylize(contents, styles, config, network=random_network)
+  tiled = nst_jax.stylize(contents, styles, config, network=random_network, **options)
   np.testing.assert_allclose(tiled.images, whole.images, atol=1e-4)
   np.testing.assert_allclose(tiled.history.total, whole.history.total, rtol=1e-4)
 

@@ -1,15 +1,12 @@
-"""The scripts' commands, as testable library code: `StylizeCommand` (`scripts/stylize.py`) and
-`GridCommand` (`scripts/style_grid.py`) on the shared protocol of `nst_jax.app.session`, plus
-`port_weights`.
+"""The scripts' commands, as library code: `StylizeCommand` (`scripts/stylize.py`) and `GridCommand`
+(`scripts/style_grid.py`) on the shared protocol of `nst_jax.app.session`, plus `port_weights`.
 
 Several content images are stylized as vmapped batches: contents with the same size after fitting
 to `config.image_size` (aspect ratio kept) run together, one batch per size. Every input, output
-and setting is checked before the weights are loaded. A `--workdir` receives `config.json`,
-`run.json` (inputs, outputs, devices, timings), `history.jsonl` (the losses) and `loss.png`,
+and setting is checked before the weights are loaded. A `--workdir` receives the record,
 TensorBoard summaries and checkpoints, from which a command run again resumes
-(`nst_jax.app.workdir`).
-Exit codes and one-line errors are `nst_jax.app.script`'s; file names are planned in
-`nst_jax.io.paths`.
+(`nst_jax.app.workdir`). Exit codes and one-line errors are `nst_jax.app.script`'s; file names are
+planned in `nst_jax.io.paths`.
 """
 
 import dataclasses
@@ -21,7 +18,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from nst_jax.app import reporting, session, sheets
+from nst_jax.app import regions, reporting, session, sheets
 from nst_jax.app.session import Batch
 from nst_jax.app.workdir import Workdir
 from nst_jax.core import losses, resample
@@ -125,6 +122,7 @@ class StylizeCommand(session.Command):
   save_every: int
   workdir: str | None
   batch_size: int
+  masks: regions.CommandMasks = dataclasses.field(default_factory=regions.CommandMasks)
 
   def plan(self) -> None:
     config, dist = self.config, self.dist
@@ -152,7 +150,7 @@ class StylizeCommand(session.Command):
       *self.outputs,
       *(paths.sibling(p, f'step{s:04d}') for p in self.outputs for s in self.points),
     ]
-    inputs = [*self.content_list, *self.style_files, *self.init_list]
+    inputs = [*self.content_list, *self.style_files, *self.init_list, *self.masks.files]
     check_outputs(dist, self.outputs, planned, inputs, self.workdir)
     # Resuming from `out.interrupted.png` may replace it (it is read first), not the other inputs.
     rescue = [
@@ -163,6 +161,7 @@ class StylizeCommand(session.Command):
     # Sizes come from the files' headers, so that a process decodes only its own contents.
     shapes = [image_shape(p, 'content image', config.image_size) for p in self.content_list]
     self.styles = load_images(self.style_files, 'style image', schedule.final_style_side(config))
+    self.masks.plan(config, self.content_list, shapes, self.style_files, self.styles, self.blend)
     self.batches = group_by_size(shapes, self.batch_size)
     share = lambda pairs: process_share(len(pairs), dist).take(pairs)  # noqa: E731
     mine = sorted({i for _, pairs in self.batches for i in share(pairs)})
@@ -171,6 +170,7 @@ class StylizeCommand(session.Command):
     self.inits = None
     if self.init_list:
       self.inits = load_images(self.init_list, 'init image', config.image_size, mine)
+    self.masks.write_pictures(self.workdir, dist, self.content_list, self.loaded)
     logging.info(
       '%d content image(s) in %d batch(es), %d style image(s), %s steps at %d px',
       len(self.content_list),
@@ -185,12 +185,14 @@ class StylizeCommand(session.Command):
       'style_weights': None if self.blend is None else self.blend.tolist(),
       'init_images': self.init_list,
       'outputs': [str(p) for p in self.outputs],
+      **self.masks.info(),
     }
     self.names = [pathlib.Path(c).stem for c in self.content_list]
 
   def inputs(self, pairs: list[int]) -> session.BatchInputs:
     inits = None if self.inits is None else np.stack([self.inits[i] for i in pairs])
-    return session.BatchInputs(np.stack([self.loaded[i] for i in pairs]), self.blend, inits)
+    contents = np.stack([self.loaded[i] for i in pairs])
+    return self.masks.batch(session.BatchInputs(contents, self.blend, inits), pairs)
 
   def on_progress(self, progress: Progress) -> None:
     step = self.session.reporter.batch_step(progress)
@@ -243,11 +245,12 @@ def stylize_files(
   save_every: int = 0,
   workdir: str | Workdir | None = None,
   batch_size: int = 0,
+  masks: regions.CommandMasks | None = None,
   dist: Distributed | None = None,
   reporter: reporting.ProgressReporter | None = None,
 ) -> list[pathlib.Path]:
   """Stylizes content image files with a blend of style image files: `scripts/stylize.py`
-  (see `StylizeCommand`).
+  (see `StylizeCommand`; masks: `nst_jax.app.regions.CommandMasks`).
 
   Returns:
     The output paths, one per content image (see `paths.output_paths`).
@@ -258,7 +261,7 @@ def stylize_files(
       its outputs as `<output>.last_finite.png`.
     Interrupted: Ctrl-C; the batch's current images were saved as `<output>.interrupted.png`.
   """
-  dist = dist or Distributed()
+  dist, masks = dist or Distributed(), masks or regions.CommandMasks()
   command = StylizeCommand(
     config,
     dist,
@@ -271,6 +274,7 @@ def stylize_files(
     save_every,
     _path(workdir),
     batch_size,
+    masks,
   )
   return session.run_command(command, config, dist, workdir, reporter)
 
@@ -297,6 +301,7 @@ class GridCommand(session.Command):
   gutter: int
   workdir: str | None
   batch_size: int
+  masks: regions.CommandMasks = dataclasses.field(default_factory=regions.CommandMasks)
 
   def plan(self) -> None:
     config, dist = self.config, self.dist
@@ -321,12 +326,13 @@ class GridCommand(session.Command):
       paths.sibling(self.grid_path, 'last_finite', '.png'),
       *(p for row in self.cells for p in row),
     ]
-    inputs = [*self.contents, *self.style_files]
+    inputs = [*self.contents, *self.style_files, *self.masks.files]
     check_outputs(dist, [self.grid_path], planned, inputs, self.workdir)
 
     count = len(self.style_files)
     shapes = [image_shape(p, 'content image', config.image_size) for p in self.contents]
     self.styles = load_images(self.style_files, 'style image', schedule.final_style_side(config))
+    self.masks.plan(config, self.contents, shapes, self.style_files, self.styles, np.eye(count))
     # Pair p is content p // count with style p % count.
     self.batches = [
       (shape, [i * count + j for i in group for j in range(count)])
@@ -341,6 +347,7 @@ class GridCommand(session.Command):
     rows = None if dist.is_writer else sorted(mine)
     self.loaded = load_images(self.contents, 'content image', config.image_size, rows)
     check_shapes(self.contents, self.loaded, shapes)
+    self.masks.write_pictures(self.workdir, dist, self.contents, self.loaded)
     logging.info(
       '%d x %d grid: %d pair(s) in %d batch(es), %s steps at %d px',
       len(self.contents),
@@ -354,15 +361,16 @@ class GridCommand(session.Command):
       'contents': list(self.contents),
       'styles': list(self.style_files),
       'output': str(self.grid_path),
+      **self.masks.info(),
     }
     self.names = [cell.stem for row in self.cells for cell in row]
     self.results: list[np.ndarray | None] = [None] * (len(self.contents) * count)
 
   def inputs(self, pairs: list[int]) -> session.BatchInputs:
     count = len(self.style_files)
-    one_hot = np.eye(count, dtype=np.float32)
     contents = np.stack([self.loaded[p // count] for p in pairs])
-    return session.BatchInputs(contents, np.stack([one_hot[p % count] for p in pairs]))
+    blend = np.eye(count, dtype=np.float32)[[p % count for p in pairs]]
+    return self.masks.batch(session.BatchInputs(contents, blend), [p // count for p in pairs])
 
   def save(self, pairs: list[int], results: np.ndarray) -> None:
     count = len(self.style_files)
@@ -388,11 +396,8 @@ class GridCommand(session.Command):
     count = len(self.style_files)
     done = [image for image in self.results if image is not None]
     size = (self.cell_size, self.cell_size)
-    if not self.cell_size:
-      size = (
-        max((i.shape[0] for i in done), default=self.config.image_size),
-        max((i.shape[1] for i in done), default=self.config.image_size),
-      )
+    if not self.cell_size:  # The largest result's height and width.
+      size = tuple(max((i.shape[a] for i in done), default=self.config.image_size) for a in (0, 1))
     rows = [self.results[i * count : (i + 1) * count] for i in range(len(self.contents))]
     sheet = sheets.compose_grid(rows, self.loaded, self.styles, size, self.gutter)
     images.save_image(path, sheet, label=label)
@@ -409,22 +414,21 @@ def style_grid_files(
   gutter: int = 8,
   workdir: str | Workdir | None = None,
   batch_size: int = 0,
+  masks: regions.CommandMasks | None = None,
   dist: Distributed | None = None,
   reporter: reporting.ProgressReporter | None = None,
 ) -> pathlib.Path:
   """Stylizes every content with every style and composes a grid: `scripts/style_grid.py` (see
-  `GridCommand`).
-
-  Returns:
-    The grid's path.
+  `GridCommand`; masks: one content mask per content row, `nst_jax.app.regions`). Returns the
+  grid's path.
 
   Raises:
     As `stylize_files`; on Ctrl-C the partial grid is saved as `<grid>.interrupted.png`, on a
     non-finite loss the grid with the failed batch's last finite images as `<grid>.last_finite.png`.
   """
-  dist = dist or Distributed()
+  dist, masks = dist or Distributed(), masks or regions.CommandMasks()
   command = GridCommand(
-    config, dist, contents, styles, output, cell_size, gutter, _path(workdir), batch_size
+    config, dist, contents, styles, output, cell_size, gutter, _path(workdir), batch_size, masks
   )
   return session.run_command(command, config, dist, workdir, reporter)
 

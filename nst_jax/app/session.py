@@ -15,7 +15,7 @@ import contextlib
 import pathlib
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -45,8 +45,8 @@ class BatchInputs(NamedTuple):
     contents: (B, H, W, 3) in [0, 1].
     style_weights: (B, S) or (S,) blend weights, or None (see `stylize`).
     init_images: (B, H, W, 3) start images, or None.
-    guides: (B, H, W, G) the pairs' guides, or None.
-    style_guides: one (Hs, Ws, G) guide image per style, or None.
+    guides: the pairs' guides `{name: (B, H, W, C)}` (see `stylize`), or None.
+    style_guides: one mapping `{name: (Hs, Ws, C)}` per style, or None.
     pair_weights: `{term: (B,)}` each pair's weight of some terms (see `stylize`), or None.
     terms: the objective `{name: LossTerm}`, or None: the config's.
     config: this batch's own config, or None: the command's.
@@ -55,8 +55,8 @@ class BatchInputs(NamedTuple):
   contents: np.ndarray
   style_weights: np.ndarray | None = None
   init_images: np.ndarray | None = None
-  guides: np.ndarray | None = None
-  style_guides: Sequence[np.ndarray] | None = None
+  guides: Mapping[str, np.ndarray] | None = None
+  style_guides: Sequence[Mapping[str, np.ndarray]] | None = None
   pair_weights: dict[str, np.ndarray] | None = None
   terms: dict[str, LossTerm] | None = None
   config: ml_collections.ConfigDict | None = None

@@ -108,3 +108,47 @@ def compose_sheet(
     sheet_rows += [np.ones((gutter, strip.shape[1], 3), np.float32), strip]
   sheet_rows.append(np.ones((gutter, sheet_rows[-1].shape[1], 3), np.float32))
   return np.concatenate(sheet_rows)
+
+
+def regions_sheet(
+  image: np.ndarray, picture: np.ndarray, regions: np.ndarray, colors: np.ndarray | None
+) -> np.ndarray:
+  """What a mask did, for a person to check: three titled panels of `image`'s size.
+
+  'as read': the mask file (`picture`), resized; 'regions': each region painted in its colour
+  (a strength map in grey), content-only pixels as light grey checks; 'on the image': the
+  regions over the image, content-only pixels dimmed to grey.
+
+  Args:
+    image: (h, w, 3) the content (or style) image.
+    picture: (H, W, 3) the mask as read.
+    regions: (h, w, R) the region weights at the image's size.
+    colors: (R, 3) each region's colour, or None for a strength map.
+  """
+  h, w = image.shape[:2]
+  weights = np.clip(np.asarray(regions, np.float32), 0.0, 1.0)
+  if colors is None:
+    painted = np.repeat(weights[..., :1], 3, axis=-1)
+    coverage = weights[..., 0]
+  else:
+    painted = weights @ np.asarray(colors, np.float32)
+    coverage = np.clip(weights.sum(axis=-1), 0.0, 1.0)
+  y, x = np.mgrid[0:h, 0:w]
+  checks = np.where(((y // 8 + x // 8) % 2)[..., None] == 0, 0.85, 0.7).astype(np.float32)
+  shown = painted + (1.0 - coverage[..., None]) * checks
+  grey = np.repeat(np.mean(image, axis=-1, keepdims=True), 3, axis=-1)
+  overlay = coverage[..., None] * (0.5 * image + 0.5 * painted) + (1.0 - coverage[..., None]) * (
+    0.35 + 0.4 * grey
+  )
+  if colors is None:  # A strength map: the image, fading to grey where there is less style.
+    overlay = coverage[..., None] * image + (1.0 - coverage[..., None]) * (0.35 + 0.4 * grey)
+  panels = [fit_and_pad(picture, (h, w)), shown, overlay]
+  titles = ['as read', 'regions' if colors is not None else 'strength', 'on the image']
+  header = max(20, h // 10)
+  gutter = 4
+  sheet = np.ones((header + h + 2 * gutter, gutter + 3 * (w + gutter), 3), np.float32)
+  for j, (panel, title) in enumerate(zip(panels, titles, strict=True)):
+    left = gutter + j * (w + gutter)
+    sheet[gutter : gutter + header, left : left + w] = text_image(title, (header, w), header // 2)
+    sheet[gutter + header : gutter + header + h, left : left + w] = np.clip(panel, 0.0, 1.0)
+  return sheet

@@ -8,7 +8,8 @@ stochastic terms) and, when the pairs have guide images, `'guides'` to the pair'
 images `{name: (H, W, C)}` in [0, 1] at the image's size (masks, a video's previous frame). Its
 `target` is computed once per (content, styles) pair and scale before optimisation, by
 `target(content_features, style_features, style_weights)`, where each features mapping holds
-that image's `'guides'` too, if any.
+that image's `'guides'` too, if any. The style losses honour the `'regions'` guide
+(`nst_jax.core.masks`): `per_layer` hands each layer's region weights to a `RegionLayerLoss`.
 
 Config files name losses: `config.losses.<name>` holds the loss's `weight` (0 leaves it out) and
 its options, and `terms_from_config(config)` calls the builder registered under `<name>` with
@@ -31,7 +32,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import jax
 import jax.numpy as jnp
 
-from nst_jax.core import vgg
+from nst_jax.core import masks, vgg
 from nst_jax.errors import ConfigError
 
 Features = Mapping[str, Any]
@@ -157,17 +158,35 @@ class WindowTarget(Protocol):
 
 @runtime_checkable
 class TileableLayerLoss(Protocol):
-  """`PerLayer`'s loss of one layer, as a function of sums over positions."""
+  """`PerLayer`'s loss of one layer, as a function of sums over positions. One that is also a
+  `RegionLayerLoss` takes `regions=` (h, w, R) and returns `losses.sums.RegionSums` then."""
 
   def tile_sums(self, features: jax.Array, mask: jax.Array, target: Any) -> Any: ...
 
   def from_tile_sums(self, totals: Any, target: Any) -> jax.Array: ...
 
 
+@runtime_checkable
+class RegionLayerLoss(Protocol):
+  """`PerLayer`'s loss of one layer that paints each region with its own target."""
+
+  def region_loss(
+    self, features: jax.Array, regions: jax.Array, target: Any, key: jax.Array | None
+  ) -> jax.Array:
+    """The loss of features (h, w, C) whose positions have weights `regions` (h, w, R) in each
+    region, against `target` (one per region: leaves with a leading axis R)."""
+
+
 def tileable(term: LossTerm) -> bool:
   """Whether `term` can be computed window by window (see the contract above)."""
   target_ok = term.target is None or isinstance(term.target, TileableTarget | WindowTarget)
   return isinstance(term.loss, TileableLoss) and target_ok and term.refresh is None
+
+
+def reads_regions(term: LossTerm) -> bool:
+  """Whether `term`'s loss paints each region (`masks.REGIONS`) with its own target: its
+  `reads_regions` attribute (`PerLayer` of a `RegionLayerLoss`, the nearest-neighbour loss)."""
+  return bool(getattr(term.loss, 'reads_regions', False))
 
 
 # --- One combinator for the per-layer losses -----------------------------------------------------
@@ -214,11 +233,25 @@ class PerLayer:
   def layers(self) -> tuple[str, ...]:
     return tuple(name for name, _ in self.layer_weights)
 
+  @property
+  def reads_regions(self) -> bool:
+    """Whether the layer loss honours the `'regions'` guide (`RegionLayerLoss`)."""
+    return isinstance(self.loss, RegionLayerLoss)
+
+  def regions(self, features: Features, name: str) -> jax.Array | None:
+    """The region weights (h, w, R) at layer `name` that the layer loss reads, or None."""
+    return masks.layer_mask(features, name) if self.reads_regions else None
+
   def __call__(self, features: Features, target: Any) -> jax.Array:
     key = features.get('key')
-    return sum(
-      w * self.loss(features[n], target[n], layer_key(key, n)) for n, w in self.layer_weights
-    )
+    total = 0.0
+    for n, w in self.layer_weights:
+      regions = self.regions(features, n)
+      if regions is None:
+        total += w * self.loss(features[n], target[n], layer_key(key, n))
+      else:
+        total += w * self.loss.region_loss(features[n], regions, target[n], layer_key(key, n))
+    return total
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,7 +259,12 @@ class TileablePerLayer(PerLayer):
   """A `PerLayer` whose layer loss is a function of sums over positions: so is the sum."""
 
   def tile_sums(self, features: Features, masks: Mapping[str, jax.Array], target: Any) -> Any:
-    return {n: self.loss.tile_sums(features[n], masks[n], target[n]) for n, _ in self.layer_weights}
+    sums = {}
+    for n, _ in self.layer_weights:
+      regions = self.regions(features, n)
+      extra = {} if regions is None else {'regions': regions}
+      sums[n] = self.loss.tile_sums(features[n], masks[n], target[n], **extra)
+    return sums
 
   def from_tile_sums(self, totals: Any, target: Any) -> jax.Array:
     # `target` is None for a `WindowTarget` term: it has no whole-image target.

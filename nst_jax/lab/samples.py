@@ -260,3 +260,78 @@ def write_samples(folder: str | os.PathLike, *, size: int = 512, seed: int = 0) 
     images.save_image(path, make(), label=f'sample {name!r}')
     paths[name] = str(path)
   return paths
+
+
+# --- Masks for the samples (docs/masks.md), made by code ------------------------------------------
+
+
+def _blurred(mask: np.ndarray, radius: float) -> np.ndarray:
+  pil = Image.fromarray(np.round(mask * 255).astype(np.uint8))
+  return np.asarray(pil.filter(ImageFilter.GaussianBlur(radius)), np.float32) / 255.0
+
+
+def _label_image(region: np.ndarray) -> np.ndarray:
+  """A boolean map (H, W) -> a label map: black where True, white elsewhere."""
+  return np.repeat(np.where(region, 0.0, 1.0)[..., None], 3, axis=-1).astype(np.float32)
+
+
+def sky_labels(image: np.ndarray) -> np.ndarray:
+  """A label map of a photograph's sky: black where the pixels are blue (blue above red by 0.06)
+  and reach the top edge, white elsewhere; small specks closed. (H, W, 3) in {0, 1}."""
+  from scipy import ndimage
+
+  blue = (image[..., 2] - image[..., 0] > 0.06) & (image[..., 2] > 0.15)
+  blue = ndimage.binary_closing(ndimage.binary_opening(blue), iterations=2)
+  parts, _ = ndimage.label(blue)
+  sky = np.isin(parts, np.setdiff1d(np.unique(parts[:5]), [0]))
+  return _label_image(ndimage.binary_fill_holes(sky))
+
+
+def stain_labels(image: np.ndarray) -> np.ndarray:
+  """A label map of an immunohistochemistry slide: white on the brown-stained tissue (red above
+  blue by 0.1, smoothed over about 8 px), black on the pale blue rest. (H, W, 3) in {0, 1}."""
+  brown = _blurred((image[..., 0] - image[..., 2] > 0.1).astype(np.float32), 8.0) > 0.5
+  return _label_image(~brown)
+
+
+def face_strength(image: np.ndarray) -> np.ndarray:
+  """A strength map that keeps faces photographic: black (no style) on an ellipse around each
+  face that scikit-image's frontal-face detector finds, fading to white (full style) over about
+  a tenth of the face. (H, W, 3) grey in [0, 1]."""
+  from skimage import feature
+
+  data = skimage_data()
+  detector = feature.Cascade(data.lbp_frontal_face_cascade_filename())
+  pixels = np.round(image * 255).astype(np.uint8)
+  faces = detector.detect_multi_scale(pixels, 1.2, 1, (60, 60), (400, 400))
+  y, x = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
+  keep = np.zeros(image.shape[:2], np.float32)
+  for face in faces:
+    cy, cx = face['r'] + 0.55 * face['height'], face['c'] + 0.5 * face['width']
+    inside = ((y - cy) / (0.8 * face['height'])) ** 2 + ((x - cx) / (0.62 * face['width'])) ** 2
+    keep = np.maximum(keep, (inside <= 1).astype(np.float32))
+  radius = 0.1 * max((f['width'] for f in faces), default=10)
+  return np.repeat(1.0 - _blurred(keep, radius)[..., None], 3, axis=-1)
+
+
+def write_mask_samples(folder: str | os.PathLike) -> dict[str, str]:
+  """Writes the masks of the gallery's regions examples (docs/masks.md) into `folder`.
+
+  Returns:
+    `{name: path}`: 'rocket' (scikit-image's photograph), 'rocket_labels' (`sky_labels`),
+    'astronaut_face' (`face_strength` of the astronaut) and 'style_ihc_labels' (`stain_labels`
+    of the 'ihc' style).
+  """
+  folder = pathlib.Path(folder)
+  rocket = _from_skimage('rocket')()
+  made = {
+    'rocket': rocket,
+    'rocket_labels': sky_labels(rocket),
+    'astronaut_face': face_strength(_from_skimage('astronaut')()),
+    'style_ihc_labels': stain_labels(_from_skimage('immunohistochemistry')()),
+  }
+  paths = {}
+  for name, image in made.items():
+    paths[name] = str(folder / f'{name}.png')
+    images.save_image(paths[name], image, label=f'sample {name!r}')
+  return paths

@@ -27,7 +27,7 @@ from nst_jax.core.terms import LossTerm, check_terms, layers_of, terms_from_conf
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
 from nst_jax.io import weights
 from nst_jax.run import config as config_lib
-from nst_jax.run import inits, inputs, memory, resume, schedule, tiles
+from nst_jax.run import inits, inputs, memory, regions, resume, schedule, tiles
 from nst_jax.run import targets as targets_lib
 from nst_jax.run.history import HistoryLog, Progress, StylizeResult
 from nst_jax.run.optimizers import Optimizer, as_optimizer, make_optimizer, parametrization
@@ -62,9 +62,13 @@ def stylize(
     init_images: (B, H', W', 3) start images for `config.init.kind == 'image'` (resized).
     guides: `{name: (B, H, W, C)}` guide images in [0, 1] for each pair (masks, say), with the
       contents' height and width: fitted, resized and tiled with them, and handed to every
-      term's target and loss as `features['guides']` (see `nst_jax.core.terms`).
+      term's target and loss as `features['guides']` (see `nst_jax.core.terms`). The style
+      losses paint `'regions'` (B, H, W, R) region by region (`nst_jax.core.masks`; with R > 1
+      and no `style_weights`, every pair uses every style; `nst_jax.run.regions`).
     style_guides: S mappings `{name: (Hs, Ws, C)}` in [0, 1], one per style image, with its
-      size: `features['guides']` of that style's features in the terms' targets.
+      size: `features['guides']` of that style's features in the terms' targets. A style's
+      `'regions'` (Hs, Ws, R) says which of its pixels feed each region; without one, style i
+      feeds region i (or every region, for one region or one style per pair).
     terms: the objective, `{name: LossTerm}`; default `terms_from_config(config)`.
     pair_weights: `{name: (B,)}` a weight per pair for some terms, in place of their own
       weight: one batch, one compiled program, and a different objective for each pair (a
@@ -334,14 +338,16 @@ def prepare(
     init_images = _check_images(init_images, 'init_images')
     if init_images.shape[0] != num_pairs:
       raise ConfigError(f'init_images has {init_images.shape[0]} images for {num_pairs} pairs')
-  guides = _check_guides(guides, contents.shape, 'guides')
+  guides = inputs.check_guides(guides, contents.shape, 'guides')
   if style_guides is not None:
     if len(style_guides) != len(styles):
       raise ConfigError(f'style_guides has {len(style_guides)} entries for {len(styles)} styles')
     style_guides = [
-      _check_guides(g, s.shape, f'style_guides[{i}]')
+      inputs.check_guides(g, s.shape, f'style_guides[{i}]')
       for i, (g, s) in enumerate(zip(style_guides, styles, strict=True))
     ]
+  shapes = [s.shape[:2] for s in styles]
+  blend, style_guides = regions.settle(guides, style_guides, shapes, blend, style_weights)
   layout = PairLayout.create(num_pairs, config.devices.count)
   optimizer = make_optimizer(config) if optimizer is None else as_optimizer(optimizer)
   model, params = network or weights.load_vgg19(
@@ -361,6 +367,7 @@ def prepare(
       {name: resample.resize(g, size) for name, g in guides_.items()}
       for guides_, size in zip(style_guides, fitted, strict=True)
     ]
+  regions.check(chosen, guides, style_guides, blend, sizes, config)
   controlled, pair_styles = inputs.control_inputs(
     originals, styles, blend, config.color_control, style_guides
   )
@@ -416,27 +423,3 @@ def _check_images(images: Any, name: str, *, batched: bool = True) -> jax.Array:
   if not jnp.issubdtype(array.dtype, jnp.floating):
     raise ImageError(f'{name} must be floats in [0, 1], got dtype {array.dtype}')
   return array.astype(jnp.float32)
-
-
-def _check_guides(
-  guides: Mapping[str, Any] | None, shape: tuple[int, ...], name: str, *, batched: bool = True
-) -> dict[str, jax.Array]:
-  """`guides` `{name: (B, H, W, C)}` (or (H, W, C), not `batched`) as float32, for images of
-  `shape` (B, H, W, 3) (or (H, W, 3)); `{}` for None."""
-  del batched  # The shape says it.
-  if guides is None:
-    return {}
-  if not isinstance(guides, Mapping):
-    raise ImageError(f'{name} must be a mapping {{name: images}}, got a {type(guides).__name__}')
-  out = {}
-  for key, value in guides.items():
-    array = jnp.asarray(value)
-    if array.ndim != len(shape) or tuple(array.shape[:-1]) != tuple(shape[:-1]):
-      raise ImageError(
-        f"{name}[{key!r}] must be of shape {(*shape[:-1], 'C')} (the images' own height and "
-        f'width), got shape {array.shape}'
-      )
-    if not jnp.issubdtype(array.dtype, jnp.floating):
-      raise ImageError(f'{name}[{key!r}] must be floats in [0, 1], got dtype {array.dtype}')
-    out[key] = array.astype(jnp.float32)
-  return out

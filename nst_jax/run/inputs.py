@@ -25,7 +25,7 @@ from nst_jax.core.color import (
   to_luminance_rgb,
 )
 from nst_jax.core.terms import LossTerm
-from nst_jax.errors import ConfigError
+from nst_jax.errors import ConfigError, ImageError
 
 
 class PairStyles(NamedTuple):
@@ -159,3 +159,26 @@ def blend_weights(style_weights: Any, num_pairs: int, num_styles: int) -> np.nda
       f'({num_pairs}, {num_styles}) for {num_pairs} pair(s) and {num_styles} style(s)'
     )
   return losses.check_blend_weights(w, 'style weights of every pair')
+
+
+def check_guides(
+  guides: Mapping[str, Any] | None, shape: tuple[int, ...], name: str
+) -> dict[str, jax.Array]:
+  """`guides` `{name: (B, H, W, C)}` (or (H, W, C) for one image) as float32, for images of
+  `shape` (B, H, W, 3) (or (H, W, 3)); `{}` for None. `ImageError` naming `name` otherwise."""
+  if guides is None:
+    return {}
+  if not isinstance(guides, Mapping):
+    raise ImageError(f'{name} must be a mapping {{name: images}}, got a {type(guides).__name__}')
+  out = {}
+  for key, value in guides.items():
+    array = jnp.asarray(value)
+    if array.ndim != len(shape) or tuple(array.shape[:-1]) != tuple(shape[:-1]):
+      raise ImageError(
+        f"{name}[{key!r}] must be of shape {(*shape[:-1], 'C')} (the images' own height and "
+        f'width), got shape {array.shape}'
+      )
+    if not jnp.issubdtype(array.dtype, jnp.floating):
+      raise ImageError(f'{name}[{key!r}] must be floats in [0, 1], got dtype {array.dtype}')
+    out[key] = array.astype(jnp.float32)
+  return out

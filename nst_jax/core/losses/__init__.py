@@ -20,10 +20,11 @@ and its term, registered under the name that `config.losses` uses:
   2019): the content kept through the cosine self-similarity of sampled positions.
 * `tv` (`tv`): `total_variation`, the seed's denoising term.
 
-Shared: `sums` (sums over masked positions, for tiles), `blend` (`blend_style_targets` mixes
-several styles by mixing their statistics, not their losses), `style` (`style_target` and
-`style_loss` by kind). A module added here registers its loss on import: adding a loss is its
-module and its test.
+Shared: `sums` (sums over masked positions, for tiles and regions), `blend`
+(`blend_style_targets` mixes several styles by mixing their statistics, not their losses),
+`quantiles` (sorting and weighted quantiles, for the sliced loss), `style` (`style_target` and
+`style_loss` by kind). Every style loss honours regions (`nst_jax.core.masks`). A module added
+here registers its loss on import: adding a loss is its module and its test.
 """
 
 import importlib

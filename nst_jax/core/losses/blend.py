@@ -3,7 +3,9 @@
 A style target type blends itself: `TargetType.blend(weights, targets)` returns the statistics
 of the mixture (see each type's docstring). `blend_style_targets` applies that leaf by leaf to
 pytrees of targets, and `LayerStatistics` is the target of the per-layer style losses (Gram and
-Gaussian): each style's statistics at each layer, blended.
+Gaussian): each style's statistics at each layer, blended. With regions (`nst_jax.core.masks`)
+it holds one target per region (leaves with a leading axis R): each style's statistics over the
+pixels its region guide gives to region r, blended region by region (`blend_regions`).
 """
 
 import dataclasses
@@ -12,9 +14,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from nst_jax.core import masks
+from nst_jax.core.losses.sums import RegionSums, map_regions, region_sums
 from nst_jax.core.terms import Features
 from nst_jax.errors import ConfigError
 
@@ -96,29 +101,80 @@ class LayerStatisticsFn(Protocol):
   def from_tile_stats(self, stats: Any) -> Any: ...
 
 
+def blend_regions(targets: Sequence[Any], blend: Sequence[float], style_masses: jax.Array) -> Any:
+  """Region by region, the blend of the styles that feed each region (`masks.region_blend`).
+
+  Args:
+    targets: S targets of one type, each with leaves stacked per region (leading axis R).
+    blend: S blend weights (summing to 1).
+    style_masses: (S, R) each style's mass in each region.
+  """
+  if len(targets) == 1:
+    return targets[0]
+  weights = masks.region_blend(blend, style_masses)
+  kind = type(targets[0])
+  return map_regions(lambda w, *ts: kind.blend(list(w), ts), weights.T, *targets)
+
+
 @dataclasses.dataclass(frozen=True)
 class LayerStatistics:
   """The target of a per-layer style loss: `{layer: statistics}` of the blend of the styles.
 
   `statistics(features (h, w, c))` is one style's target at one layer; the styles' targets are
   blended with `blend_style_targets`. Tileable (`TileableTarget`): the statistics of a style
-  image add up window by window.
+  image add up window by window. With regions, each style's statistics are summed per region
+  (`sums.RegionSums`) and blended region by region.
   """
 
   statistics: LayerStatisticsFn
   layers: tuple[str, ...]
 
   def __call__(self, content: Features, styles: Sequence[Features], blend: Sequence[float]) -> Any:
-    del content
-    per_style = [{n: self.statistics(s[n]) for n in self.layers} for s in styles]
-    return blend_style_targets(per_style, blend)
+    count = masks.region_count(content)
+    if count is None:
+      per_style = [{n: self.statistics(s[n]) for n in self.layers} for s in styles]
+      return blend_style_targets(per_style, blend)
+    per_style = []
+    for s in styles:
+      masks.check_style_regions(s, count)
+      whole = {n: jnp.ones(s[n].shape[:2]) for n in self.layers}  # One window: all of it.
+      per_style.append(self.tile_stats(s, whole))
+    return self.from_tile_stats(per_style, blend)
 
-  def tile_stats(self, features: Features, masks: Mapping[str, jax.Array]) -> Any:
-    return {n: self.statistics.tile_stats(features[n], masks[n]) for n in self.layers}
+  def tile_stats(self, features: Features, masks_: Mapping[str, jax.Array]) -> Any:
+    if masks.region_count(features) is None:
+      return {n: self.statistics.tile_stats(features[n], masks_[n]) for n in self.layers}
+    return {
+      n: region_sums(
+        lambda m, n=n: self.statistics.tile_stats(features[n], m),
+        masks_[n],
+        masks.layer_mask(features, n),
+      )
+      for n in self.layers
+    }
 
   def merge_tile_stats(self, a: Any, b: Any) -> Any:
-    return {n: self.statistics.merge_tile_stats(a[n], b[n]) for n in self.layers}
+    merge = self.statistics.merge_tile_stats
+    out = {}
+    for n in self.layers:
+      if isinstance(a[n], RegionSums):
+        per_region = jax.vmap(merge)(a[n].per_region, b[n].per_region)
+        out[n] = RegionSums(per_region, a[n].mass + b[n].mass, a[n].positions + b[n].positions)
+      else:
+        out[n] = merge(a[n], b[n])
+    return out
 
   def from_tile_stats(self, per_style: Sequence[Any], blend: Sequence[float]) -> Any:
-    targets = [{n: self.statistics.from_tile_stats(s[n]) for n in self.layers} for s in per_style]
-    return blend_style_targets(targets, blend)
+    finish = self.statistics.from_tile_stats
+    if not isinstance(per_style[0][self.layers[0]], RegionSums):
+      targets = [{n: finish(s[n]) for n in self.layers} for s in per_style]
+      return blend_style_targets(targets, blend)
+    blend = [w / sum(blend) for w in blend]
+    return {
+      n: blend_regions(
+        [map_regions(finish, s[n].per_region) for s in per_style],
+        blend,
+        jnp.stack([s[n].mass for s in per_style]),
+      )
+      for n in self.layers
+    }

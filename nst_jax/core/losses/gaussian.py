@@ -1,5 +1,15 @@
 """Gaussian (mean and covariance) style statistics and their closed-form Wasserstein-2 distance,
-for ONE example's features (H, W, C), and its term."""
+for ONE example's features (H, W, C), and its term.
+
+Regions (`nst_jax.core.masks`): masked first and second moments, the Gaussian counterpart of
+Gatys et al.'s guided Gram matrices (CVPR 2017). Region r's mean and covariance are those of the
+features weighted by its weights m_r at the layer, `mu_r = sum_p m_r(p) f_p / sum_p m_r(p)` and
+`S_r = sum_p m_r(p) (f_p - mu_r)(f_p - mu_r)^T / sum_p m_r(p)`, against the moments of the style
+pixels that feed region r (a mixture, for several styles). The loss is
+`sum_r (sum_p m_r(p) / P) * W2^2_r / C`, each region weighted by its share of the P positions
+(`sums.region_loss`). The moments are summed about one shift for all regions (the mean of the
+regions' target means), so that the regions share one centred copy of the features.
+"""
 
 import dataclasses
 import functools
@@ -20,7 +30,14 @@ from nst_jax.core.losses.common import (
   positions,
   symmetrize,
 )
-from nst_jax.core.losses.sums import flat_positions, masked_outer
+from nst_jax.core.losses.sums import (
+  RegionSums,
+  flat_positions,
+  masked_outer,
+  region_loss,
+  region_sums,
+  safe_count,
+)
 
 
 class GaussianTarget(NamedTuple):
@@ -230,8 +247,9 @@ def moment_sums(features: ArrayLike, mask: ArrayLike, shift: ArrayLike) -> Momen
 
 def moments_from_sums(sums: MomentSums, shift: ArrayLike) -> tuple[jax.Array, jax.Array]:
   """`(mean (C,), population covariance (C, C))` of the positions summed."""
-  offset = sums.first / sums.count
-  cov = sums.second / sums.count - jnp.outer(offset, offset)
+  count = safe_count(sums.count)
+  offset = sums.first / count
+  cov = sums.second / count - jnp.outer(offset, offset)
   return as_float(shift) + offset, symmetrize(cov)
 
 
@@ -255,14 +273,14 @@ def gaussian_stats(features: ArrayLike, mask: ArrayLike) -> GaussianStats:
   """`GaussianStats` of features (h, w, C) where mask (h, w) is 1 (centred on their own mean)."""
   f, m = flat_positions(features, mask)
   count = jnp.sum(m)
-  mean = jnp.sum(f * m[:, None], axis=0) / jnp.maximum(count, 1.0)
+  mean = jnp.sum(f * m[:, None], axis=0) / safe_count(count)
   return GaussianStats(count, mean, masked_outer(f - mean, m))
 
 
 def merge_gaussian_stats(a: GaussianStats, b: GaussianStats) -> GaussianStats:
   """The stats of two disjoint sets of positions together (Chan et al.'s pairwise update)."""
   count = a.count + b.count
-  weight = b.count / jnp.maximum(count, 1.0)
+  weight = b.count / safe_count(count)
   delta = b.mean - a.mean
   scatter = a.scatter + b.scatter + jnp.outer(delta, delta) * a.count * weight
   return GaussianStats(count, a.mean + delta * weight, scatter)
@@ -270,7 +288,7 @@ def merge_gaussian_stats(a: GaussianStats, b: GaussianStats) -> GaussianStats:
 
 def gaussian_target_from_stats(stats: GaussianStats) -> GaussianTarget:
   """The `GaussianTarget` of the positions (as `gaussian_style_target` of all of them)."""
-  cov = symmetrize(stats.scatter / stats.count)
+  cov = symmetrize(stats.scatter / safe_count(stats.count))
   return GaussianTarget(stats.mean, cov, psd_sqrtm(cov))
 
 
@@ -279,16 +297,33 @@ def gaussian_target_from_stats(stats: GaussianStats) -> GaussianTarget:
 
 @dataclasses.dataclass(frozen=True)
 class GaussianLayerLoss:
-  """`wasserstein2_style_loss` of one layer against its `GaussianTarget`; tileable."""
+  """`wasserstein2_style_loss` of one layer against its `GaussianTarget`; tileable; with regions,
+  masked moments (see the module docstring)."""
 
   def __call__(self, features: jax.Array, target: GaussianTarget, key: Any = None) -> jax.Array:
     return wasserstein2_style_loss(features, *target)
 
-  def tile_sums(self, features: jax.Array, mask: jax.Array, target: GaussianTarget) -> MomentSums:
-    return moment_sums(features, mask, target.mean)
+  def region_loss(self, features: jax.Array, regions: jax.Array, target: GaussianTarget, key=None):
+    ones = jnp.ones(features.shape[:2], jnp.float32)
+    return self.from_tile_sums(self.tile_sums(features, ones, target, regions), target)
 
-  def from_tile_sums(self, totals: MomentSums, target: GaussianTarget) -> jax.Array:
-    return gaussian_loss_from_sums(totals, target)
+  def tile_sums(
+    self, features: jax.Array, mask: jax.Array, target: GaussianTarget, regions: Any = None
+  ) -> MomentSums | RegionSums:
+    if regions is None:
+      return moment_sums(features, mask, target.mean)
+    shift = jnp.mean(target.mean, axis=0)
+    return region_sums(lambda m: moment_sums(features, m, shift), mask, regions)
+
+  def from_tile_sums(self, totals: MomentSums | RegionSums, target: GaussianTarget) -> jax.Array:
+    if not isinstance(totals, RegionSums):
+      return gaussian_loss_from_sums(totals, target)
+    shift = jnp.mean(target.mean, axis=0)
+
+    def one(sums: MomentSums, region_target: GaussianTarget) -> jax.Array:
+      return wasserstein2_from_moments(*moments_from_sums(sums, shift), region_target)
+
+    return region_loss(one, totals, target)
 
 
 @dataclasses.dataclass(frozen=True)

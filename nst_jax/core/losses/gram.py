@@ -1,4 +1,17 @@
-"""Gatys et al.'s Gram-matrix style loss, for ONE example's features (H, W, C), and its term."""
+"""Gatys et al.'s Gram-matrix style loss, for ONE example's features (H, W, C), and its term.
+
+Regions (`nst_jax.core.masks`): the guided Gram matrices of Gatys et al., "Controlling Perceptual
+Factors in Neural Style Transfer" (CVPR 2017, their `GramMSEGuided`). Region r's Gram matrix is
+`G_r = sum_p m_r(p) f_p f_p^T / sum_p m_r(p)`, with m_r the region's weights at the layer (the
+box rule of `masks.downsample`), against its own target: the Gram matrix of the style pixels
+that feed region r, computed the same way from the style's region guide. Dividing by the mask's
+sum makes a region's statistics independent of its area. The loss is
+`sum_r (sum_p m_r(p) / P) * mean((G_r - T_r)**2)`, each region weighted by its share of the P
+positions (`sums.region_loss`): a position gets the same pull as without regions, and one region
+of all ones is exactly the plain loss. Gatys et al. multiply the features by the guide, which
+weighs soft masks by m**2; weighing by m keeps `G_r` the second moment of a weighted
+distribution, as the Gaussian and sliced losses read their regions.
+"""
 
 import dataclasses
 from collections.abc import Mapping, Sequence
@@ -11,7 +24,14 @@ from jax.typing import ArrayLike
 from nst_jax.core import terms
 from nst_jax.core.losses.blend import LayerStatistics
 from nst_jax.core.losses.common import PRECISION, as_float, check_features, check_square, positions
-from nst_jax.core.losses.sums import flat_positions, masked_outer
+from nst_jax.core.losses.sums import (
+  RegionSums,
+  flat_positions,
+  masked_outer,
+  region_loss,
+  region_sums,
+  safe_count,
+)
 
 
 class GramTarget(NamedTuple):
@@ -120,13 +140,14 @@ def gram_sums(features: ArrayLike, mask: ArrayLike) -> GramSums:
 
 
 def gram_target_from_sums(sums: GramSums) -> GramTarget:
-  """The `GramTarget` of the positions summed (as `gram_style_target` of all of them)."""
-  return GramTarget(sums.outer / sums.count)
+  """The `GramTarget` of the positions summed (as `gram_style_target` of all of them; zeros for
+  none)."""
+  return GramTarget(sums.outer / safe_count(sums.count))
 
 
 def gram_loss_from_sums(sums: GramSums, target_gram: ArrayLike) -> jax.Array:
   """`gram_style_loss` of the positions summed: `mean((outer / count - target_gram)**2)`."""
-  return jnp.mean(jnp.square(sums.outer / sums.count - as_float(target_gram)))
+  return jnp.mean(jnp.square(sums.outer / safe_count(sums.count) - as_float(target_gram)))
 
 
 # --- The term ------------------------------------------------------------------------------------
@@ -134,15 +155,26 @@ def gram_loss_from_sums(sums: GramSums, target_gram: ArrayLike) -> jax.Array:
 
 @dataclasses.dataclass(frozen=True)
 class GramLayerLoss:
-  """`gram_style_loss` of one layer against its `GramTarget`; tileable."""
+  """`gram_style_loss` of one layer against its `GramTarget`; tileable; with regions, guided
+  Gram matrices (see the module docstring)."""
 
   def __call__(self, features: jax.Array, target: GramTarget, key: Any = None) -> jax.Array:
     return gram_style_loss(features, target.gram)
 
-  def tile_sums(self, features: jax.Array, mask: jax.Array, target: GramTarget) -> GramSums:
-    return gram_sums(features, mask)
+  def region_loss(self, features: jax.Array, regions: jax.Array, target: GramTarget, key=None):
+    ones = jnp.ones(features.shape[:2], jnp.float32)
+    return self.from_tile_sums(self.tile_sums(features, ones, target, regions), target)
 
-  def from_tile_sums(self, totals: GramSums, target: GramTarget) -> jax.Array:
+  def tile_sums(
+    self, features: jax.Array, mask: jax.Array, target: GramTarget, regions: Any = None
+  ) -> GramSums | RegionSums:
+    if regions is None:
+      return gram_sums(features, mask)
+    return region_sums(lambda m: gram_sums(features, m), mask, regions)
+
+  def from_tile_sums(self, totals: GramSums | RegionSums, target: GramTarget) -> jax.Array:
+    if isinstance(totals, RegionSums):
+      return region_loss(lambda s, t: gram_loss_from_sums(s, t.gram), totals, target)
     return gram_loss_from_sums(totals, target.gram)
 
 

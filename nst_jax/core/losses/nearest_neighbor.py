@@ -8,17 +8,25 @@ or a mix) under the centred cosine distance, and the loss pulls the output's hyp
 it: the mean of `1 - cos`. The search is the expensive part, so it runs rarely (once per scale,
 and again every K steps if asked), and in blocks of query positions, so that its peak memory is
 bounded whatever the sizes (see `nearest_neighbors`).
+
+Regions (`nst_jax.core.masks`; NNST's "doodle" guidance and STROTSS's region pairs): an output
+position in region r searches only the style hypercolumns of region r; the distance to any other
+region is +inf. On the hypercolumn grid (the box rule of `masks.downsample` at `stride`), an
+output position belongs to the region where its weight is largest and counts in the loss with
+that weight (a strength map's grey level; 0 outside every region: content only), and a style
+hypercolumn belongs to every region where its weight is at least one half. The loss is
+`sum_p w_p (1 - cos(x_p, t_p)) / N`, which one region of ones makes the plain mean.
 """
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from nst_jax.core import terms
+from nst_jax.core import masks, terms
 from nst_jax.core.losses.common import PRECISION, as_float
 from nst_jax.errors import ConfigError
 
@@ -37,12 +45,18 @@ class NearestNeighborTarget(NamedTuple):
       False are padding).
     valid: (M,) bool, which rows of `style` are real.
     content: (N, D) the content's hypercolumns, for queries that mix content and output.
+    regions, weights, style_regions: with regions (else None), (N,) int32 each output
+      position's region (-1: none) and (N,) its weight in the loss; (M, R) bool the regions that
+      each style hypercolumn serves.
   """
 
   matches: jax.Array
   style: jax.Array
   valid: jax.Array
   content: jax.Array
+  regions: jax.Array | None = None
+  weights: jax.Array | None = None
+  style_regions: jax.Array | None = None
 
 
 def hypercolumn_grid(image_shape: Sequence[int], stride: int) -> tuple[int, int]:
@@ -103,21 +117,27 @@ def nearest_neighbors(
   *,
   valid: ArrayLike | None = None,
   block_size: int = 1024,
+  query_regions: ArrayLike | None = None,
+  key_regions: ArrayLike | None = None,
 ) -> jax.Array:
   """For each query, the index of its nearest key under the centred cosine distance.
 
   Queries are centred by their own mean and keys by theirs (over the valid keys), as in NNST:
   the distance then compares how each vector differs from its image's average, not the common
-  offset of all ReLU features. The search runs over blocks of `block_size` queries, one after
-  another, each against all keys: besides its inputs it holds the normalised keys and one block's
-  similarities, about `4 * (M * D + block_size * M)` bytes for M keys of D channels (float32),
-  whatever the number N of queries; without blocks it would need `4 * N * M`.
+  offset of all ReLU features (with regions, by the mean of the keys of the query's region). The
+  search runs over blocks of `block_size` queries, one after another, each against all keys:
+  besides its inputs it holds the normalised keys and one block's similarities, about
+  `4 * (M * D + block_size * M)` bytes for M keys of D channels (float32), whatever the number N
+  of queries; without blocks it would need `4 * N * M`.
 
   Args:
     queries: (N, D) or (h, w, D).
     keys: (M, D) or (h', w', D).
     valid: (M,) bool, False for keys that must never be chosen (padding); None: all valid.
     block_size: queries per block, >= 1. The result does not depend on it.
+    query_regions, key_regions: (N,) int each query's region (-1: any) and (M, R) bool the
+      regions each key serves: a query in region r searches only keys that serve r (all valid
+      keys if none does). None: no regions.
 
   Returns:
     (N,) int32 indices into the keys (row-major for a grid).
@@ -130,13 +150,17 @@ def nearest_neighbors(
   mask = jnp.ones(k.shape[0], bool) if valid is None else jnp.asarray(valid, bool)
   if mask.shape != k.shape[:1]:
     raise ValueError(f'valid must have shape ({k.shape[0]},), got {mask.shape}')
-  key_mean = jnp.sum(jnp.where(mask[:, None], k, 0.0), axis=0) / jnp.maximum(jnp.sum(mask), 1)
-  k = _normalize(k - key_mean)
   q = _normalize(q - jnp.mean(q, axis=0))
   count = q.shape[0]
   block = min(block_size, count)
   blocks = -(-count // block)
   q = jnp.pad(q, ((0, blocks * block - count), (0, 0))).reshape(blocks, block, -1)
+  if query_regions is not None:
+    regions = jnp.pad(jnp.asarray(query_regions, jnp.int32), (0, blocks * block - count))
+    search = _region_search(k, mask, jnp.asarray(key_regions, bool))
+    return jax.lax.map(search, (q, regions.reshape(blocks, block))).reshape(-1)[:count]
+  key_mean = jnp.sum(jnp.where(mask[:, None], k, 0.0), axis=0) / jnp.maximum(jnp.sum(mask), 1)
+  k = _normalize(k - key_mean)
 
   def search(qb: jax.Array) -> jax.Array:
     similarity = jnp.matmul(qb, k.T, precision=PRECISION)
@@ -145,12 +169,39 @@ def nearest_neighbors(
   return jax.lax.map(search, q).reshape(-1)[:count]
 
 
+def _region_search(keys: jax.Array, valid: jax.Array, serves: jax.Array):
+  """The search of one block of (normalised queries, their regions) among the keys of each
+  query's region, the keys centred by the mean of that region's keys (so that a region's matches
+  do not depend on the keys of another): `cos = (q.k - q.mu_r) / |k - mu_r|`."""
+  serves = serves & valid[:, None]
+  members = serves.astype(keys.dtype)
+  means = jnp.matmul(members.T, keys, precision=PRECISION)
+  means = means / jnp.maximum(jnp.sum(members, axis=0), 1.0)[:, None]
+  # |k - mu_r|^2 for every key and region, without an (R, M, D) array.
+  cross = jnp.matmul(means, keys.T, precision=PRECISION)
+  squares = jnp.sum(jnp.square(keys), 1)[None] - 2 * cross + jnp.sum(jnp.square(means), 1)[:, None]
+  inverse_norms = jax.lax.rsqrt(jnp.maximum(squares, _NORM_FLOOR))
+
+  def search(block_queries: tuple[jax.Array, jax.Array]) -> jax.Array:
+    qb, rb = block_queries
+    r = jnp.maximum(rb, 0)
+    offsets = jnp.take_along_axis(jnp.matmul(qb, means.T, precision=PRECISION), r[:, None], 1)
+    similarity = (jnp.matmul(qb, keys.T, precision=PRECISION) - offsets) * inverse_norms[r]
+    allowed = jnp.where(rb[:, None] >= 0, serves.T[r], valid)
+    allowed = jnp.where(jnp.any(allowed, axis=1, keepdims=True), allowed, valid)
+    return jnp.argmax(jnp.where(allowed, similarity, -jnp.inf), axis=1).astype(jnp.int32)
+
+  return search
+
+
 def nearest_neighbor_target(
   content: ArrayLike,
   style: ArrayLike,
   *,
   valid: ArrayLike | None = None,
   block_size: int = 1024,
+  regions: ArrayLike | None = None,
+  style_regions: ArrayLike | None = None,
 ) -> NearestNeighborTarget:
   """Matches each content hypercolumn to its nearest style hypercolumn (the first target).
 
@@ -159,14 +210,26 @@ def nearest_neighbor_target(
     style: (M, D) or (h', w', D) style hypercolumns.
     valid: (M,) bool, see `nearest_neighbors`.
     block_size: see `nearest_neighbors`.
+    regions: (N, R) or (h, w, R) each output position's weight in each region, or None.
+    style_regions: (M, R) each style hypercolumn's weight in each region (with `regions`).
 
   Returns:
     A `NearestNeighborTarget` whose matches are found from the content.
   """
   c, s = _rows(content, 'content'), _rows(style, 'style')
   mask = jnp.ones(s.shape[0], bool) if valid is None else jnp.asarray(valid, bool)
-  index = nearest_neighbors(c, s, valid=mask, block_size=block_size)
-  return NearestNeighborTarget(s[index], s, mask, c)
+  target = NearestNeighborTarget(s, s, mask, c)
+  if regions is not None:
+    weights = _rows(regions, 'regions')
+    best = jnp.max(weights, axis=1)
+    target = target._replace(
+      regions=jnp.where(best > 0, jnp.argmax(weights, axis=1), -1).astype(jnp.int32),
+      weights=best,
+      style_regions=_rows(style_regions, 'style_regions') >= 0.5,
+    )
+  regions = {'query_regions': target.regions, 'key_regions': target.style_regions}
+  index = nearest_neighbors(c, s, valid=mask, block_size=block_size, **regions)
+  return target._replace(matches=s[index])
 
 
 def rematch(
@@ -192,7 +255,10 @@ def rematch(
   if x.shape != target.content.shape:
     raise ValueError(f'output hypercolumns {x.shape} differ from the target {target.content.shape}')
   query = (1.0 - content_mix) * x + content_mix * target.content
-  index = nearest_neighbors(query, target.style, valid=target.valid, block_size=block_size)
+  regions = {'query_regions': target.regions, 'key_regions': target.style_regions}
+  index = nearest_neighbors(
+    query, target.style, valid=target.valid, block_size=block_size, **regions
+  )
   return target._replace(matches=target.style[index])
 
 
@@ -217,7 +283,8 @@ def nearest_neighbor_style_loss(
 
   Returns:
     Scalar in [0, 2]; 0 when each output hypercolumn is (a positive multiple of) its match, e.g.
-    when the output's hypercolumns are the style's in any order.
+    when the output's hypercolumns are the style's in any order. With a target's region
+    `weights`, `sum_p w_p (1 - cos) / N`.
   """
   x = _rows(features, 'features')
   if isinstance(target, NearestNeighborTarget):
@@ -231,6 +298,8 @@ def nearest_neighbor_style_loss(
   if matches.shape != x.shape:
     raise ValueError(f'matches have shape {matches.shape}, the features {x.shape}')
   cosine = jnp.sum(_normalize(x) * _normalize(jax.lax.stop_gradient(matches)), axis=-1)
+  if isinstance(target, NearestNeighborTarget) and target.weights is not None:
+    return jnp.sum(target.weights * (1.0 - cosine)) / x.shape[0]
   return jnp.mean(1.0 - cosine)
 
 
@@ -277,7 +346,8 @@ class NearestNeighborStyleTarget:
       )
     grid = hypercolumn_grid(content['image'].shape, self.stride)
     ours = hypercolumns(content, self.layer_weights, grid)
-    parts, valid = [], []
+    count = masks.region_count(content)
+    parts, valid, serves = [], [], []
     for s in styles:
       style_grid = hypercolumn_grid(s['image'].shape, self.stride)
       h = hypercolumns(s, self.layer_weights, style_grid)
@@ -285,17 +355,25 @@ class NearestNeighborStyleTarget:
       size = max(style_grid) ** 2
       parts.append(jnp.pad(h, ((0, size - h.shape[0]), (0, 0))))
       valid.append(jnp.arange(size) < h.shape[0])
-    return nearest_neighbor_target(
-      ours, jnp.concatenate(parts), valid=jnp.concatenate(valid), block_size=self.block_size
-    )
+      if count is not None:
+        masks.check_style_regions(s, count)
+        regions = masks.grid_mask(s, self.stride, style_grid).reshape(-1, count)
+        serves.append(jnp.pad(regions, ((0, size - h.shape[0]), (0, 0))))
+    regions = {}
+    if count is not None:
+      content_regions = masks.grid_mask(content, self.stride, grid)
+      regions = {'regions': content_regions, 'style_regions': jnp.concatenate(serves)}
+    keys, valid = jnp.concatenate(parts), jnp.concatenate(valid)
+    return nearest_neighbor_target(ours, keys, valid=valid, block_size=self.block_size, **regions)
 
 
 @dataclasses.dataclass(frozen=True)
 class NearestNeighborLoss:
-  """`nearest_neighbor_style_loss` of the image's hypercolumns."""
+  """`nearest_neighbor_style_loss` of the image's hypercolumns (regions: see the module)."""
 
   layer_weights: terms.LayerWeights
   stride: int
+  reads_regions: ClassVar[bool] = True
 
   def __call__(self, features: terms.Features, target: NearestNeighborTarget) -> jax.Array:
     grid = hypercolumn_grid(features['image'].shape, self.stride)

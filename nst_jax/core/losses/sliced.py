@@ -19,6 +19,18 @@ When the output and the style have different numbers of positions (or the style 
 blend, or padded), the style's quantile function is interpolated linearly at the output's
 quantile levels `(j + 0.5) / Q`: with Q positions each carrying mass 1/Q, sample j of the sorted
 output sits at that level.
+
+Regions (`nst_jax.core.masks`; STROTSS's region pairs, Kolkin et al. 2019, which match the
+output's features in region r with the style's features in the style's region r): along each
+direction, the distribution of the output's projections weighted by region r's weights m_r(p)
+is compared with that of the style's projections weighted by its region guide (a target holds
+one weight vector per region). Shapes stay static under `vmap`: every position stays in every
+region's sums, with its weight. The output is sorted once; in region r its sample j carries mass
+`m_r(j) / M_r` and sits at the middle of its mass, level `c_j`, where it is compared with the
+style's region-r quantile at `c_j` (the style's quantiles are kept on the uniform levels
+`(j + 0.5) / Q`, so reading them at `c_j` is one linear interpolation). The loss is
+`sum_r sum_j m_r(j) (y_j - q_r(c_j))^2 / (Q L)`: each region's weighted mean, weighted by its share
+`M_r / Q` of the positions; one region of ones is exactly the plain loss.
 """
 
 import dataclasses
@@ -27,12 +39,13 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
-from nst_jax.core import terms
+from nst_jax.core import masks, terms
+from nst_jax.core.losses import quantiles
 from nst_jax.core.losses.blend import blend_style_targets
 from nst_jax.core.losses.common import PRECISION, as_float, check_features, positions
+from nst_jax.core.masks import TINY_MASS
 
 
 class SlicedTarget(NamedTuple):
@@ -41,7 +54,8 @@ class SlicedTarget(NamedTuple):
   Attributes:
     samples: (P, C) feature vectors, one per style position (rows with zero weight are padding).
     weights: (P,) their probability masses, >= 0 and summing to 1. Uniform 1/P for one style;
-      a blend scales each style's masses by its blend weight; padding has mass 0.
+      a blend scales each style's masses by its blend weight; padding has mass 0. With regions,
+      (R, P): one distribution over the samples per region.
   """
 
   samples: jax.Array
@@ -64,7 +78,8 @@ class SortedProjections(NamedTuple):
   Attributes:
     directions: (C, L) unit vectors, one per column.
     quantiles: (L, Q) the style's quantiles along each direction at levels `(j + 0.5) / Q`,
-      ascending in j; Q is the number of output positions the loss will be given.
+      ascending in j; Q is the number of output positions the loss will be given. With regions,
+      (R, L, Q): each region's.
   """
 
   directions: jax.Array
@@ -125,83 +140,6 @@ def sliced_style_target(features: ArrayLike, *, pad_to: int | None = None) -> Sl
   )
 
 
-def _host_argsort(values: jax.Array) -> jax.Array:
-  return jax.pure_callback(
-    lambda v: np.argsort(v, axis=-1).astype(np.int32),
-    jax.ShapeDtypeStruct(values.shape, jnp.int32),
-    values,
-    vmap_method='expand_dims',
-  )
-
-
-def _argsort(values: jax.Array) -> jax.Array:
-  """(..., P) -> int32 indices that sort `values` along the last axis; not differentiated.
-
-  XLA:CPU sorts with a comparator, about ten times slower than NumPy's vectorised sort (1 s
-  against 0.1 s for the 64 x 65536 projections of relu1_1 at 256 px), so on a CPU NumPy finds
-  the order (a host callback); on accelerators `lax.sort` does.
-  """
-  return jax.lax.platform_dependent(
-    jax.lax.stop_gradient(values),
-    cpu=_host_argsort,
-    default=lambda v: jnp.argsort(v, axis=-1).astype(jnp.int32),
-  )
-
-
-def _sort(values: jax.Array) -> jax.Array:
-  """`values` sorted along the last axis; the gradient flows back through the permutation."""
-  return jnp.take_along_axis(values, _argsort(values), axis=-1)
-
-
-def _levels(num: int) -> jax.Array:
-  return (jnp.arange(num, dtype=jnp.float32) + 0.5) / num
-
-
-def _interpolate(position: jax.Array, values: jax.Array, num: int) -> jax.Array:
-  """Piecewise-linear interpolation of each row's (position, value) points, positions
-  ascending, at the levels `(j + 0.5) / num`; flat beyond the first and last point.
-
-  `jnp.interp` in a vmap does the same, but its binary searches take twice as long on a CPU: as
-  the levels are evenly spaced, the number of points at or below each level is a histogram of
-  the points' level indices, summed.
-  """
-  lines, count = position.shape
-  if count == 1:
-    return jnp.broadcast_to(values, (lines, num))
-  bins = jnp.clip(jnp.ceil(position * num - 0.5), 0, num).astype(jnp.int32)
-  rows = jnp.broadcast_to(jnp.arange(lines)[:, None], bins.shape)
-  counts = jnp.zeros((lines, num + 1), jnp.int32).at[rows, bins].add(1)
-  upper = jnp.clip(jnp.cumsum(counts, axis=1)[:, :num], 1, count - 1)
-  lower = upper - 1
-  p0, p1 = (jnp.take_along_axis(position, i, axis=1) for i in (lower, upper))
-  v0, v1 = (jnp.take_along_axis(values, i, axis=1) for i in (lower, upper))
-  width = p1 - p0
-  safe = jnp.where(width > 0, width, 1.0)
-  t = jnp.clip(jnp.where(width > 0, (_levels(num) - p0) / safe, 0.0), 0.0, 1.0)
-  return v0 + t * (v1 - v0)
-
-
-def _quantiles(values: jax.Array, weights: jax.Array | None, num: int) -> jax.Array:
-  """(L, P) projections with (P,) masses (None: uniform) -> (L, num) quantiles at `_levels`."""
-  lines, count = values.shape
-  if weights is None:
-    ordered = _sort(values)
-    if count == num:  # Equal counts: the sorted values are the quantiles (no interpolation).
-      return ordered
-    return _interpolate(jnp.broadcast_to(_levels(count), ordered.shape), ordered, num)
-  valid = weights > 0
-  # Padding sorts last (value +inf), then takes the largest real value, so that interpolation
-  # past the last real sample stays flat and finite.
-  keyed = jnp.where(valid, values, jnp.inf)
-  order = _argsort(keyed)
-  ordered, masses = jnp.take_along_axis(keyed, order, axis=1), weights[order]
-  top = jnp.max(jnp.where(valid, values, -jnp.inf), axis=1, keepdims=True)
-  ordered = jnp.where(masses > 0, ordered, top)
-  # Sample i holds the mass between cum_i - w_i and cum_i; it sits at the middle of it.
-  position = jnp.cumsum(masses, axis=1) - 0.5 * masses
-  return _interpolate(position, ordered, num)
-
-
 def sorted_projections(
   target: SlicedTarget | ArrayLike, directions: ArrayLike, num_positions: int
 ) -> SortedProjections:
@@ -213,7 +151,8 @@ def sorted_projections(
     num_positions: Q, the number of positions (H*W) of the features the loss will be given.
 
   Returns:
-    `SortedProjections(directions (C, L), quantiles (L, Q))`.
+    `SortedProjections(directions (C, L), quantiles (L, Q))`; (R, L, Q) for a target with
+    weights per region.
   """
   if not isinstance(target, SlicedTarget):
     target = sliced_style_target(target)
@@ -224,7 +163,9 @@ def sorted_projections(
   if num_positions < 1:
     raise ValueError(f'num_positions must be >= 1, got {num_positions}')
   projected = jnp.matmul(samples, d, precision=PRECISION).T
-  return SortedProjections(d, _quantiles(projected, as_float(target.weights), num_positions))
+  return SortedProjections(
+    d, quantiles.weighted_quantiles(projected, as_float(target.weights), num_positions)
+  )
 
 
 def sliced_wasserstein_style_loss(
@@ -234,6 +175,7 @@ def sliced_wasserstein_style_loss(
   key: ArrayLike | None = None,
   num_directions: int = 64,
   relative: bool = False,
+  regions: ArrayLike | None = None,
 ) -> jax.Array:
   """Sliced Wasserstein-2 distance between the output's and the style's feature distributions.
 
@@ -255,7 +197,10 @@ def sliced_wasserstein_style_loss(
     num_directions: L >= 1.
     relative: divide by the mean square of the style's quantiles (its second moment along the
       directions): a scale-free value, 0 at the style and of order 1 for unrelated features,
-      so that layers whose activations differ by orders of magnitude weigh alike.
+      so that layers whose activations differ by orders of magnitude weigh alike (with
+      regions, each region's value by its own quantiles').
+    regions: (H, W, R) each position's weight in each region, against a target with one set of
+      weights (or quantiles) per region; see the module docstring. None: no regions.
 
   Returns:
     Scalar >= 0.
@@ -264,12 +209,13 @@ def sliced_wasserstein_style_loss(
     ValueError: bad shapes, or no `key` for a target that needs one.
   """
   x = positions(check_features(features))
+  lead = () if regions is None else (as_float(regions).shape[-1],)
   if isinstance(target, SortedProjections):
     d, expected = as_float(target.directions), as_float(target.quantiles)
-    if d.ndim != 2 or d.shape[0] != x.shape[1] or expected.shape != (d.shape[1], x.shape[0]):
+    if d.ndim != 2 or d.shape[0] != x.shape[1] or expected.shape != (*lead, d.shape[1], x.shape[0]):
       raise ValueError(
-        f'SortedProjections for ({x.shape[1]}, L) directions and (L, {x.shape[0]}) quantiles '
-        f'expected, got {d.shape} and {expected.shape}'
+        f'SortedProjections for ({x.shape[1]}, L) directions and {(*lead, "L", x.shape[0])} '
+        f'quantiles expected, got {d.shape} and {expected.shape}'
       )
   else:
     if key is None:
@@ -277,15 +223,23 @@ def sliced_wasserstein_style_loss(
     if not isinstance(target, SlicedTarget):
       target = sliced_style_target(target)
     samples, weights = as_float(target.samples), as_float(target.weights)
-    if samples.ndim != 2 or samples.shape[1] != x.shape[1] or weights.shape != samples.shape[:1]:
+    if (
+      samples.ndim != 2
+      or samples.shape[1] != x.shape[1]
+      or weights.shape != (*lead, samples.shape[0])
+    ):
       raise ValueError(
-        f'style samples must be (P, {x.shape[1]}) with weights (P,), got {samples.shape} and '
-        f'{weights.shape}'
+        f'style samples must be (P, {x.shape[1]}) with weights {(*lead, "P")}, got '
+        f'{samples.shape} and {weights.shape}'
       )
     d = random_directions(key, x.shape[1], num_directions)
     projected = jnp.matmul(samples, d, precision=PRECISION).T
-    expected = _quantiles(projected, weights, x.shape[0])
-  ours = _sort(jnp.matmul(x, d, precision=PRECISION).T)
+    expected = quantiles.weighted_quantiles(projected, weights, x.shape[0])
+  projected = jnp.matmul(x, d, precision=PRECISION).T
+  if regions is not None:
+    weights = as_float(regions).reshape(x.shape[0], -1)
+    return quantiles.region_distance(projected, weights, expected, relative)
+  ours = quantiles.sort(projected)
   value = jnp.mean(jnp.square(ours - expected))
   if relative:
     value = value / jnp.maximum(jnp.mean(jnp.square(expected)), 1e-12)
@@ -297,22 +251,52 @@ def sliced_wasserstein_style_loss(
 
 @dataclasses.dataclass(frozen=True)
 class SlicedLayerLoss:
-  """`sliced_wasserstein_style_loss` of one layer, with the layer's own key."""
+  """`sliced_wasserstein_style_loss` of one layer, with the layer's own key; with regions, the
+  regional distance (see the module docstring)."""
 
   num_directions: int
   relative: bool = False
 
   def __call__(self, features: jax.Array, target: Any, key: jax.Array | None) -> jax.Array:
+    return self.region_loss(features, None, target, key)
+
+  def region_loss(self, features, regions, target: Any, key: jax.Array | None) -> jax.Array:
     return sliced_wasserstein_style_loss(
-      features, target, key=key, num_directions=self.num_directions, relative=self.relative
+      features,
+      target,
+      key=key,
+      num_directions=self.num_directions,
+      relative=self.relative,
+      regions=regions,
     )
+
+
+def _region_samples(styles, name: str, blend, count: int, pad: bool) -> SlicedTarget:
+  """The styles' samples at layer `name`, with one distribution over them for each of `count`
+  regions: style s's positions weighted by its region guide, normalised, times its blend weight
+  in that region."""
+  samples, weights, style_masses = [], [], []
+  for s in styles:
+    masks.check_style_regions(s, count)
+    target = sliced_style_target(s[name], pad_to=_square(s[name]) if pad else None)
+    regions = masks.layer_mask(s, name).reshape(-1, count).T
+    mass = jnp.sum(regions, axis=1, keepdims=True)
+    padding = target.samples.shape[0] - regions.shape[1]
+    samples.append(target.samples)
+    weights.append(jnp.pad(regions / jnp.maximum(mass, TINY_MASS), ((0, 0), (0, padding))))
+    style_masses.append(mass[:, 0])
+  shares = masks.region_blend(blend, jnp.stack(style_masses))
+  return SlicedTarget(
+    jnp.concatenate(samples),
+    jnp.concatenate([w * share[:, None] for w, share in zip(weights, shares, strict=True)], 1),
+  )
 
 
 @dataclasses.dataclass(frozen=True)
 class SlicedStyleTarget:
   """Per layer: the blended style samples (padded to the square of their longest side, which all
   styles fitted to one size share), or with `seed`, their sorted projections on directions drawn
-  once from it."""
+  once from it. With regions, one distribution over the samples per region."""
 
   layers: tuple[str, ...]
   num_directions: int
@@ -320,12 +304,16 @@ class SlicedStyleTarget:
 
   def __call__(self, content: terms.Features, styles: Sequence[terms.Features], blend) -> Any:
     targets = {}
+    regions = masks.region_count(content)
     for name in self.layers:
-      per_style = [
-        sliced_style_target(s[name], pad_to=None if self.seed is not None else _square(s[name]))
-        for s in styles
-      ]
-      pooled = blend_style_targets(per_style, blend)
+      if regions is not None:
+        pooled = _region_samples(styles, name, blend, regions, pad=self.seed is None)
+      else:
+        per_style = [
+          sliced_style_target(s[name], pad_to=None if self.seed is not None else _square(s[name]))
+          for s in styles
+        ]
+        pooled = blend_style_targets(per_style, blend)
       if self.seed is not None:
         key = terms.layer_key(jax.random.key(self.seed), name)
         directions = random_directions(key, content[name].shape[-1], self.num_directions)

@@ -7,17 +7,26 @@ the neighbour differences for total variation. Each loss module has its `*_sums`
 take a window of features (h, w, C) and a `mask` (h, w) of the positions the window owns, and its
 `*_from_sums`: adding the sums of windows whose masks partition the image and applying
 `*_from_sums` to the totals gives the loss of the whole image, up to float rounding.
-`nst_jax.run.tiles` builds tiled objectives on this. A mask of weights in [0, 1] (a region's
-guide) weighs each position instead.
+`nst_jax.run.tiles` builds tiled objectives on this. A mask of weights in [0, 1] weighs each
+position instead: the same sums, finished, are the loss of the weighted positions.
+
+Regions (`nst_jax.core.masks`): a loss that paints each region with its own target keeps its sums
+per region (`RegionSums`, from `region_sums`: the sums over the positions weighted by the mask
+times region r's weights, stacked), and its value is `region_loss`: each region's loss, weighted
+by its share of the positions. So a region gets the same pull per position as the whole image
+would without regions, whatever its size, and one region that covers the whole image gives
+exactly the loss without regions.
 """
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from nst_jax.core.losses.common import PRECISION, as_float, positions
+from nst_jax.core.masks import TINY_MASS
 
 
 def flat_positions(features: ArrayLike, mask: ArrayLike) -> tuple[jax.Array, jax.Array]:
@@ -58,3 +67,64 @@ class ErrorSums(NamedTuple):
 def mean_from_sums(sums: ErrorSums) -> jax.Array:
   """`total / count`: `content_loss` (or `total_variation`) of the entries summed."""
   return sums.total / sums.count
+
+
+def safe_count(count: jax.Array) -> jax.Array:
+  """`count`, at least `TINY_MASS`: an empty region's statistics are zeros, not NaN."""
+  return jnp.maximum(count, TINY_MASS)
+
+
+class RegionSums(NamedTuple):
+  """A loss's sums kept per region.
+
+  Attributes:
+    per_region: the loss's own sums over each region's weighted positions, each leaf with a
+      leading axis R.
+    mass: (R,) each region's weight summed over the positions: how many positions it holds.
+    positions: () how many positions were summed (the window's core, or the whole image).
+  """
+
+  per_region: Any
+  mass: jax.Array
+  positions: jax.Array
+
+
+def region_sums(
+  sums_of: Callable[[jax.Array], Any], mask: ArrayLike, regions: ArrayLike
+) -> RegionSums:
+  """`sums_of(mask * regions[..., r])` for each region r, stacked.
+
+  Args:
+    sums_of: the loss's sums over the positions weighted by an (h, w) mask.
+    mask: (h, w) the positions summed (a window's core; ones for the whole image).
+    regions: (h, w, R) each position's weight in each region.
+  """
+  m, weights = as_float(mask), as_float(regions)
+  if weights.ndim != 3 or weights.shape[:2] != m.shape:
+    raise ValueError(f'expected regions (h, w, R) for a mask {m.shape}, got {weights.shape}')
+  # One region at a time: each keeps one (P, C) temporary, not R of them.
+  per_region = [sums_of(m * weights[..., r]) for r in range(weights.shape[-1])]
+  return RegionSums(
+    jax.tree.map(lambda *xs: jnp.stack(xs), *per_region),
+    jnp.sum(m[..., None] * weights, axis=(0, 1)),
+    jnp.sum(m),
+  )
+
+
+def map_regions(fn: Callable[..., Any], *trees: Any) -> Any:
+  """`fn` applied to each region's slice of `trees` (leaves with a leading axis R), stacked.
+
+  `jax.vmap(fn)`, unrolled: XLA:CPU deadlocks when two batched LAPACK calls (a vmapped `eigh`)
+  run at once on a small thread pool (each waits for pool threads the other holds; seen on 2
+  cores), and R is small.
+  """
+  count = jax.tree.leaves(trees)[0].shape[0]
+  outs = [fn(*jax.tree.map(lambda x, r=r: x[r], trees)) for r in range(count)]
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
+
+
+def region_loss(loss_of: Callable[[Any, Any], jax.Array], totals: RegionSums, target: Any) -> Any:
+  """`sum_r (mass_r / positions) * loss_of(sums_r, target_r)`: each region's loss from its sums
+  and its own target (`target`'s leaves have a leading axis R), weighted by its share."""
+  values = map_regions(loss_of, totals.per_region, target)
+  return jnp.sum(totals.mass / safe_count(totals.positions) * values)
