@@ -42,9 +42,9 @@ class BatchInputs(NamedTuple):
   """What one `stylize` call of a batch receives (this process's pairs only).
 
   Attributes:
-    contents: (B, H, W, 3) in [0, 1].
+    contents: (B, H, W, 3) in [0, 1], or B images (H_i, W_i, 3) of different sizes.
     style_weights: (B, S) or (S,) blend weights, or None (see `stylize`).
-    init_images: (B, H, W, 3) start images, or None.
+    init_images: (B, H, W, 3) start images (or B of their contents' sizes), or None.
     guides: (B, H, W, G) the pairs' guides, or None.
     style_guides: one (Hs, Ws, G) guide image per style, or None.
     pair_weights: `{term: (B,)}` each pair's weight of some terms (see `stylize`), or None.
@@ -251,7 +251,7 @@ class Session:
           name,
           '+'.join(map(str, taken)),
         )
-    return np.asarray(result.images)[:real]
+    return result.images[:real]  # (P, H, W, 3), or P images of their own sizes.
 
   def resume_hint(self, pairs: list[int], saved: list[pathlib.Path]) -> str:
     """The Ctrl-C message's end where batches checkpoint into the workdir."""

@@ -24,7 +24,7 @@ import ml_collections
 import numpy as np
 
 from nst_jax.core import padding, resample
-from nst_jax.core.terms import LossTerm
+from nst_jax.core.terms import LossTerm, terms_from_config
 from nst_jax.errors import ConfigError, ImageError
 from nst_jax.run import inits, schedule
 from nst_jax.run.inputs import PairStyles
@@ -74,31 +74,40 @@ def _text(size: Size) -> str:
 
 def group(
   sizes: Sequence[Size],
-  config: ml_collections.ConfigDict,
-  terms: Mapping[str, LossTerm],
+  config: ml_collections.ConfigDict | None = None,
   batch_size: int = 0,
+  processes: int = 1,
 ) -> tuple[list[tuple[Size, list[int]]], str | None]:
   """Indices of contents fitted to `sizes` in batches: `([(bucket, indices)], why_split)`.
 
-  Greedily, in order of first appearance: each size joins the first batch whose bucket it keeps
-  within the rule, at most `batch_size` per batch (0: no limit). `why_split` says why there is
-  more than one bucket of different sizes (None: there isn't).
+  In order of first appearance, each size joins the first group whose bucket it keeps within
+  the rule (without `config`, or with several `processes`: the group of its own size); groups
+  are then cut into batches of at most `batch_size` (0: no limit). `why_split` says why sizes
+  that differ did not all share one group (None: they did, all are equal, or no `config`).
   """
-  batches: list[tuple[Size, list[int]]] = []
+  terms = None if config is None else terms_from_config(config)
+  groups: list[list[int]] = []
   why = None
   for i, size in enumerate(sizes):
-    for b, (bucket, members) in enumerate(batches):
-      if batch_size and len(members) >= batch_size:
-        continue
+    for members in groups:
       joined = [sizes[j] for j in members] + [size]
-      reason = why_not_bucketed(joined, config, terms)
+      if config is None or processes > 1:
+        reason = None if len(set(joined)) == 1 else 'several processes run the batches'
+      else:
+        reason = why_not_bucketed(joined, config, terms)
       if reason is None:
-        batches[b] = (bucket_of(joined), [*members, i])
+        members.append(i)
         break
-      why = why or reason
+      why = why or (reason if config is not None else None)
     else:
-      batches.append((tuple(size), [i]))
-  return batches, why if len({bucket for bucket, _ in batches}) > 1 else None
+      groups.append([i])
+  batches = []
+  for members in groups:
+    step = batch_size or len(members)
+    for k in range(0, len(members), step):
+      chunk = members[k : k + step]
+      batches.append((bucket_of([sizes[j] for j in chunk]), chunk))
+  return batches, why
 
 
 def _pad(image: jax.Array, size: Size) -> jax.Array:
@@ -124,10 +133,19 @@ class Frames:
   own: tuple[tuple[Size, ...], ...]
 
   @classmethod
-  def create(cls, shapes: Sequence[Size], config: ml_collections.ConfigDict) -> 'Frames':
-    """The frames of contents of `shapes` (height, width) fitted by `config`'s schedule."""
+  def create(
+    cls,
+    shapes: Sequence[Size],
+    config: ml_collections.ConfigDict,
+    terms: Mapping[str, LossTerm] | None = None,
+  ) -> 'Frames':
+    """The frames of contents of `shapes` (height, width) fitted by `config`'s schedule; with
+    `terms`, checked (`check`)."""
     per_pair = [schedule.scale_sizes(tuple(shape), config) for shape in shapes]
-    return cls(tuple(tuple(map(tuple, scale)) for scale in zip(*per_pair, strict=True)))
+    frames = cls(tuple(tuple(map(tuple, scale)) for scale in zip(*per_pair, strict=True)))
+    if terms is not None:
+      frames.check(config, terms)
+    return frames
 
   @property
   def padded(self) -> bool:
@@ -170,7 +188,10 @@ class Frames:
       return resample.resize(jnp.stack(list(images)), self.sizes[scale])
     bucket = self.sizes[scale]
     return jnp.stack(
-      [_pad(resample.resize(x, own), bucket) for x, own in zip(images, self.own[scale], strict=True)]
+      [
+        _pad(resample.resize(x, own), bucket)
+        for x, own in zip(images, self.own[scale], strict=True)
+      ]
     )
 
   def crop(self, images: Any, scale: int = -1) -> Any:
@@ -209,9 +230,7 @@ class Frames:
   ) -> jax.Array:
     """`inits.initial_images` at the first scale, each pair's drawn at its own size."""
     if not self.padded:
-      return inits.initial_images(
-        contents, pair_styles, init_images, self.sizes[0], config, first
-      )
+      return inits.initial_images(contents, pair_styles, init_images, self.sizes[0], config, first)
     starts = []
     for b, (content, own) in enumerate(zip(self.crop(contents, 0), self.own[0], strict=True)):
       styles = PairStyles(*(field[b : b + 1] for field in pair_styles))
@@ -230,6 +249,17 @@ def check_contents(contents: Any, check) -> tuple[Any, list[Size]]:
       return items, [tuple(c.shape[:2]) for c in items]
   batch = check(contents, 'contents')
   return batch, [tuple(batch.shape[1:3])] * batch.shape[0]
+
+
+def check_init_images(init_images: Any, num_pairs: int, check) -> Any:
+  """`stylize`'s `init_images` for `config.init.kind='image'`, checked by `check` as contents
+  are (`check_contents`): one per pair."""
+  if init_images is None:
+    raise ConfigError("config.init.kind='image' needs init_images")
+  init_images, _ = check_contents(init_images, check)
+  if len(init_images) != num_pairs:
+    raise ConfigError(f'init_images has {len(init_images)} images for {num_pairs} pairs')
+  return init_images
 
 
 def check_guides(guides: Any, sizes: Sequence[Size], check) -> dict[str, Any]:

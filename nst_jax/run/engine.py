@@ -27,8 +27,8 @@ from nst_jax.core.parametrization import Parametrization
 from nst_jax.core.terms import LossTerm, check_terms, layers_of, terms_from_config
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
 from nst_jax.io import weights
-from nst_jax.run import config as config_lib
 from nst_jax.run import buckets, inputs, memory, resume, schedule, tiles
+from nst_jax.run import config as config_lib
 from nst_jax.run import targets as targets_lib
 from nst_jax.run.history import HistoryLog, Progress, StylizeResult
 from nst_jax.run.optimizers import Optimizer, as_optimizer, make_optimizer
@@ -55,8 +55,7 @@ def stylize(
 
   Args:
     contents: (B, H, W, 3) floats in [0, 1], any size: resized so the longest side is
-      `config.image_size` (aspect ratio kept); or a list of B (H_i, W_i, 3) contents whose fitted
-      sizes differ, padded into one batch by the rule of `nst_jax.run.buckets`.
+      `config.image_size` (aspect ratio kept); or B such (H_i, W_i, 3) (`nst_jax.run.buckets`).
     styles: S style images, each (Hs, Ws, 3) in [0, 1], sizes may differ.
     config: settings, see `nst_jax.run.config.default_config` (the default if None).
     style_weights: (B, S) or (S,) non-negative blend weights of the styles for each pair. If
@@ -80,8 +79,7 @@ def stylize(
       checkpoint, save them as the run goes (see `nst_jax.run.resume`). None: no files.
 
   Returns:
-    `StylizeResult(images (B, H, W, 3) in [0, 1], history)`; images of different sizes come as a
-    list of (H_i, W_i, 3), each at its own size.
+    `StylizeResult(images (B, H, W, 3) in [0, 1], history)`, images a list if sizes differ.
 
   Raises:
     ConfigError, ImageError: invalid settings or inputs, before anything is compiled.
@@ -149,7 +147,6 @@ class Stylization:
     `config.seed`, the pair's global index and the scale); the images of `previous` (the last
     scale's end) resized, else of `config.init.kind`. The optimizer state is fresh, or with
     `config.optim.warm_start` carried over from `previous` where its shape allows."""
-    size = self.sizes[scale]
     seed = jax.random.fold_in(jax.random.key(self.config.seed), _LOSS_KEYS)
     pairs = self.layout.first + jnp.arange(self.contents.shape[0])
     keys = jax.vmap(lambda b: jax.random.fold_in(jax.random.fold_in(seed, b), scale))(pairs)
@@ -207,7 +204,8 @@ class Stylization:
     images = inputs.control_result(
       self.program.result(state), self.layout.shard(self.originals), mode, palettes
     )
-    return StylizeResult(self.frames.crop(self.layout.gather(images).astype(np.float32)), log.history())
+    images = self.layout.gather(images).astype(np.float32)
+    return StylizeResult(self.frames.crop(images), log.history())
 
   def _run_scale(self, scale, previous, log, callback, checkpoints=None, resumed=None):
     state = self.start_state(scale, previous) if resumed is None else resumed
@@ -304,7 +302,6 @@ def prepare(
   config = config_lib.default_config() if config is None else config
   config_lib.validate(config)
   contents, shapes = buckets.check_contents(contents, _check_images)
-  frames = buckets.Frames.create(shapes, config)
   styles = [_check_images(s, f'styles[{i}]', batched=False) for i, s in enumerate(styles)]
   num_pairs = len(shapes)
   blend = inputs.blend_weights(style_weights, num_pairs, len(styles))
@@ -315,15 +312,11 @@ def prepare(
   check_terms(chosen)
   chosen = {name: term for name, term in chosen.items() if term.weight > 0}
   layers = layers_of(chosen.values())
-  frames.check(config, chosen)
+  frames = buckets.Frames.create(shapes, config, chosen)  # Checks that the pairs can share it.
   sizes = frames.sizes
   _check_sizes(sorted({s for scale in frames.own for s in scale}), styles, layers, config)
   if config.init.kind == 'image':
-    if init_images is None:
-      raise ConfigError("config.init.kind='image' needs init_images")
-    init_images, _ = buckets.check_contents(init_images, _check_images)
-    if len(init_images) != num_pairs:
-      raise ConfigError(f'init_images has {len(init_images)} images for {num_pairs} pairs')
+    init_images = buckets.check_init_images(init_images, num_pairs, _check_images)
   guides = buckets.check_guides(guides, shapes, _check_guides)
   if style_guides is not None:
     if len(style_guides) != len(styles):
