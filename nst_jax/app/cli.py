@@ -84,16 +84,10 @@ def group_by_size(
   """Indices of contents fitted to `shapes` (H, W) in batches of at most `batch_size` (0: no
   limit), `[(bucket size, indices)]`: equal sizes, or with `config` sizes close enough to share a
   padded batch (`nst_jax.run.buckets.group`); logs why contents of different sizes were split."""
-  processes = 1 if dist is None else dist.process_count
-  batches, why = buckets.group(shapes, config, batch_size, processes)
+  batches, why = buckets.group(shapes, config, batch_size, dist.process_count if dist else 1)
   if why is not None:
     logging.info('contents of different sizes run in separate batches: %s', why)
   return batches
-
-
-def stack(images: Sequence[np.ndarray]) -> np.ndarray | list[np.ndarray]:
-  """`images` as one array (B, H, W, C), or as a list where their sizes differ (a padded batch)."""
-  return np.stack(images) if len({i.shape for i in images}) == 1 else list(images)
 
 
 def check_outputs(
@@ -116,9 +110,9 @@ class StylizeCommand(session.Command):
   """`scripts/stylize.py`: content image files, each with the blend of the style image files.
 
   Contents of one size (or one bucket, `group_by_size`) run as one batch (at most `batch_size`
-  contents, 0: no limit); each result is written as soon as its batch is done. With several processes, each
-  loads only the contents of its share of each batch (`process_share`) and process 0 writes
-  the results.
+  contents, 0: no limit); each result is written as soon as its batch is done. With several
+  processes, each loads only the contents of its share of each batch (`process_share`) and
+  process 0 writes the results.
   """
 
   config: ml_collections.ConfigDict
@@ -196,15 +190,17 @@ class StylizeCommand(session.Command):
     self.names = [pathlib.Path(c).stem for c in self.content_list]
 
   def inputs(self, pairs: list[int]) -> session.BatchInputs:
-    inits = None if self.inits is None else stack([self.inits[i] for i in pairs])
-    return session.BatchInputs(stack([self.loaded[i] for i in pairs]), self.blend, inits)
+    inits = None if self.inits is None else session.stack_images([self.inits[i] for i in pairs])
+    return session.BatchInputs(
+      session.stack_images([self.loaded[i] for i in pairs]), self.blend, inits
+    )
 
   def on_progress(self, progress: Progress) -> None:
     step = self.session.reporter.batch_step(progress)
     if step not in self.points or not self.dist.is_writer:
       return
     pairs = self.session.batches[self.session.current][1]
-    for i, image in zip(pairs, np.asarray(progress.images), strict=False):
+    for i, image in zip(pairs, progress.images, strict=False):
       path = paths.sibling(self.outputs[i], f'step{step:04d}')
       images.save_image(path, image, label='intermediate image')
     self.session.reporter.close()  # The log line goes below the progress bar, not into it.
@@ -286,12 +282,13 @@ def stylize_files(
 class GridCommand(session.Command):
   """`scripts/style_grid.py`: every content with every style, composed into a grid.
 
-  Pair (content i, style j) uses style j alone. Contents of one size (or bucket) run as one batch of all their pairs (at most `batch_size` pairs, rounded down to whole contents; 0: no
-  limit). The grid has a blank corner, the styles as column headers, the contents as row headers
-  and the results as cells, each fitted without distortion into a cell of `cell_size` x
-  `cell_size` pixels (0: the largest result's height and width), with `gutter` pixels of white
-  between and around them (see `sheets.compose_grid`). Each result is also written as
-  `grid_cells/<content>__<style>.png` next to the grid.
+  Pair (content i, style j) uses style j alone. Contents of one size (or bucket) run as one batch of
+  all their pairs (at most `batch_size` pairs, rounded down to whole contents; 0: no limit). The
+  grid has a blank corner, the styles as column headers, the contents as row headers and the results
+  as cells, each fitted without distortion into a cell of `cell_size` x `cell_size` pixels (0: the
+  largest result's height and width), with `gutter` pixels of white between and around them (see
+  `sheets.compose_grid`). Each result is also written as `grid_cells/<content>__<style>.png` next to
+  the grid.
   """
 
   config: ml_collections.ConfigDict
@@ -367,7 +364,7 @@ class GridCommand(session.Command):
   def inputs(self, pairs: list[int]) -> session.BatchInputs:
     count = len(self.style_files)
     one_hot = np.eye(count, dtype=np.float32)
-    contents = stack([self.loaded[p // count] for p in pairs])
+    contents = session.stack_images([self.loaded[p // count] for p in pairs])
     return session.BatchInputs(contents, np.stack([one_hot[p % count] for p in pairs]))
 
   def save(self, pairs: list[int], results: np.ndarray) -> None:

@@ -62,6 +62,11 @@ class BatchInputs(NamedTuple):
   config: ml_collections.ConfigDict | None = None
 
 
+def stack_images(images: Sequence[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+  """`images` as one array (B, H, W, C), or as a list where their sizes differ (a padded batch)."""
+  return np.stack(images) if len({i.shape for i in images}) == 1 else list(images)
+
+
 class Command(abc.ABC):
   """One script's work, in the steps `run_command` drives.
 
@@ -290,7 +295,7 @@ class Session:
       pairs = self.batches[self.current][1]
       share = process_share(len(pairs), self.dist)
       mine = [] if share.duplicate else share.take(pairs)
-      saved = save('interrupted', dict(zip(mine, np.asarray(e.images), strict=False)))
+      saved = save('interrupted', dict(zip(mine, list(e.images), strict=False)))
       steps = schedule.steps_per_scale(self.config)
       where = f'at step {e.step} of {steps[e.scale]}'
       where += f' at scale {e.scale + 1} of {len(steps)}' if len(steps) > 1 else ''
@@ -303,7 +308,7 @@ class Session:
       if e.images is None:
         raise
       pairs = self.batches[self.current][1]
-      saved = save('last_finite', dict(zip(pairs, np.asarray(e.images), strict=False)))
+      saved = save('last_finite', dict(zip(pairs, list(e.images), strict=False)))
       raise NonFiniteLossError(
         f'{e}; saved to {", ".join(map(str, saved))}', images=e.images, terms=e.terms
       ) from None
