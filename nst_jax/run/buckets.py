@@ -58,6 +58,9 @@ def why_not_bucketed(
     return f"config.optim.parametrization={config.optim.parametrization!r} is not 'pixels'"
   if config.optim.warm_start:
     return "config.optim.warm_start carries Adam's moments across the padding"
+  if config.memory.tile_size > 0:
+    return f'config.memory.tile_size={config.memory.tile_size}: tiles need contents of one size'
+
   bucket, limit = bucket_of(sizes), config.devices.bucket_padding
   worst = max(sizes, key=lambda s: padding_fraction(s, bucket))
   if padding_fraction(worst, bucket) > limit:
@@ -160,7 +163,7 @@ class Frames:
     self, config: ml_collections.ConfigDict, terms: Mapping[str, LossTerm], tiled: bool = False
   ) -> None:
     """Raises `ConfigError` where these contents cannot share one batch (see the module), or
-    would run in tiles (`tiled`, or `config.memory.tile_size`)."""
+    would run in tiles (`tiled`: the memory plan chose them)."""
     if not self.padded:
       return
     sizes = ', '.join(_text(s) for s in self.own[-1])
@@ -170,11 +173,11 @@ class Frames:
         f'contents of sizes {sizes} cannot share one batch: {why}; pass them in separate '
         'batches of one size each'
       )
-    if tiled or config.memory.tile_size > 0:
+    if tiled:
       raise ConfigError(
         f'contents of sizes {sizes} share a batch (config.devices.bucket_padding) but would run '
-        'in tiles (config.memory.tile_size): tiles need contents of one size; set '
-        'config.devices.bucket_padding=0 or pass them in batches of one size'
+        'in tiles (config.memory.tile_size): tiles need contents of one size; pass them in '
+        'batches of one size (scripts: config.devices.bucket_padding=0)'
       )
 
   def terms(self, terms: Mapping[str, LossTerm]) -> dict[str, LossTerm]:
@@ -184,8 +187,10 @@ class Frames:
   def fit(self, images: Any, scale: int) -> jax.Array:
     """(B, h, w, C) at `scale`'s bucket: each of `images` (a sequence of (H_i, W_i, C), or a
     batch) resized from its own pixels to its own size, padded by reflection."""
-    if not self.padded:
-      return resample.resize(jnp.stack(list(images)), self.sizes[scale])
+    if not self.padded:  # Contents of different sizes may still fit to one.
+      if isinstance(images, jax.Array | np.ndarray):
+        return resample.resize(images, self.sizes[scale])
+      return jnp.stack([resample.resize(x, self.sizes[scale]) for x in images])
     bucket = self.sizes[scale]
     return jnp.stack(
       [
