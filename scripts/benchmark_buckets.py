@@ -43,7 +43,7 @@ def main(argv: list[str]) -> None:
     result['ratio'],
     _ROUNDS.value,
   )
-  print(json.dumps({k: result[k] for k in ('step_s', 'ratio')}))
+  print(json.dumps({k: result[k] for k in ('step_s', 'ratio', 'cost')}))
 
 
 if __name__ == '__main__':

@@ -38,6 +38,18 @@ class _Chunks:
     self.padded = prepared.frames.padded
     self.seconds()  # Compiles, and warms up.
 
+  def cost(self) -> dict[str, float]:
+    """XLA's cost analysis of one value-and-gradient evaluation of every pair: GFLOP and GB
+    accessed (load-independent; a loop's body counts once)."""
+    state, keys = self.state, self.program.step_keys(self.state)
+    args = (self.params, state.variables, state.targets, self.weights, keys, state.guides)
+    analysis = self.program.value_and_grad.lower(*args).compile().cost_analysis()
+    analysis = analysis[0] if isinstance(analysis, list) else analysis
+    return {
+      'gflop': analysis.get('flops', 0.0) / 1e9,
+      'gb_accessed': analysis.get('bytes accessed', 0.0) / 1e9,
+    }
+
   def seconds(self) -> float:
     start = time.perf_counter()
     out = self.program.run_chunk(self.params, self.state, self.weights, self.never)
@@ -68,6 +80,7 @@ def compare(
       times[name].append(chunks.seconds() / steps)
   ratios = np.asarray(times['padded']) / np.asarray(times['equal'])
   return {
+    'cost': {name: chunks.cost() for name, chunks in cases.items()},
     'heights': list(heights),
     'width': width,
     'pairs': len(heights),
