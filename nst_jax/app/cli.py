@@ -1,12 +1,12 @@
 """The scripts' commands, as library code: `StylizeCommand` (`scripts/stylize.py`) and `GridCommand`
 (`scripts/style_grid.py`) on the shared protocol of `nst_jax.app.session`, plus `port_weights`.
 
-Several content images are stylized as vmapped batches: contents with the same size after fitting
-to `config.image_size` (aspect ratio kept) run together, one batch per size. Every input, output
-and setting is checked before the weights are loaded. A `--workdir` receives the record,
-TensorBoard summaries and checkpoints, from which a command run again resumes
-(`nst_jax.app.workdir`). Exit codes and one-line errors are `nst_jax.app.script`'s; file names are
-planned in `nst_jax.io.paths`.
+Contents whose sizes after fitting to `config.image_size` are equal, or close enough to share a
+padded batch (`nst_jax.run.buckets`; the log says why others were split), run as vmapped batches.
+Inputs, outputs and settings are checked before the weights are loaded. A `--workdir` receives
+`config.json`, `run.json`, `history.jsonl`, `loss.png`, TensorBoard summaries and checkpoints,
+from which a command run again resumes (`nst_jax.app.workdir`). Exit codes and one-line errors are
+`nst_jax.app.script`'s; file names are planned in `nst_jax.io.paths`.
 """
 
 import dataclasses
@@ -24,7 +24,7 @@ from nst_jax.app.workdir import Workdir
 from nst_jax.core import losses, resample
 from nst_jax.errors import ConfigError, ImageError
 from nst_jax.io import images, paths, weights
-from nst_jax.run import schedule
+from nst_jax.run import buckets, schedule
 from nst_jax.run.history import Progress
 from nst_jax.run.pairs import Distributed, process_share
 
@@ -74,16 +74,19 @@ def check_shapes(
       )
 
 
-def group_by_size(shapes: Sequence[tuple[int, int]], batch_size: int = 0) -> list[Batch]:
-  """Indices grouped by equal (H, W), in order of first appearance, at most `batch_size` each."""
-  groups: dict[tuple[int, int], list[int]] = {}
-  for i, shape in enumerate(shapes):
-    groups.setdefault(tuple(shape), []).append(i)
-  out = []
-  for shape, indices in groups.items():
-    step = batch_size or len(indices)
-    out += [(shape, indices[i : i + step]) for i in range(0, len(indices), step)]
-  return out
+def group_by_size(
+  shapes: Sequence[tuple[int, int]],
+  batch_size: int = 0,
+  config: ml_collections.ConfigDict | None = None,
+  dist: Distributed | None = None,
+) -> list[Batch]:
+  """Indices of contents fitted to `shapes` (H, W) in batches of at most `batch_size` (0: no
+  limit), `[(bucket size, indices)]`: equal sizes, or with `config` sizes close enough to share a
+  padded batch (`nst_jax.run.buckets.group`); logs why contents of different sizes were split."""
+  batches, why = buckets.group(shapes, config, batch_size, dist.process_count if dist else 1)
+  if why is not None:
+    logging.info('contents of different sizes run in separate batches: %s', why)
+  return batches
 
 
 def check_outputs(
@@ -105,10 +108,10 @@ def check_outputs(
 class StylizeCommand(session.Command):
   """`scripts/stylize.py`: content image files, each with the blend of the style image files.
 
-  Contents of the same size after resizing run as one batch (at most `batch_size` contents, 0:
-  no limit); each result is written as soon as its batch is done. With several processes, each
-  loads only the contents of its share of each batch (`process_share`) and process 0 writes
-  the results.
+  Contents of one size (or one bucket, `group_by_size`) run as one batch (at most `batch_size`
+  contents, 0: no limit); each result is written as soon as its batch is done. With several
+  processes, each loads only the contents of its share of each batch (`process_share`) and
+  process 0 writes the results.
   """
 
   config: ml_collections.ConfigDict
@@ -162,7 +165,7 @@ class StylizeCommand(session.Command):
     shapes = [image_shape(p, 'content image', config.image_size) for p in self.content_list]
     self.styles = load_images(self.style_files, 'style image', schedule.final_style_side(config))
     self.masks.plan(config, self.content_list, shapes, self.style_files, self.styles, self.blend)
-    self.batches = group_by_size(shapes, self.batch_size)
+    self.batches = group_by_size(shapes, self.batch_size, config, dist)
     share = lambda pairs: process_share(len(pairs), dist).take(pairs)  # noqa: E731
     mine = sorted({i for _, pairs in self.batches for i in share(pairs)})
     self.loaded = load_images(self.content_list, 'content image', config.image_size, mine)
@@ -172,7 +175,7 @@ class StylizeCommand(session.Command):
       self.inits = load_images(self.init_list, 'init image', config.image_size, mine)
     self.masks.write_pictures(self.workdir, dist, self.content_list, self.loaded)
     logging.info(
-      '%d content image(s) in %d batch(es), %d style image(s), %s steps at %d px',
+      '%d pair(s) in %d batch(es), %d style image(s), %s steps at %d px',
       len(self.content_list),
       len(self.batches),
       len(self.style_files),
@@ -190,8 +193,8 @@ class StylizeCommand(session.Command):
     self.names = [pathlib.Path(c).stem for c in self.content_list]
 
   def inputs(self, pairs: list[int]) -> session.BatchInputs:
-    inits = None if self.inits is None else np.stack([self.inits[i] for i in pairs])
-    contents = np.stack([self.loaded[i] for i in pairs])
+    inits = None if self.inits is None else session.stack_images([self.inits[i] for i in pairs])
+    contents = session.stack_images([self.loaded[i] for i in pairs])
     return self.masks.batch(session.BatchInputs(contents, self.blend, inits), pairs)
 
   def on_progress(self, progress: Progress) -> None:
@@ -199,7 +202,7 @@ class StylizeCommand(session.Command):
     if step not in self.points or not self.dist.is_writer:
       return
     pairs = self.session.batches[self.session.current][1]
-    for i, image in zip(pairs, np.asarray(progress.images), strict=False):
+    for i, image in zip(pairs, progress.images, strict=False):
       path = paths.sibling(self.outputs[i], f'step{step:04d}')
       images.save_image(path, image, label='intermediate image')
     self.session.reporter.close()  # The log line goes below the progress bar, not into it.
@@ -283,13 +286,13 @@ def stylize_files(
 class GridCommand(session.Command):
   """`scripts/style_grid.py`: every content with every style, composed into a grid.
 
-  Pair (content i, style j) uses style j alone. Contents with the same size after resizing run as
-  one batch of all their pairs (at most `batch_size` pairs, rounded down to whole contents; 0: no
-  limit). The grid has a blank corner, the styles as column headers, the contents as row headers
-  and the results as cells, each fitted without distortion into a cell of `cell_size` x
-  `cell_size` pixels (0: the largest result's height and width), with `gutter` pixels of white
-  between and around them (see `sheets.compose_grid`). Each result is also written as
-  `grid_cells/<content>__<style>.png` next to the grid.
+  Pair (content i, style j) uses style j alone. Contents of one size (or bucket) run as one batch of
+  all their pairs (at most `batch_size` pairs, rounded down to whole contents; 0: no limit). The
+  grid has a blank corner, the styles as column headers, the contents as row headers and the results
+  as cells, each fitted without distortion into a cell of `cell_size` x `cell_size` pixels (0: the
+  largest result's height and width), with `gutter` pixels of white between and around them (see
+  `sheets.compose_grid`). Each result is also written as `grid_cells/<content>__<style>.png` next to
+  the grid.
   """
 
   config: ml_collections.ConfigDict
@@ -337,7 +340,7 @@ class GridCommand(session.Command):
     self.batches = [
       (shape, [i * count + j for i in group for j in range(count)])
       for shape, group in group_by_size(
-        shapes, self.batch_size and max(1, self.batch_size // count)
+        shapes, self.batch_size and max(1, self.batch_size // count), config, dist
       )
     ]
     mine = {
@@ -368,8 +371,9 @@ class GridCommand(session.Command):
 
   def inputs(self, pairs: list[int]) -> session.BatchInputs:
     count = len(self.style_files)
-    contents = np.stack([self.loaded[p // count] for p in pairs])
-    blend = np.eye(count, dtype=np.float32)[[p % count for p in pairs]]
+    one_hot = np.eye(count, dtype=np.float32)
+    contents = session.stack_images([self.loaded[p // count] for p in pairs])
+    blend = np.stack([one_hot[p % count] for p in pairs])
     return self.masks.batch(session.BatchInputs(contents, blend), [p // count for p in pairs])
 
   def save(self, pairs: list[int], results: np.ndarray) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 from absl import logging
 
 from nst_jax.app import sheets
-from nst_jax.app.session import BatchInputs
+from nst_jax.app.session import BatchInputs, stack_images
 from nst_jax.core import labels, masks
 from nst_jax.core.terms import terms_from_config
 from nst_jax.errors import ConfigError
@@ -167,7 +167,7 @@ class CommandMasks:
     """A batch's `inputs` with the guides of its pairs, whose contents are these indices."""
     if not self.active:
       return inputs
-    guides = {masks.REGIONS: np.stack([self.loaded[i].regions for i in contents])}
+    guides = {masks.REGIONS: stack_images([self.loaded[i].regions for i in contents])}
     return inputs._replace(guides=guides, style_guides=[{masks.REGIONS: g} for g in self.styles])
 
   def write_pictures(

@@ -42,10 +42,11 @@ class BatchInputs(NamedTuple):
   """What one `stylize` call of a batch receives (this process's pairs only).
 
   Attributes:
-    contents: (B, H, W, 3) in [0, 1].
+    contents: (B, H, W, 3) in [0, 1], or B images (H_i, W_i, 3) of different sizes.
     style_weights: (B, S) or (S,) blend weights, or None (see `stylize`).
-    init_images: (B, H, W, 3) start images, or None.
-    guides: the pairs' guides `{name: (B, H, W, C)}` (see `stylize`), or None.
+    init_images: (B, H, W, 3) start images (or B of their contents' sizes), or None.
+    guides: the pairs' guides `{name: (B, H, W, C)}` (or `{name: [B of their contents' sizes]}`,
+      see `stylize`), or None.
     style_guides: one mapping `{name: (Hs, Ws, C)}` per style, or None.
     pair_weights: `{term: (B,)}` each pair's weight of some terms (see `stylize`), or None.
     terms: the objective `{name: LossTerm}`, or None: the config's.
@@ -60,6 +61,11 @@ class BatchInputs(NamedTuple):
   pair_weights: dict[str, np.ndarray] | None = None
   terms: dict[str, LossTerm] | None = None
   config: ml_collections.ConfigDict | None = None
+
+
+def stack_images(images: Sequence[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+  """`images` as one array (B, H, W, C), or as a list where their sizes differ (a padded batch)."""
+  return np.stack(images) if len({i.shape for i in images}) == 1 else list(images)
 
 
 class Command(abc.ABC):
@@ -252,7 +258,7 @@ class Session:
           name,
           '+'.join(map(str, taken)),
         )
-    return np.asarray(result.images)[:real]
+    return result.images[:real]  # (P, H, W, 3), or P images of their own sizes.
 
   def resume_hint(self, pairs: list[int], saved: list[pathlib.Path]) -> str:
     """The Ctrl-C message's end where batches checkpoint into the workdir."""
@@ -292,7 +298,7 @@ class Session:
       pairs = self.batches[self.current][1]
       share = process_share(len(pairs), self.dist)
       mine = [] if share.duplicate else share.take(pairs)
-      saved = save('interrupted', dict(zip(mine, np.asarray(e.images), strict=False)))
+      saved = save('interrupted', dict(zip(mine, list(e.images), strict=False)))
       steps = schedule.steps_per_scale(self.config)
       where = f'at step {e.step} of {steps[e.scale]}'
       where += f' at scale {e.scale + 1} of {len(steps)}' if len(steps) > 1 else ''
@@ -306,7 +312,7 @@ class Session:
       if e.images is None:
         raise
       pairs = self.batches[self.current][1]
-      saved = save('last_finite', dict(zip(pairs, np.asarray(e.images), strict=False)))
+      saved = save('last_finite', dict(zip(pairs, list(e.images), strict=False)))
       raise NonFiniteLossError(
         f'{e}; saved to {", ".join(map(str, saved))}',
         images=e.images,

@@ -220,10 +220,10 @@ class RunSummaries:
     due = self.image_every and step // self.image_every > self._last_image // self.image_every
     ended = progress.step >= progress.num_steps and progress.scale == progress.num_scales - 1
     if due or (ended and self.image_every):
-      self.writer.image(at, 'images', self.image_grid(np.asarray(progress.images)))
+      self.writer.image(at, 'images', self.image_grid(list(progress.images)))
       self._last_image = step
 
-  def image_grid(self, current: np.ndarray) -> np.ndarray:
+  def image_grid(self, current: Sequence[np.ndarray]) -> np.ndarray:
     """One row per pair (at most `MAX_IMAGE_ROWS`, and those whose contents this process has):
     its content, its style, and its image in `current` (all pairs)."""
     rows = min(len(current), len(self.contents), MAX_IMAGE_ROWS)  # Process 0's pairs come first.

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from nst_jax.core import vgg
+from nst_jax.core import padding, vgg
 from nst_jax.core.losses.common import as_float
 from nst_jax.core.terms import STYLE_VIEWS, Features, Guides, LossTerm, layers_of
 
@@ -96,7 +96,10 @@ class Objective:
     """`{'image': images, layer: float32 activation}` for (N, H, W, 3) images in [0, 1], and
     `'guides'` (`{name: (N, H, W, C)}`) if there are any."""
     layers = self.layers
-    out = self.model.apply(params, images, layers) if layers else {}
+    # Padded pairs (`nst_jax.core.padding`): the network leaves each one's padding out.
+    padded = padding.VALID in (guides or {})
+    extra = {'valid': padding.region_sizes(guides[padding.VALID])} if padded else {}
+    out = self.model.apply(params, images, layers, **extra) if layers else {}
     features = {'image': images, **{k: v.astype(jnp.float32) for k, v in out.items()}}
     return {**features, 'guides': guides} if guides else features
 

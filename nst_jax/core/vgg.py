@@ -119,6 +119,19 @@ def pool2x2(x: jax.Array, kind: Pooling) -> jax.Array:
   raise ValueError(f"unknown pooling {kind!r}; expected 'max' or 'avg'")
 
 
+def region_mask(valid: jax.Array, size: tuple[int, int], stride: int) -> jax.Array:
+  """(..., h, w) True on the positions of a map of `size` (h, w) at `stride` that lie in each
+  image's own region `valid` (..., 2): its height and width in input pixels, top-left aligned.
+
+  At stride s the region is floor(height / s) x floor(width / s): `pool2x2` drops an odd last row
+  or column, so a pooled position lies in the region iff both its inputs do.
+  """
+  limits = jnp.asarray(valid) // stride
+  rows = jnp.arange(size[0]) < limits[..., 0, None]
+  cols = jnp.arange(size[1]) < limits[..., 1, None]
+  return rows[..., :, None] & cols[..., None, :]
+
+
 def _conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
   return lax.conv_general_dilated(
     x, kernel, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC')
@@ -155,6 +168,9 @@ def _conv3x3_bwd(residuals, g):
 
 conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
 
+
+# The key of `VGG19.__call__`'s `valid` in the kernels passed to its segments.
+_VALID = 'valid'
 
 # `VGG19.remat` values: the blocks whose activations the backward pass recomputes.
 REMAT_BLOCKS: dict[str, tuple[int, ...]] = {
@@ -241,12 +257,18 @@ class VGG19(nn.Module):
   remat: str = 'none'
 
   @nn.compact
-  def __call__(self, images: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
+  def __call__(
+    self, images: jax.Array, layers: Sequence[str], valid: jax.Array | None = None
+  ) -> dict[str, jax.Array]:
     """Runs the network up to the deepest layer in `layers`.
 
     Args:
       images: (N, H, W, 3) RGB floats in [0, 1].
       layers: names from `LAYER_NAMES`.
+      valid: (N, 2) the height and width of each image's own region, top-left aligned inside
+        the padded (H, W), or None (all of it). Positions outside the region are zeroed before
+        every conv (`region_mask`), which pads with zeros: inside it, the activations are those
+        of the region run alone, whatever the padding holds.
 
     Returns:
       `{name: activation}` for each name in `layers`; activations are (N, H / s, W / s, C),
@@ -270,6 +292,8 @@ class VGG19(nn.Module):
     outputs = {}
     for run, recomputed in _segments(names, self.remat):
       run_kernels = {n: kernels[n] for n in run if n in kernels}
+      if valid is not None:  # A leaf of the params, as custom VJPs must not close over tracers.
+        run_kernels[_VALID] = jnp.asarray(valid, jnp.float32)
       x, found = self._segment(run, wanted, recomputed)(x, run_kernels)
       outputs.update(found)
     return outputs
@@ -286,7 +310,7 @@ class VGG19(nn.Module):
       tail = functools.partial(self._layers, names=names[2:], wanted=wanted)
 
       def layers(x, kernels):
-        x, found = head(x, {'conv1_1': kernels['conv1_1']})
+        x, found = head(x, {k: v for k, v in kernels.items() if k in ('conv1_1', _VALID)})
         x, more = tail(x, kernels)
         return x, {**found, **more}
 
@@ -298,6 +322,9 @@ class VGG19(nn.Module):
     outputs = {}
     for name in names:
       if name.startswith('conv'):
+        if _VALID in kernels:
+          inside = region_mask(kernels[_VALID], x.shape[1:3], layer_stride(name))
+          x = x * inside[..., None].astype(x.dtype)
         kernel, bias = kernels[name]
         x = conv(x, kernel.astype(self.dtype)) + bias.astype(self.dtype)
       elif name.startswith('relu'):

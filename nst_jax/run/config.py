@@ -130,6 +130,10 @@ def default_config() -> ml_collections.ConfigDict:
   # group. Fewer pairs at once need less memory. 0: all of them on accelerators, 1 on a CPU (where
   # one image already fills the cores and a bigger batch only misses the caches).
   c.devices.pair_group_size = 0
+  # Contents of different fitted sizes share a batch when padding each to the batch's largest
+  # height and width adds at most this fraction to its pixels (exact: the padding is left out of
+  # every loss; nst_jax.run.buckets). 0: only contents of one size share a batch.
+  c.devices.bucket_padding = 0.1
   return c
 
 
@@ -354,6 +358,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     (config.init.noise, 'init.noise'),
     (config.devices.count, 'devices.count'),
     (config.devices.pair_group_size, 'devices.pair_group_size'),
+    (config.devices.bucket_padding, 'devices.bucket_padding'),
     (config.optim.lbfgs_memory, 'optim.lbfgs_memory'),
     (config.memory.budget_gb, 'memory.budget_gb'),
   ):

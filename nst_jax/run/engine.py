@@ -27,7 +27,7 @@ from nst_jax.core.terms import LossTerm, check_terms, layers_of, terms_from_conf
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
 from nst_jax.io import weights
 from nst_jax.run import config as config_lib
-from nst_jax.run import inits, inputs, memory, regions, resume, schedule, tiles
+from nst_jax.run import buckets, inputs, memory, regions, resume, schedule, tiles
 from nst_jax.run import targets as targets_lib
 from nst_jax.run.history import HistoryLog, Progress, StylizeResult
 from nst_jax.run.optimizers import Optimizer, as_optimizer, make_optimizer, parametrization
@@ -54,7 +54,7 @@ def stylize(
 
   Args:
     contents: (B, H, W, 3) floats in [0, 1], any size: resized so the longest side is
-      `config.image_size` (aspect ratio kept).
+      `config.image_size` (aspect ratio kept); or B such (H_i, W_i, 3) (`nst_jax.run.buckets`).
     styles: S style images, each (Hs, Ws, 3) in [0, 1], sizes may differ.
     config: settings, see `nst_jax.run.config.default_config` (the default if None).
     style_weights: (B, S) or (S,) non-negative blend weights of the styles for each pair. If
@@ -82,7 +82,7 @@ def stylize(
       checkpoint, save them as the run goes (see `nst_jax.run.resume`). None: no files.
 
   Returns:
-    `StylizeResult(images (B, H, W, 3) in [0, 1], history)`.
+    `StylizeResult(images (B, H, W, 3) in [0, 1], history)`, images a list if sizes differ.
 
   Raises:
     ConfigError, ImageError: invalid settings or inputs, before anything is compiled.
@@ -111,6 +111,7 @@ class Stylization:
     sizes: (h, w) of each scale, coarsest first.
     steps: optimizer steps of each scale.
     plan: the memory plan: remat policy, tiling and estimated peak (`nst_jax.run.memory`).
+    frames: each pair's own size at each scale, where padded to `sizes` (`nst_jax.run.buckets`).
   """
 
   config: ml_collections.ConfigDict
@@ -126,18 +127,18 @@ class Stylization:
   sizes: list[tuple[int, int]]
   steps: list[int]
   plan: memory.Plan | None = None
+  frames: buckets.Frames | None = None
 
   def guides_at(self, scale: int, *, shard: bool = True) -> dict[str, jax.Array]:
     """`{name: (B, h, w, C)}` the pairs' guides at `scale`, sharded unless `shard` is False."""
-    size = self.sizes[scale]
-    guides = {name: resample.resize(g, size) for name, g in self.guides.items()}
+    guides = self.frames.guides(self.guides, scale)
     return self.layout.shard(guides) if shard else guides
 
   def targets(self, scale: int) -> Any:
     """Every pair's targets at `scale`, sharded."""
     size = self.sizes[scale]
     side = schedule.style_side(size, self.config)
-    contents = resample.resize(self.contents, size)
+    contents = self.frames.resize(self.contents, scale)
     guides = self.guides_at(scale, shard=False)
     batch = targets_lib.batch_targets(
       self.program.objective, self.params, contents, self.pair_styles, side, guides
@@ -149,19 +150,18 @@ class Stylization:
     `config.seed`, the pair's global index and the scale); the images of `previous` (the last
     scale's end) resized, else of `config.init.kind`. The optimizer state is fresh, or with
     `config.optim.warm_start` carried over from `previous` where its shape allows."""
-    size = self.sizes[scale]
     seed = jax.random.fold_in(jax.random.key(self.config.seed), _LOSS_KEYS)
     pairs = self.layout.first + jnp.arange(self.contents.shape[0])
     keys = jax.vmap(lambda b: jax.random.fold_in(jax.random.fold_in(seed, b), scale))(pairs)
     keys = self.layout.shard(jax.random.key_data(keys))
     targets, guides = self.targets(scale), self.guides_at(scale)
     if previous is None:
-      contents = resample.resize(self.contents, size)
-      start = inits.initial_images(
-        contents, self.pair_styles, self.init_images, size, self.config, self.layout.first
+      contents = self.frames.resize(self.contents, scale)
+      start = self.frames.initial_images(
+        contents, self.pair_styles, self.init_images, self.config, self.layout.first
       )
       return self.program.start_state(self.layout.shard(start), targets, keys, guides)
-    images = resample.resize(self.program.result(previous), size)
+    images = self.frames.resize(self.program.result(previous), scale, scale - 1)
     if self.config.optim.warm_start:
       return self.program.warm_start(previous, images, targets, keys, guides)
     return self.program.start_state(images, targets, keys, guides)
@@ -173,17 +173,15 @@ class Stylization:
     weights = self.layout.shard(self.term_weights)
     if not self.config.normalize_losses:
       return weights
-    size = self.sizes[scale]
     styles = zip(self.pair_styles.images, self.pair_styles.weights, strict=True)
-    dominant = [images[int(np.argmax(w))] for images, w in styles]
-    stretched = jnp.stack([resample.resize(image, size) for image in dominant])
+    stretched = self.frames.fit([images[int(np.argmax(w))] for images, w in styles], scale)
     ones = jax.tree.map(jnp.ones_like, weights)
     keys = self.program.step_keys(state)
 
     def values(images):
       return self.program.evaluate(self.params, images, state.targets, ones, keys, state.guides)[1]
 
-    content = self.layout.shard(resample.resize(self.contents, size))
+    content = self.layout.shard(self.frames.resize(self.contents, scale))
     refs = objective.reference_values(values(content), values(self.layout.shard(stretched)))
     return {name: w / refs[name] for name, w in weights.items()}
 
@@ -209,7 +207,8 @@ class Stylization:
     images = inputs.control_result(
       self.program.result(state), self.layout.shard(self.originals), mode, palettes
     )
-    return StylizeResult(self.layout.gather(images).astype(np.float32), log.history())
+    images = self.layout.gather(images).astype(np.float32)
+    return StylizeResult(self.frames.crop(images), log.history())
 
   def _run_scale(self, scale, previous, log, callback, checkpoints=None, resumed=None):
     state = self.start_state(scale, previous) if resumed is None else resumed
@@ -239,7 +238,7 @@ class Stylization:
         if checkpoints is not None and (ended or checkpoints.due(offset + done)):
           snapshot(state)
         if callback is not None:
-          current = self.layout.gather(self.program.result(state))
+          current = self.frames.crop(self.layout.gather(self.program.result(state)), scale)
           sizes, evaluations = self._step_sizes(state), log.evaluations()
           at = (scale, len(self.sizes), done, num_steps, total, values, current, sizes)
           callback(Progress(*at, evaluations))
@@ -259,7 +258,7 @@ class Stylization:
       history = log.history(
         None if len(log.pair_steps) > scale else self._steps_so_far(state, done)
       )
-      raise StylizeInterrupted(current, scale, done, history) from None
+      raise StylizeInterrupted(self.frames.crop(current, scale), scale, done, history) from None
 
   def _steps_so_far(self, state: LoopState, done: int) -> np.ndarray:
     """(B,) each pair's steps at an unfinished scale; `done` for all where reading them would
@@ -289,7 +288,7 @@ class Stylization:
     return NonFiniteLossError(
       f'{what} became non-finite (NaN or inf) for pair(s) {failed.tolist()} at scale {scale}; '
       'stopped, keeping the last finite images',
-      images=self.layout.gather(state.last_finite),
+      images=self.frames.crop(self.layout.gather(state.last_finite), scale),
       terms=tuple(bad_terms),
       history=history,
     )
@@ -319,9 +318,9 @@ def prepare(
   """
   config = config_lib.default_config() if config is None else config
   config_lib.validate(config)
-  contents = _check_images(contents, 'contents')
+  contents, shapes = buckets.check_contents(contents, _check_images)
   styles = [_check_images(s, f'styles[{i}]', batched=False) for i, s in enumerate(styles)]
-  num_pairs = contents.shape[0]
+  num_pairs = len(shapes)
   blend = inputs.blend_weights(style_weights, num_pairs, len(styles))
   chosen = dict(terms_from_config(config) if terms is None else terms)
   per_pair = inputs.pair_weights(pair_weights, chosen, num_pairs)
@@ -330,15 +329,12 @@ def prepare(
   check_terms(chosen)
   chosen = {name: term for name, term in chosen.items() if term.weight > 0}
   layers = layers_of(chosen.values())
-  sizes = schedule.scale_sizes(contents.shape[1:3], config)
-  schedule.check_sizes(sizes, styles, layers, config)
+  frames = buckets.Frames.create(shapes, config, chosen)  # Checks that the pairs can share it.
+  sizes = frames.sizes
+  schedule.check_sizes(sorted({s for scale in frames.own for s in scale}), styles, layers, config)
   if config.init.kind == 'image':
-    if init_images is None:
-      raise ConfigError("config.init.kind='image' needs init_images")
-    init_images = _check_images(init_images, 'init_images')
-    if init_images.shape[0] != num_pairs:
-      raise ConfigError(f'init_images has {init_images.shape[0]} images for {num_pairs} pairs')
-  guides = inputs.check_guides(guides, contents.shape, 'guides')
+    init_images = buckets.check_init_images(init_images, num_pairs, _check_images)
+  guides = buckets.check_guides(guides, shapes, inputs.check_guides)
   if style_guides is not None:
     if len(style_guides) != len(styles):
       raise ConfigError(f'style_guides has {len(style_guides)} entries for {len(styles)} styles')
@@ -346,8 +342,8 @@ def prepare(
       inputs.check_guides(g, s.shape, f'style_guides[{i}]')
       for i, (g, s) in enumerate(zip(style_guides, styles, strict=True))
     ]
-  shapes = [s.shape[:2] for s in styles]
-  blend, style_guides = regions.settle(guides, style_guides, shapes, blend, style_weights)
+  style_shapes = [s.shape[:2] for s in styles]
+  blend, style_guides = regions.settle(guides, style_guides, style_shapes, blend, style_weights)
   layout = PairLayout.create(num_pairs, config.devices.count)
   optimizer = make_optimizer(config) if optimizer is None else as_optimizer(optimizer)
   model, params = network or weights.load_vgg19(
@@ -357,8 +353,8 @@ def prepare(
 
   # Every input is fitted once, from its own pixels, to the final size; coarser scales are
   # resized from there. The scripts fit files by the same rule, so both paths agree.
-  originals = resample.resize(contents, sizes[-1])
-  guides = {name: resample.resize(g, sizes[-1]) for name, g in guides.items()}
+  originals = frames.fit(contents, -1)
+  guides = {name: frames.fit(g, -1) for name, g in guides.items()}
   side = schedule.style_side(sizes[-1], config)
   fitted = [resample.fit_size(s.shape[:2], side) for s in styles]
   styles = [resample.resize(s, size) for s, size in zip(styles, fitted, strict=True)]
@@ -368,13 +364,13 @@ def prepare(
       for guides_, size in zip(style_guides, fitted, strict=True)
     ]
   regions.check(chosen, guides, style_guides, blend, sizes, config)
-  controlled, pair_styles = inputs.control_inputs(
-    originals, styles, blend, config.color_control, style_guides
+  controlled, pair_styles = inputs.control_inputs(  # Each content's own pixels.
+    frames.crop(originals), styles, blend, config.color_control, style_guides
   )
 
   # The program is built from the terms without their weights, which are its arguments: a sweep
   # over weights compiles once.
-  unweighted = tuple((name, term._replace(weight=1.0)) for name, term in chosen.items())
+  unweighted = tuple((n, t._replace(weight=1.0)) for n, t in frames.terms(chosen).items())
   # Remat and tiles as the config says, or as the memory estimate chooses; a run that cannot fit
   # stops here, before compiling.
   if config.memory.tile_size > 0:
@@ -383,6 +379,7 @@ def prepare(
   channels = {name: g.shape[-1] for name, g in guides.items()}
   work = memory.workload(base, params, optimizer, layout, groups, sizes, styles, channels)
   fit = memory.plan(config, work)
+  frames.check(config, chosen, tiled=fit.tiling is not None)
   base = dataclasses.replace(base, model=model.clone(remat=fit.remat))
   spec = ProgramSpec(
     objective=base if fit.tiling is None else tiles.tile_objective(base, fit.tiling),
@@ -403,7 +400,7 @@ def prepare(
       name: np.full(num_pairs, term.weight, np.float32) if per_pair is None else per_pair[name]
       for name, term in chosen.items()
     },
-    contents=controlled,
+    contents=frames.fit(controlled, -1),
     originals=originals,
     guides=guides,
     pair_styles=pair_styles,
@@ -411,6 +408,7 @@ def prepare(
     sizes=sizes,
     steps=schedule.steps_per_scale(config),
     plan=fit,
+    frames=frames,
   )
 
 

@@ -46,7 +46,8 @@ class History:
 
 
 class StylizeResult(NamedTuple):
-  """images: (B, H, W, 3) float32 in [0, 1]; history: the losses over the run."""
+  """images: (B, H, W, 3) float32 in [0, 1] (B images (H_i, W_i, 3) of their own sizes for a
+  padded batch, `nst_jax.run.buckets`); history: the losses over the run."""
 
   images: np.ndarray
   history: History
@@ -59,7 +60,8 @@ class Progress(NamedTuple):
     scale: index of the current scale (0 = coarsest); num_scales: how many there are.
     step: steps done at this scale; num_steps: steps this scale runs.
     total: (B,) objective of the current images; terms: `{name: (B,)}` unweighted term values.
-    images: (B, h, w, 3) current images at this scale (the iterate average, if enabled).
+    images: (B, h, w, 3) current images at this scale (the iterate average, if enabled); a list
+      of each pair's own size in a padded batch.
     step_size: (B,) each pair's last step size: the line search's (L-BFGS), else the learning
       rate; None where unknown (an optax transformation of the caller's own).
     evaluations: (B,) objective evaluations so far, all scales (see `History.evaluations`).

@@ -84,7 +84,7 @@ def control_inputs(
       images.append([styles[s] for s in used])
       ids.append([(s,) for s in used])
   if mode == 'luminance_only':
-    contents = jax.vmap(to_luminance_rgb)(contents)
+    contents = jax.tree.map(to_luminance_rgb, contents)  # A batch, or a list of sizes.
   return contents, PairStyles(images, weights, ids, guides)
 
 

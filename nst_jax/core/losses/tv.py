@@ -45,7 +45,9 @@ def total_variation(image: ArrayLike, *, kind: TVKind = 'l1') -> jax.Array:
   return (jnp.sum(dx) + jnp.sum(dy)) / (dx.size + dy.size)
 
 
-def total_variation_sums(image: ArrayLike, mask: ArrayLike, *, kind: TVKind = 'l1') -> ErrorSums:
+def total_variation_sums(
+  image: ArrayLike, mask: ArrayLike, *, kind: TVKind = 'l1', region: ArrayLike | None = None
+) -> ErrorSums:
   """`total_variation`'s sums over the neighbour pairs whose first pixel is masked.
 
   A pair that crosses the window's last row or column is not in the window and not counted:
@@ -55,15 +57,21 @@ def total_variation_sums(image: ArrayLike, mask: ArrayLike, *, kind: TVKind = 'l
     image: (h, w, C) window of the image.
     mask: (h, w) 1 on the pixels this window owns.
     kind: 'l1' or 'l2', as for `total_variation`.
+    region: (h, w) 1 on the image's own pixels, 0 on padding (`nst_jax.core.padding`), or None:
+      a pair whose second pixel is padding is not counted either.
   """
   x = as_float(image)
   m = as_float(mask)[..., None]
   penalty = jnp.abs if kind == 'l1' else jnp.square
   total_variation(x[:2, :2], kind=kind)  # Checks `kind` and the shape.
-  dx = penalty(x[:, 1:] - x[:, :-1]) * m[:, :-1]
-  dy = penalty(x[1:] - x[:-1]) * m[:-1]
+  mx, my = m[:, :-1], m[:-1]
+  if region is not None:
+    r = as_float(region)[..., None]
+    mx, my = mx * r[:, 1:], my * r[1:]
+  dx = penalty(x[:, 1:] - x[:, :-1]) * mx
+  dy = penalty(x[1:] - x[:-1]) * my
   channels = x.shape[-1]
-  count = (jnp.sum(m[:, :-1]) + jnp.sum(m[:-1])) * channels
+  count = (jnp.sum(mx) + jnp.sum(my)) * channels
   return ErrorSums(jnp.sum(dx) + jnp.sum(dy), count)
 
 
@@ -79,7 +87,8 @@ class TotalVariationLoss:
 
   def tile_sums(self, features: terms.Features, masks: Mapping[str, jax.Array], target) -> Any:
     del target
-    return total_variation_sums(features['image'], masks['image'], kind=self.norm)
+    region = masks.get('image_region')  # Padded images' own pixels (`core.padding`).
+    return total_variation_sums(features['image'], masks['image'], kind=self.norm, region=region)
 
   def from_tile_sums(self, totals: ErrorSums, target: Any) -> jax.Array:
     del target
