@@ -10,7 +10,7 @@ import pytest
 from small import random_network, small_config
 
 import nst_jax
-from nst_jax.app import cli
+from nst_jax.app import cli, session
 from nst_jax.core import objective, padding
 from nst_jax.core.terms import terms_from_config
 from nst_jax.errors import ConfigError
@@ -144,5 +144,5 @@ def test_the_grid_of_two_sizes_runs_as_one_batch(tmp_path, monkeypatch, caplog):
   caplog.clear()
   config.losses.nearest_neighbor.weight = 1.0
   with caplog.at_level(logging.INFO):
-    assert len(cli.group_by_size([(170, 256), (171, 256)], 0, config)) == 2
+    assert len(session.group_by_size([(170, 256), (171, 256)], 0, config)) == 2
   assert "loss term(s) 'nearest_neighbor' cannot leave padding out" in caplog.text

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import nst_jax
-from nst_jax.app import cli, regions, script
+from nst_jax.app import cli, regions, script, session
 from nst_jax.app.workdir import Workdir
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
 from nst_jax.io import images
@@ -53,8 +53,8 @@ def test_image_shape_matches_loading(tmp_path):
 
 def test_group_by_size_keeps_order_and_limits_batches():
   shapes = [(32, 32), (21, 32), (32, 32), (21, 32), (32, 32)]
-  assert cli.group_by_size(shapes) == [((32, 32), [0, 2, 4]), ((21, 32), [1, 3])]
-  assert cli.group_by_size(shapes, batch_size=2) == [
+  assert session.group_by_size(shapes) == [((32, 32), [0, 2, 4]), ((21, 32), [1, 3])]
+  assert session.group_by_size(shapes, batch_size=2) == [
     ((32, 32), [0, 2]),
     ((32, 32), [4]),
     ((21, 32), [1, 3]),

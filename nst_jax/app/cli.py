@@ -19,12 +19,11 @@ import numpy as np
 from absl import logging
 
 from nst_jax.app import regions, reporting, session, sheets
-from nst_jax.app.session import Batch
 from nst_jax.app.workdir import Workdir
 from nst_jax.core import losses, resample
 from nst_jax.errors import ConfigError, ImageError
 from nst_jax.io import images, paths, weights
-from nst_jax.run import buckets, schedule
+from nst_jax.run import schedule
 from nst_jax.run.history import Progress
 from nst_jax.run.pairs import Distributed, process_share
 
@@ -72,21 +71,6 @@ def check_shapes(
         f'content image {path!r}: decoded as {image.shape[1]}x{image.shape[0]} pixels but its '
         f'header gives {shape[1]}x{shape[0]}'
       )
-
-
-def group_by_size(
-  shapes: Sequence[tuple[int, int]],
-  batch_size: int = 0,
-  config: ml_collections.ConfigDict | None = None,
-  dist: Distributed | None = None,
-) -> list[Batch]:
-  """Indices of contents fitted to `shapes` (H, W) in batches of at most `batch_size` (0: no
-  limit), `[(bucket size, indices)]`: equal sizes, or with `config` sizes close enough to share a
-  padded batch (`nst_jax.run.buckets.group`); logs why contents of different sizes were split."""
-  batches, why = buckets.group(shapes, config, batch_size, dist.process_count if dist else 1)
-  if why is not None:
-    logging.info('contents of different sizes run in separate batches: %s', why)
-  return batches
 
 
 def check_outputs(
@@ -165,7 +149,7 @@ class StylizeCommand(session.Command):
     shapes = [image_shape(p, 'content image', config.image_size) for p in self.content_list]
     self.styles = load_images(self.style_files, 'style image', schedule.final_style_side(config))
     self.masks.plan(config, self.content_list, shapes, self.style_files, self.styles, self.blend)
-    self.batches = group_by_size(shapes, self.batch_size, config, dist)
+    self.batches = session.group_by_size(shapes, self.batch_size, config, dist)
     share = lambda pairs: process_share(len(pairs), dist).take(pairs)  # noqa: E731
     mine = sorted({i for _, pairs in self.batches for i in share(pairs)})
     self.loaded = load_images(self.content_list, 'content image', config.image_size, mine)
@@ -339,7 +323,7 @@ class GridCommand(session.Command):
     # Pair p is content p // count with style p % count.
     self.batches = [
       (shape, [i * count + j for i in group for j in range(count)])
-      for shape, group in group_by_size(
+      for shape, group in session.group_by_size(
         shapes, self.batch_size and max(1, self.batch_size // count), config, dist
       )
     ]

@@ -31,7 +31,7 @@ from nst_jax.app.workdir import Workdir, as_workdir
 from nst_jax.core.terms import LossTerm
 from nst_jax.errors import NonFiniteLossError, StylizeInterrupted
 from nst_jax.io import checkpoints, weights
-from nst_jax.run import engine, inputs, resume, schedule
+from nst_jax.run import buckets, engine, inputs, resume, schedule
 from nst_jax.run.history import History, Progress
 from nst_jax.run.pairs import Distributed, process_share
 
@@ -66,6 +66,21 @@ class BatchInputs(NamedTuple):
 def stack_images(images: Sequence[np.ndarray]) -> np.ndarray | list[np.ndarray]:
   """`images` as one array (B, H, W, C), or as a list where their sizes differ (a padded batch)."""
   return np.stack(images) if len({i.shape for i in images}) == 1 else list(images)
+
+
+def group_by_size(
+  shapes: Sequence[tuple[int, int]],
+  batch_size: int = 0,
+  config: ml_collections.ConfigDict | None = None,
+  dist: Distributed | None = None,
+) -> list[Batch]:
+  """Indices of contents fitted to `shapes` (H, W) in batches of at most `batch_size` (0: no
+  limit), `[(bucket size, indices)]`: equal sizes, or with `config` sizes close enough to share a
+  padded batch (`nst_jax.run.buckets.group`); logs why contents of different sizes were split."""
+  batches, why = buckets.group(shapes, config, batch_size, dist.process_count if dist else 1)
+  if why is not None:
+    logging.info('contents of different sizes run in separate batches: %s', why)
+  return batches
 
 
 class Command(abc.ABC):

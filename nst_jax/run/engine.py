@@ -26,8 +26,8 @@ from nst_jax.core import objective, resample, vgg
 from nst_jax.core.terms import LossTerm, check_terms, layers_of, terms_from_config
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
 from nst_jax.io import weights
-from nst_jax.run import config as config_lib
 from nst_jax.run import buckets, inputs, memory, regions, resume, schedule, tiles
+from nst_jax.run import config as config_lib
 from nst_jax.run import targets as targets_lib
 from nst_jax.run.history import HistoryLog, Progress, StylizeResult
 from nst_jax.run.optimizers import Optimizer, as_optimizer, make_optimizer, parametrization
