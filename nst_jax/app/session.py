@@ -40,15 +40,18 @@ class BatchInputs(NamedTuple):
     contents: (B, H, W, 3) in [0, 1].
     style_weights: (B, S) or (S,) blend weights, or None (see `stylize`).
     init_images: (B, H, W, 3) start images, or None.
-    guides: (B, H, W, G) the pairs' guides, or None.
-    style_guides: one (Hs, Ws, G) guide image per style, or None.
+    guides: `{name: (B, H, W, C)}` the pairs' guide images, or None.
+    style_guides: one `{name: (Hs, Ws, C)}` per style, or None.
+    config: this batch's settings where they differ from the command's (a video's later
+      passes start from given images), or None.
   """
 
   contents: np.ndarray
   style_weights: np.ndarray | None = None
   init_images: np.ndarray | None = None
-  guides: np.ndarray | None = None
-  style_guides: Sequence[np.ndarray] | None = None
+  guides: dict[str, np.ndarray] | None = None
+  style_guides: Sequence[dict[str, np.ndarray]] | None = None
+  config: ml_collections.ConfigDict | None = None
 
 
 class Command(abc.ABC):
@@ -56,9 +59,11 @@ class Command(abc.ABC):
 
   `plan()` runs first and must set `batches`, `names` (one per pair, for the run record),
   `styles` (the style images) and `info` (what `run.json` records), checking every input and
-  output before anything is loaded. `session` is set while the batches run.
+  output before anything is loaded; it may set `labels`, the batches' names in the progress
+  display ('pass 2/4'). `session` is set while the batches run.
   """
 
+  labels: list[str] | None = None
   batches: list[Batch]
   names: list[str]
   styles: list[np.ndarray]
@@ -102,6 +107,9 @@ def run_command(
 ) -> Any:
   """Plans `command`, runs its batches one after another and writes the run record."""
   command.plan()
+  reporter = reporter or reporting.ProgressReporter(
+    config, len(command.batches), labels=command.labels
+  )
   session = Session(config, dist, command.batches, command.names, workdir, command.info, reporter)
   command.session = session
   with session.rescue(command.rescue, command.resume_hint):
@@ -171,7 +179,7 @@ class Session:
       result = engine.stylize(
         given.contents,
         styles,
-        self.config,
+        self.config if given.config is None else given.config,
         style_weights=given.style_weights,
         init_images=given.init_images,
         guides=given.guides,
