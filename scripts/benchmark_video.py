@@ -33,6 +33,7 @@ from PIL import Image
 
 from nst_jax.core import motion
 from nst_jax.io import flow as flow_lib
+from nst_jax.io import video as video_io
 from nst_jax.io import weights
 from nst_jax.lab import evaluation, samples
 from nst_jax.run import config as config_lib
@@ -53,6 +54,9 @@ _SIZES = flags.DEFINE_list('sizes', ['128', '256'], 'Sizes of the cost suite.')
 _SHIFT = flags.DEFINE_list('shift', ['3', '2'], 'Pan per frame, (dx, dy) pixels.')
 _OUTPUT = flags.DEFINE_string('output', None, 'JSON file.', required=True)
 _SAVE_FRAMES = flags.DEFINE_string('save_frames', None, 'Folder for the stylized frames (npz).')
+_GALLERY = flags.DEFINE_string(
+  'gallery', None, 'Animated GIF: the first clip, input and each mode side by side.'
+)
 
 
 def pan(name: str, size: int, frames: int, shift: tuple[int, int]) -> np.ndarray:
@@ -96,8 +100,16 @@ def load_config(spec: str):
   return config
 
 
+def side_by_side(path: str, clips: list[np.ndarray], fps: float = 6.0) -> None:
+  """Writes (F, H, W, 3) clips next to each other, 4 px apart, as an animated GIF."""
+  gap = np.ones((*clips[0].shape[:2], 4, 3), np.float32)
+  row = np.concatenate([part for clip in clips for part in (clip, gap)][:-1], axis=2)
+  video_io.write_frames(path, row, [], fps)
+
+
 def consistency(frames, style, network, warp_error) -> dict:
   out = {}
+  made = [frames]
   evaluator = evaluation.Evaluator(frames, [style], network=network)
   for spec in _MODES.value:
     config = load_config(spec)
@@ -106,6 +118,7 @@ def consistency(frames, style, network, warp_error) -> dict:
     results = video_lib.stylize_video(frames, style, config, network=network)
     seconds = time.monotonic() - start
     scores = evaluator(results)
+    made.append(results)
     out[spec] = {
       'warp_error': warp_error(results),
       'gram': scores.terms['gram'].tolist(),
@@ -123,6 +136,8 @@ def consistency(frames, style, network, warp_error) -> dict:
       float(np.median(scores.terms['gram'])),
       flush=True,
     )
+  if _GALLERY.value and not os.path.exists(_GALLERY.value):  # The first clip only.
+    side_by_side(_GALLERY.value, made)
   base = out[_MODES.value[0]]
   for row in out.values():
     row['warp_error_ratio'] = row['warp_error'] / base['warp_error']
@@ -166,6 +181,7 @@ def cost(network) -> dict:
       'frames': len(frames),
       'steps_per_pass': config.schedule.num_steps,
       'seconds_per_frame_per_pass': together / len(frames),
+      'seconds_per_frame_step': together / len(frames) / config.schedule.num_steps,
       'seconds_per_frame_one_by_one': alone / len(frames),
       'batching_ratio': together / alone,
       'rounds': rounds,

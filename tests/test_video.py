@@ -5,6 +5,10 @@ Small: 4 frames of 32 px, the random network where the weights do not matter.
 """
 
 import json
+import os
+import pathlib
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +27,8 @@ from nst_jax.io import video as video_io
 from nst_jax.run import engine
 from nst_jax.run import video as video_lib
 
+# imageio-ffmpeg runs ffmpeg in a subprocess; Python warns about any fork in a threaded process.
+pytestmark = pytest.mark.filterwarnings('ignore:os.fork:RuntimeWarning')
 certainty = jax.jit(motion.certainty)
 
 
@@ -272,3 +278,40 @@ def test_resume_continues_after_an_interrupt(clip_files, tmp_path, monkeypatch):
   config.video.blend = 0.5
   with pytest.raises(ConfigError, match='holds a video run with other'):
     video_app.stylize_video_files(config, input=str(folder), style=style, output=output)
+
+
+def test_video_files_round_trip(tmp_path):
+  frames = pan()
+  for name in ('clip.mp4', 'clip.gif'):
+    video_io.write_frames(str(tmp_path / name), frames, [], 12.0)
+    clip = video_io.read_frames(str(tmp_path / name), 32)
+    assert clip.images.shape == frames.shape and clip.fps == pytest.approx(12.0, rel=0.1)
+    assert clip.names[0] == 'frame_00001.png' and clip.sources == [str(tmp_path / name)]
+    assert np.abs(clip.images - frames).mean() < 0.05  # Lossy codecs and GIF palettes.
+  assert not list(tmp_path.glob('.*partial*'))
+
+
+def test_script_prints_one_error_line_before_any_work(tmp_path):
+  images.save_image(tmp_path / 'frames' / 'a.png', np.zeros((32, 32, 3)))
+  images.save_image(tmp_path / 'frames' / 'b.png', np.zeros((32, 40, 3)))
+  images.save_image(tmp_path / 'style.png', np.zeros((32, 32, 3)))
+  root = pathlib.Path(__file__).resolve().parents[1]
+  done = subprocess.run(
+    [
+      sys.executable,
+      str(root / 'scripts' / 'stylize_video.py'),
+      f'--input={tmp_path}/frames',
+      f'--style={tmp_path}/style.png',
+      f'--output={tmp_path}/out/',
+    ],
+    capture_output=True,
+    text=True,
+    env={**os.environ, 'PYTHONPATH': str(root)},
+    timeout=120,
+  )
+  lines = [line for line in done.stderr.splitlines() if line.startswith('error:')]
+  assert done.returncode == 2, done.stderr
+  assert lines == [
+    f"error: --input '{tmp_path}/frames': frames differ in size: a.png is 32x32, b.png is 40x32"
+  ], done.stderr
+  assert not (tmp_path / 'out').exists()
