@@ -1,8 +1,9 @@
 r"""Measures video stylization: temporal consistency against `--independent`, and its cost.
 
-  python scripts/benchmark_video.py --suite=consistency --output docs/video/consistency.json
-  python scripts/benchmark_video.py --suite=real --output docs/video/real.json
-  python scripts/benchmark_video.py --suite=cost --sizes=128,256 --output docs/video/cost.json
+  python scripts/benchmark_video.py --suite=consistency --output pan.json
+  python scripts/benchmark_video.py --suite=real --clips=gif:waves --output real.json
+  python scripts/benchmark_video.py --suite=cost --sizes=128,256 --output cost.json
+  (docs/video.md has the exact commands of its figures)
 
 consistency: synthetic pans over scikit-image photographs (each frame a crop of the photograph,
 moved by a whole number of pixels per frame, so that the true flow is exact and needs no
@@ -19,8 +20,13 @@ cost: seconds per frame per pass (one pass of `--frames` frames as one batch, af
 pass that compiles), and the batching ratio: that pass's time against the same frames stylized
 one by one (separate `stylize` calls, the same steps), at each size.
 
+summary: merges runs (`--inputs`, e.g. one process per mode, which a shared machine schedules
+side by side) by clip, with each mode's ratios to 'independent'; with `--gallery` and
+`--save_frames`, writes the first clip's input, independent and multipass frames side by side as
+an animated GIF, and as a sheet of frames (`<gallery>_frames.jpg`).
+
 `--modes` lists configurations as NAME[@field=value...] over `--config` (e.g.
-`multipass@video.temporal_target=blend`); the first must be the independent baseline.
+`multipass@video.temporal_target=blend`); ratios need 'independent' among them.
 """
 
 import json
@@ -33,14 +39,17 @@ from PIL import Image
 
 from nst_jax.core import motion
 from nst_jax.io import flow as flow_lib
+from nst_jax.io import images, weights
 from nst_jax.io import video as video_io
-from nst_jax.io import weights
 from nst_jax.lab import evaluation, samples
 from nst_jax.run import config as config_lib
 from nst_jax.run import engine
 from nst_jax.run import video as video_lib
 
-_SUITE = flags.DEFINE_enum('suite', 'consistency', ['consistency', 'real', 'cost'], 'What.')
+_SUITE = flags.DEFINE_enum(
+  'suite', 'consistency', ['consistency', 'real', 'cost', 'summary'], 'What.'
+)
+_INPUTS = flags.DEFINE_list('inputs', [], 'summary: JSON files of runs to merge.')
 _CONFIG = flags.DEFINE_string('config', 'configs/video.py', 'Config file (with @overrides).')
 _MODES = flags.DEFINE_list(
   'modes', ['independent', 'multipass'], 'NAME[@field=value...]: video.mode and overrides.'
@@ -138,12 +147,52 @@ def consistency(frames, style, network, warp_error) -> dict:
     )
   if _GALLERY.value and not os.path.exists(_GALLERY.value):  # The first clip only.
     side_by_side(_GALLERY.value, made)
-  base = out[_MODES.value[0]]
-  for row in out.values():
+  return add_ratios(out)
+
+
+def add_ratios(rows: dict) -> dict:
+  """Each mode's warp error and median style and content terms over 'independent''s."""
+  if 'independent' not in rows:  # A run of other modes alone: see --suite=summary.
+    return rows
+  base = rows['independent']
+  for row in rows.values():
     row['warp_error_ratio'] = row['warp_error'] / base['warp_error']
     row['gram_ratio'] = float(np.median(row['gram']) / np.median(base['gram']))
     row['content_ratio'] = float(np.median(row['content']) / np.median(base['content']))
-  return out
+  return rows
+
+
+def gallery(path: str) -> None:
+  """The first clip of `--clips` with `--save_frames`' independent and multipass frames: an
+  animated GIF side by side, and a sheet of the frames (rows) as a JPEG next to it."""
+  content = _CLIPS.value[0].split(':')[0]
+  frames = pan(content, _SIZE.value, _FRAMES.value, tuple(int(s) for s in _SHIFT.value))
+  made = [frames]
+  for tag in ('independent', 'multipass'):
+    with np.load(os.path.join(_SAVE_FRAMES.value, f'{tag}.npz')) as saved:
+      made.append(saved['results'])
+  side_by_side(path, made)
+  gap = lambda *shape: np.ones(shape, np.float32)  # noqa: E731
+  rows = [
+    np.concatenate([p for f in clip for p in (f, gap(f.shape[0], 4, 3))][:-1], 1) for clip in made
+  ]
+  sheet = np.concatenate([p for r in rows for p in (r, gap(4, r.shape[1], 3))][:-1], 0)
+  images.save_image(os.path.splitext(path)[0] + '_frames.jpg', sheet)
+
+
+def summary() -> dict:
+  """Merges runs of single modes (one process each) by clip, with the ratios."""
+  merged = {}
+  for path in _INPUTS.value:
+    with open(path) as f:
+      run = json.load(f)
+    settings = {k: run[k] for k in ('config', 'frames', 'size') if k in run}
+    for clip, rows in run.items():
+      if isinstance(rows, dict) and clip != 'cost':
+        merged.setdefault(clip, {'settings': settings, 'modes': {}})['modes'].update(rows)
+  for clip in merged.values():
+    add_ratios(clip['modes'])
+  return merged
 
 
 def cost(network) -> dict:
@@ -192,6 +241,12 @@ def cost(network) -> dict:
 
 def main(argv):
   del argv
+  if _SUITE.value == 'summary':
+    with open(_OUTPUT.value, 'w') as f:
+      json.dump(summary(), f, indent=1)
+    if _GALLERY.value:
+      gallery(_GALLERY.value)
+    return
   config = load_config('multipass')
   network = weights.load_vgg19(config.network.weights, pooling=config.network.pooling)
   shift = tuple(int(s) for s in _SHIFT.value)
@@ -221,7 +276,7 @@ def main(argv):
     for clip in _CLIPS.value:
       style = getattr(samples, clip.split(':')[1])(size)
       result[clip] = consistency(frames, style, network, lambda r, f=frames: flow_warp_error(r, f))
-  else:
+  elif _SUITE.value == 'cost':
     flow_lib.check_available()
     result['cost'] = cost(network)
   with open(_OUTPUT.value, 'w') as f:

@@ -158,6 +158,7 @@ def clip_run():
   return run
 
 
+@pytest.mark.slow
 def test_a_pass_as_one_batch_equals_its_frames_one_by_one(clip_run, random_network):
   run = clip_run
   assert [b.kind for b in run.batches] == ['first', 'forward', 'backward']
@@ -250,6 +251,7 @@ def test_a_folder_with_other_files_and_a_single_frame(clip_files, tmp_path):
   assert record['mode'] == 'independent' and record['status'] == 'done'
 
 
+@pytest.mark.slow
 def test_resume_continues_after_an_interrupt(clip_files, tmp_path, monkeypatch):
   folder, style, config = clip_files
   real, calls = engine.stylize, []
