@@ -122,7 +122,7 @@ def consistency(frames, style, network, warp_error) -> dict:
   evaluator = evaluation.Evaluator(frames, [style], network=network)
   for spec in _MODES.value:
     config = load_config(spec)
-    config.image_size = frames.shape[2]
+    config.image_size = max(frames.shape[1:3])
     start = time.monotonic()
     results = video_lib.stylize_video(frames, style, config, network=network)
     seconds = time.monotonic() - start
