@@ -22,6 +22,7 @@ import numpy as np
 from absl import logging
 
 from nst_jax.app import reporting, session
+from nst_jax.app.workdir import Workdir
 from nst_jax.errors import ConfigError
 from nst_jax.io import files, images, paths
 from nst_jax.io import flow as flow_lib
@@ -145,7 +146,9 @@ class VideoCommand(session.Command):
     where = [self.run.batches[b].frames.index(p) for p in pairs]
     init = None if given.init_images is None else given.init_images[where]
     guides = {name: g[where] for name, g in given.guides.items()}
-    return session.BatchInputs(self.run.frames[pairs], None, init, guides, None, given.config)
+    return session.BatchInputs(
+      self.run.frames[pairs], init_images=init, guides=guides, config=given.config
+    )
 
   def save(self, pairs: list[int], results: np.ndarray) -> None:
     b = self._batch()
@@ -207,4 +210,7 @@ def stylize_video_files(
   workdir = workdir or output.rstrip('/' + os.sep) + '.work'
   dist = dist or Distributed()
   command = VideoCommand(config, dist, input, style, output, workdir, fps)
-  return session.run_command(command, config, dist, workdir, reporter)
+  # Resume is per batch here (the module docstring), not from the engine's checkpoints: a
+  # resumed run skips the batches done, which would shift the checkpoints' batch numbers.
+  folder = Workdir(workdir, checkpoint_every=-1)
+  return session.run_command(command, config, dist, folder, reporter)
