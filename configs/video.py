@@ -19,8 +19,9 @@ def get_config():
   config.image_size = 256
   config.schedule.num_steps = 50  # Per pass: video.passes * 50 steps per frame in every mode.
   config.schedule.chunk_size = 25
-  # Pixel MSE in [0, 1] units against feature MSEs of order 1e6: Ruder's temporal-to-content
-  # ratio (500 / 5 on pixels of 0-255) is about 6.5e6 here.
-  config.losses.temporal.weight = 1e7
+  # A relative importance (config.normalize_losses): the temporal term is measured against its
+  # value at the content frame, so 10 makes "as far from the warped neighbour as the photograph
+  # is" cost ten times "none of the style".
+  config.losses.temporal.weight = 10.0
   config.video.passes = 4
   return config

@@ -70,7 +70,7 @@ _GALLERY = flags.DEFINE_string(
 
 def pan(name: str, size: int, frames: int, shift: tuple[int, int]) -> np.ndarray:
   """(F, size, size, 3): crops of a photograph, each `shift` (dx, dy) px from the last."""
-  photo = getattr(samples._skimage_data(), name)()
+  photo = getattr(samples.skimage_data(), name)()
   dx, dy = shift
   side = size + max(dx, dy) * (frames - 1)
   h, w = photo.shape[:2]
