@@ -6,8 +6,10 @@ run's size as they are decoded (`resample.resize`, as every input of nst_jax), s
 costs memory at that size only. Every problem is one `ImageError` line naming the input.
 """
 
+import contextlib
 import os
 import pathlib
+import warnings
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -66,6 +68,15 @@ def _ffmpeg_plugin(path: pathlib.Path) -> str | None:
   return 'FFMPEG'
 
 
+@contextlib.contextmanager
+def _ffmpeg_subprocess():
+  """imageio-ffmpeg starts ffmpeg with `subprocess`, whose fork Python warns about in JAX's
+  multithreaded process; it is harmless there (the child execs ffmpeg at once)."""
+  with warnings.catch_warnings():
+    warnings.filterwarnings('ignore', message='os.fork', category=RuntimeWarning)
+    yield
+
+
 def _one_line(exc: BaseException) -> str:
   lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
   return lines[0] if lines else type(exc).__name__
@@ -87,8 +98,9 @@ def read_video(path: str | os.PathLike, max_side: int) -> Frames:
     raise ImageError(f'{where}: file not found')
   iio, plugin = _imageio(), _ffmpeg_plugin(path)
   try:
-    frames = [_fit(frame, max_side) for frame in iio.imiter(path, plugin=plugin)]
-    meta = iio.immeta(path, plugin=plugin)
+    with _ffmpeg_subprocess():
+      frames = [_fit(frame, max_side) for frame in iio.imiter(path, plugin=plugin)]
+      meta = iio.immeta(path, plugin=plugin)
   except Exception as exc:  # Any decoder's failure: a file that is not a video we can read.
     raise ImageError(f'{where}: cannot decode the video ({_one_line(exc)})') from None
   if not frames:
@@ -197,9 +209,10 @@ def write_frames(output: str, frames: np.ndarray, names: Sequence[str], fps: flo
       iio.imwrite(temp, pixels, duration=round(1000.0 / fps), loop=0)
     else:
       # Even sizes for yuv420p; macro_block_size=2 keeps the frames' own size otherwise.
-      iio.imwrite(
-        temp, pixels, plugin=_ffmpeg_plugin(target), fps=fps, macro_block_size=2, quality=8
-      )
+      with _ffmpeg_subprocess():
+        iio.imwrite(
+          temp, pixels, plugin=_ffmpeg_plugin(target), fps=fps, macro_block_size=2, quality=8
+        )
     os.replace(temp, target)
   except BaseException as exc:
     temp.unlink(missing_ok=True)
