@@ -6,10 +6,12 @@ every frame of a pass in one batch (docs/video.md).
   python scripts/stylize_video.py --input frames/ --style samples/style_swirls.png \
     --output out_independent/ --config configs/video.py --independent      # the baseline
 
-256 px; 4 passes of 50 L-BFGS steps (pass 1: every frame on its own; then the neighbour's result,
-warped by DIS flow, blended into each frame's start and held by the temporal loss, alternating
-direction). Measured at 64 px on a synthetic pan: half the warp error of --independent
-with the style kept (1.07x); the target of a quarter is not reached yet (docs/video.md).
+256 px; Ruder's single pass, frame after frame (video.mode='sequential'): each frame starts from
+its predecessor's result warped by DIS flow and is held to it by the temporal loss, 4 x 50
+L-BFGS steps per frame. Measured at 64 px on a synthetic pan: 0.17x the warp error of
+--independent with the style kept (1.12x); 'multipass' (each pass one batch) reached 0.52x
+(docs/video.md). On a CPU batching saves nothing (ratio 0.99), so the sequential mode costs the
+same there.
 """
 
 from nst_jax.run import config as config_lib
@@ -25,4 +27,5 @@ def get_config():
   # is" cost ten times "none of the style".
   config.losses.temporal.weight = 10.0
   config.video.passes = 4
+  config.video.mode = 'sequential'  # Least flicker measured; 'multipass' batches each pass.
   return config
