@@ -2,6 +2,7 @@
 
     import nst_jax
     result = nst_jax.stylize(contents, styles, nst_jax.default_config())
+    frames = nst_jax.stylize_video(frames, style, config)   # a clip without flicker
 
 The loss functions live in one place, `nst_jax.losses` (e.g. `nst_jax.losses.gram_style_loss`);
 the layers of the package are described in docs/architecture.md.
@@ -25,6 +26,7 @@ from nst_jax.run.config import default_config
 from nst_jax.run.engine import stylize
 from nst_jax.run.history import History, Progress, StylizeResult
 from nst_jax.run.optimizers import Optimizer, make_optimizer
+from nst_jax.run.video import stylize_video
 
 __all__ = [
   'ConfigError',
@@ -50,6 +52,7 @@ __all__ = [
   'register_loss',
   'save_image',
   'stylize',
+  'stylize_video',
   'terms_from_config',
   'unregister_loss',
 ]

@@ -13,7 +13,7 @@ from nst_jax.errors import ConfigError
 from nst_jax.run import config as config_lib
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
-NAMES = ('default', 'fast', 'hq', 'seed', 'grid', 'pastiche', 'hires', 'nnst', 'sliced')
+NAMES = ('default', 'fast', 'hq', 'seed', 'grid', 'pastiche', 'hires', 'nnst', 'sliced', 'video')
 
 
 def load(name: str):
@@ -142,6 +142,7 @@ def test_default_config_has_an_entry_for_every_registered_loss():
     'nearest_neighbor',
     'self_similarity',
     'sliced',
+    'temporal',
     'tv',
   }
   weights = {name: entry.weight for name, entry in config.losses.items()}
@@ -319,3 +320,10 @@ def test_build_loss_refuses_an_unknown_option_and_an_unknown_loss(brightness):
 def test_register_loss_refuses_a_name_that_is_not_an_identifier():
   with pytest.raises(ValueError, match='must be a Python identifier'):
     nst_jax.register_loss('my-loss', _brightness_term)
+
+
+def test_video_ties_frames_over_several_passes():
+  config = load('video').get_config()
+  assert config.losses.temporal.weight > 0 and config.video.mode == 'sequential'
+  assert config.video.passes >= 2 and config.image_size <= 512
+  assert set(nst_jax.terms_from_config(config)) == {'content', 'gram', 'temporal'}

@@ -4,7 +4,7 @@ import math
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 import ml_collections
@@ -27,7 +27,8 @@ class ProgressReporter:
   """Shows step, losses and ETA after each chunk: a bar on a terminal, else absl log lines.
 
   Call `start_batch` before each `stylize` call and pass the reporter as its callback; the losses
-  shown are means over the batch's pairs.
+  shown are means over the batch's pairs. `labels` names the batches ('pass 2/4'); default
+  'batch 2/5' where there are several.
   """
 
   def __init__(
@@ -38,6 +39,7 @@ class ProgressReporter:
     stream: TextIO | None = None,
     bar: bool | None = None,
     clock: Callable[[], float] = time.monotonic,
+    labels: Sequence[str] | None = None,
   ):
     self._stream = sys.stderr if stream is None else stream
     self._bar = self._stream.isatty() if bar is None else bar
@@ -45,6 +47,7 @@ class ProgressReporter:
     self._scale_steps = schedule.steps_per_scale(config)
     self._batch_steps = sum(self._scale_steps)
     self._num_batches = num_batches
+    self._labels = list(labels) if labels is not None else None
     self._total = self._batch_steps * num_batches
     self._start = clock()
     self._batch = -1
@@ -77,7 +80,9 @@ class ProgressReporter:
     where = []
     if progress.num_scales > 1:
       where.append(f'scale {progress.scale + 1}/{progress.num_scales}')
-    if self._num_batches > 1:
+    if self._labels is not None:
+      where.append(self._labels[max(0, self._batch)])
+    elif self._num_batches > 1:
       where.append(f'batch {self._batch + 1}/{self._num_batches}')
     elapsed = now - self._start
     if self._bar:

@@ -50,7 +50,7 @@ class BatchInputs(NamedTuple):
     style_guides: one mapping `{name: (Hs, Ws, C)}` per style, or None.
     pair_weights: `{term: (B,)}` each pair's weight of some terms (see `stylize`), or None.
     terms: the objective `{name: LossTerm}`, or None: the config's.
-    config: this batch's own config, or None: the command's.
+    config: this batch's own config (a video's later passes differ), or None: the command's.
   """
 
   contents: np.ndarray
@@ -88,9 +88,11 @@ class Command(abc.ABC):
 
   `plan()` runs first and must set `batches`, `names` (one per pair, for the run record),
   `styles` (the style images) and `info` (what `run.json` records), checking every input and
-  output before anything is loaded. `session` is set while the batches run.
+  output before anything is loaded; it may set `labels`, the batches' names in the progress
+  display ('pass 2/4'). `session` is set while the batches run.
   """
 
+  labels: list[str] | None = None
   batches: list[Batch]
   names: list[str]
   styles: list[np.ndarray]
@@ -138,6 +140,9 @@ def run_command(
   checkpoints; each batch resumes from its checkpoint there, unless `Workdir.restart`.
   """
   command.plan()
+  reporter = reporter or reporting.ProgressReporter(
+    config, len(command.batches), labels=command.labels
+  )
   session = Session(config, dist, command.batches, command.names, workdir, command.info, reporter)
   command.session = session
   hint = session.resume_hint if session.checkpointing else command.resume_hint

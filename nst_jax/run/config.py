@@ -15,6 +15,7 @@ with a message naming the new field (`renamed_field`).
     config.network      weights, pooling, compute dtype
     config.memory       remat, tiles, the memory budget
     config.devices      how the pairs spread over the devices
+    config.video        video: passes, blending, the flow (nst_jax.run.video)
 
 Overrides: `--config.schedule.num_steps=50` in the scripts (ml_collections' flags), and
 `apply_override(config, 'schedule.num_steps=50')` everywhere else (`FILE@field=value` specs).
@@ -134,6 +135,14 @@ def default_config() -> ml_collections.ConfigDict:
   # height and width adds at most this fraction to its pixels (exact: the padding is left out of
   # every loss; nst_jax.run.buckets). 0: only contents of one size share a batch.
   c.devices.bucket_padding = 0.1
+
+  # Video (nst_jax.stylize_video, scripts/stylize_video.py; see nst_jax.run.video).
+  c.video = ml_collections.ConfigDict()
+  c.video.mode = 'multipass'  # 'multipass', 'sequential' or 'independent' (flickers).
+  c.video.passes = 4  # Multipass: passes of schedule.num_steps (every mode: passes * num_steps).
+  c.video.blend = 1.0  # Weight of the warped neighbour in a later pass's start (Ruder's: 1).
+  c.video.temporal_target = 'warped'  # The warped neighbour ('warped') or that start ('blend').
+  c.video.flow_preset = 'medium'  # OpenCV DIS flow preset: 'ultrafast', 'fast' or 'medium'.
   return c
 
 

@@ -19,6 +19,8 @@ and its term, registered under the name that `config.losses` uses:
 * `self_similarity` (`self_similarity`): `self_similarity_content_loss` (STROTSS, Kolkin et al.
   2019): the content kept through the cosine self-similarity of sampled positions.
 * `tv` (`tv`): `total_variation`, the seed's denoising term.
+* `temporal` (`temporal`): `temporal_loss` (Ruder et al. 2016), a video frame kept close to its
+  warped stylized neighbour where the warp is certain (the frame's guides).
 
 Shared: `sums` (sums over masked positions, for tiles and regions), `blend`
 (`blend_style_targets` mixes several styles by mixing their statistics, not their losses),
@@ -68,6 +70,7 @@ from nst_jax.core.losses.sliced import (
   sorted_projections,
 )
 from nst_jax.core.losses.style import StyleKind, StyleTarget, style_loss, style_target
+from nst_jax.core.losses.temporal import temporal_loss, temporal_term
 from nst_jax.core.losses.tv import TVKind, total_variation, tv_term
 
 # Every module of this package registers its loss when imported, including ones added later.
@@ -110,6 +113,8 @@ __all__ = [
   'sorted_projections',
   'style_loss',
   'style_target',
+  'temporal_loss',
+  'temporal_term',
   'total_variation',
   'trace_sqrtm',
   'tv_term',
