@@ -1,11 +1,13 @@
 """Benchmarks stylization steps on the default device: step time, compile time, FLOPs, FLOP rate;
-and (`--suite=memory`) peak memory per megapixel, by size, style loss, optimizer, remat and tiles.
+(`--suite=memory`) peak memory per megapixel, by size, style loss, optimizer, remat and tiles;
+and (`--suite=startup`) the start-up of a run, cold and warm, split into phases.
 
   python scripts/benchmark.py                        # 256 and 512 px, B = 1 and 4, Adam
   python scripts/benchmark.py --sizes=256 --batches=1,4 --optimizer=lbfgs --repeats=5
   python scripts/benchmark.py --suite=memory --sizes=512,1024,2048 --optimizers=lbfgs,adam
   python scripts/benchmark.py --suite=memory --sizes=256,512 --style_losses=gram,gaussian \
     --remats=none --tile_sizes=-1          # each style loss relative to Gram
+  python scripts/benchmark.py --suite=startup --sizes=64,256,1024   # configs/pastiche.py
 
 The default suite (`--suite=speed`):
 
@@ -57,6 +59,12 @@ before compiling), computes the targets, compiles one chunk of `--steps` steps a
   size, optimizer, remat and tiles (when `--style_losses` has gram). Loss names that this
   checkout does not know fail their own case only, with the error recorded.
 
+The start-up suite (`--suite=startup`) runs each case in a fresh process, `--rounds` times, with
+JAX's persistent compilation cache off, cold (empty) and warm (filled by that round's cold run),
+interleaved, and splits the time to the first step into imports, weights, targets and compile;
+then it times `scripts/stylize.py` for one step the same three ways. See `nst_jax.lab.startup`.
+The speed and memory suites never use the persistent cache: their compile_s is a compilation.
+
 Writes `--output` (JSON) and prints tables: the speed suite one row per case, the memory suite
 sizes as rows and per megapixel, peak and step time as columns, one table per setting.
 """
@@ -79,7 +87,8 @@ from absl import app, flags, logging
 
 import nst_jax
 from nst_jax.errors import ConfigError
-from nst_jax.io import weights
+from nst_jax.io import caches, weights
+from nst_jax.lab import startup
 from nst_jax.run import engine
 
 _SIZES = flags.DEFINE_list('sizes', ['256', '512'], 'Image sizes (longest side, pixels).')
@@ -100,7 +109,7 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the synthetic images.')
 _SUITE = flags.DEFINE_enum(
   'suite',
   'speed',
-  ['speed', 'memory', 'case'],
+  ['speed', 'memory', 'startup', 'case'],
   'What to measure (case: one memory case, internal).',
 )
 _STYLE_LOSSES = flags.DEFINE_list(
@@ -121,6 +130,12 @@ _MEMORY_GB = flags.DEFINE_float(
   'memory_gb', 0.0, 'Memory suite: config.memory.budget_gb (0: the free memory).'
 )
 _CASE = flags.DEFINE_string('case', '', 'Internal: the JSON settings of one memory case.')
+_STARTUP_CONFIG = flags.DEFINE_string(
+  'startup_config', 'configs/pastiche.py', 'Start-up suite: the config spec, FILE[@field=value...].'
+)
+_ROUNDS = flags.DEFINE_integer(
+  'rounds', 3, 'Start-up suite: rounds of the three modes.', lower_bound=1
+)
 
 
 def _flops(compiled: Any) -> float:
@@ -496,6 +511,26 @@ def _memory_suite() -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
   del argv
+  caches.disable_compilation_cache()  # Compile times here are compilations.
+  if _SUITE.value == 'startup':
+    results = startup.measure(
+      _STARTUP_CONFIG.value,
+      [int(s) for s in _SIZES.value],
+      _ROUNDS.value,
+      stylize_script=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'stylize.py'),
+    )
+    device = jax.devices()[0]
+    results.update(
+      suite='startup',
+      config=_STARTUP_CONFIG.value,
+      device=f'{device.platform}: {device.device_kind}',
+      host=platform.processor() or platform.machine(),
+      jax=jax.__version__,
+    )
+    with open(_OUTPUT.value, 'w') as f:
+      json.dump(results, f, indent=2)
+    print(startup.table(results))
+    return
   if _SUITE.value == 'case':
     with open(_OUTPUT.value, 'w') as f:
       json.dump(_run_case(json.loads(_CASE.value)), f)

@@ -297,6 +297,7 @@ def prepare(
   model, params = network or weights.load_vgg19(
     config.network.weights, pooling=config.network.pooling, dtype=jnp.dtype(config.network.dtype)
   )
+  params = vgg.cast_params(params, model.dtype)  # Once, not at every step.
   groups = layout.pair_groups(config.devices.pair_group_size)
 
   # Every input is fitted once, from its own pixels, to the final size; coarser scales are
