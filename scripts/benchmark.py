@@ -1,6 +1,7 @@
 """Benchmarks stylization steps on the default device: step time, compile time, FLOPs, FLOP rate;
 (`--suite=memory`) peak memory per megapixel, by size, style loss, optimizer, remat and tiles;
-and (`--suite=startup`) the start-up of a run, cold and warm, split into phases.
+(`--suite=startup`) the start-up of a run, cold and warm, split into phases; and
+(`--suite=pastiche`) the step time against pastiche 1.6's, whole processes side by side.
 
   python scripts/benchmark.py                        # 256 and 512 px, B = 1 and 4, Adam
   python scripts/benchmark.py --sizes=256 --batches=1,4 --optimizer=lbfgs --repeats=5
@@ -8,6 +9,8 @@ and (`--suite=startup`) the start-up of a run, cold and warm, split into phases.
   python scripts/benchmark.py --suite=memory --sizes=256,512 --style_losses=gram,gaussian \
     --remats=none --tile_sizes=-1          # each style loss relative to Gram
   python scripts/benchmark.py --suite=startup --sizes=64,256,1024   # configs/pastiche.py
+  python scripts/benchmark.py --suite=pastiche --sizes=256 --content=samples/chelsea.png \
+    --style=samples/style_swirls.png --pastiche_python=/tmp/torchenv/bin/python   # Adam
 
 The default suite (`--suite=speed`):
 
@@ -65,6 +68,12 @@ interleaved, and splits the time to the first step into imports, weights, target
 then it times `scripts/stylize.py` for one step the same three ways. See `nst_jax.lab.startup`.
 The speed and memory suites never use the persistent cache: their compile_s is a compilation.
 
+The pastiche suite (`--suite=pastiche`) times `scripts/stylize.py` (--config_spec, with
+--optimizer) and pastiche's own command-line tool (in the environment of --pastiche_python) on
+one pair at each size, --step_counts short and long runs each, interleaved over --rounds: the
+step time is (long - short) / the steps between, best of the rounds and median. See
+`nst_jax.lab.versus`.
+
 Writes `--output` (JSON) and prints tables: the speed suite one row per case, the memory suite
 sizes as rows and per megapixel, peak and step time as columns, one table per setting.
 """
@@ -88,7 +97,7 @@ from absl import app, flags, logging
 import nst_jax
 from nst_jax.errors import ConfigError
 from nst_jax.io import caches, weights
-from nst_jax.lab import startup
+from nst_jax.lab import samples, startup, versus
 from nst_jax.run import engine
 
 _SIZES = flags.DEFINE_list('sizes', ['256', '512'], 'Image sizes (longest side, pixels).')
@@ -109,7 +118,7 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the synthetic images.')
 _SUITE = flags.DEFINE_enum(
   'suite',
   'speed',
-  ['speed', 'memory', 'startup', 'case'],
+  ['speed', 'memory', 'startup', 'pastiche', 'case'],
   'What to measure (case: one memory case, internal).',
 )
 _STYLE_LOSSES = flags.DEFINE_list(
@@ -130,11 +139,21 @@ _MEMORY_GB = flags.DEFINE_float(
   'memory_gb', 0.0, 'Memory suite: config.memory.budget_gb (0: the free memory).'
 )
 _CASE = flags.DEFINE_string('case', '', 'Internal: the JSON settings of one memory case.')
-_STARTUP_CONFIG = flags.DEFINE_string(
-  'startup_config', 'configs/pastiche.py', 'Start-up suite: the config spec, FILE[@field=value...].'
+_CONFIG_SPEC = flags.DEFINE_string(
+  'config_spec',
+  'configs/pastiche.py',
+  'Start-up and pastiche suites: the config, FILE[@field=value...].',
 )
 _ROUNDS = flags.DEFINE_integer(
-  'rounds', 3, 'Start-up suite: rounds of the three modes.', lower_bound=1
+  'rounds', 3, 'Start-up and pastiche suites: interleaved rounds.', lower_bound=1
+)
+_PASTICHE_PYTHON = flags.DEFINE_string(
+  'pastiche_python', None, 'Pastiche suite: a python with torch and pastiche 1.6 installed.'
+)
+_CONTENT = flags.DEFINE_string('content', None, 'Pastiche suite: the content image file.')
+_STYLE = flags.DEFINE_string('style', None, 'Pastiche suite: the style image file.')
+_STEP_COUNTS = flags.DEFINE_list(
+  'step_counts', ['10', '50'], 'Pastiche suite: the short and the long run, in steps.'
 )
 
 
@@ -299,20 +318,6 @@ def _table(results: dict[str, Any]) -> str:
   return '\n'.join(lines)
 
 
-def _smooth_image(rng: np.random.Generator, size: int) -> np.ndarray:
-  """A smooth RGB image (size, size, 3) float32 in [0, 1], built one channel and one sinusoid at a
-  time so that its temporaries stay small next to it (the memory suite measures the process)."""
-  y = np.linspace(0, 1, size, dtype=np.float32)[:, None]
-  x = np.linspace(0, 1, size, dtype=np.float32)[None, :]
-  out = np.full((size, size, 3), 0.5, np.float32)
-  for c in range(3):
-    for _ in range(4):
-      fy, fx = rng.uniform(1, 12, 2).astype(np.float32)
-      phase = np.float32(rng.uniform(0, 2 * np.pi))
-      out[..., c] += 0.12 * np.sin(2 * np.pi * (fx * x + fy * y) + phase)
-  return np.clip(out, 0.0, 1.0, out=out)
-
-
 def _memory_in_use(device: Any) -> tuple[int, int]:
   """(bytes in use, peak bytes) of the device where the backend reports them, else this
   process's resident and peak resident memory."""
@@ -343,7 +348,7 @@ def _run_case(settings: dict[str, Any]) -> dict[str, Any]:
   config.schedule.num_steps = 2**30
   network = weights.load_vgg19(config.network.weights, pooling=config.network.pooling)
   rng = np.random.default_rng(settings['seed'])
-  content, style = _smooth_image(rng, config.image_size), _smooth_image(rng, config.image_size)
+  content, style = (samples.smooth_image(rng, config.image_size) for _ in range(2))
   base, _ = _memory_in_use(device)
   start = time.perf_counter()
   prepared = engine.prepare(content[None], [style], config, network=network)
@@ -509,12 +514,40 @@ def _memory_suite() -> dict[str, Any]:
   return results
 
 
+def _pastiche_suite() -> None:
+  if not (_PASTICHE_PYTHON.value and _CONTENT.value and _STYLE.value):
+    raise app.UsageError('--suite=pastiche needs --pastiche_python, --content and --style')
+  short, long_ = (int(s) for s in _STEP_COUNTS.value)
+  results: dict[str, Any] = {'suite': 'pastiche', 'cases': []}
+  for size in (int(s) for s in _SIZES.value):
+    case = versus.measure(
+      content=_CONTENT.value,
+      style=_STYLE.value,
+      size=size,
+      optimizer=_OPTIMIZER.value,
+      steps=(short, long_),
+      rounds=_ROUNDS.value,
+      python=sys.executable,
+      pastiche_python=_PASTICHE_PYTHON.value,
+      stylize_script=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'stylize.py'),
+      config=_CONFIG_SPEC.value,
+    )
+    results['cases'].append({'size': size, 'optimizer': _OPTIMIZER.value, **case})
+    print(
+      f'{size} px, {_OPTIMIZER.value}: step nst_jax {case["step_s"]["nst_jax"]["best"]:.3f} s, '
+      f'pastiche {case["step_s"]["pastiche"]["best"]:.3f} s (best of {_ROUNDS.value}): pastiche / '
+      f'nst_jax = {case["ratio"]["best"]:.3f} (median of rounds {case["ratio"]["median"]:.3f})'
+    )
+  with open(_OUTPUT.value, 'w') as f:
+    json.dump(results, f, indent=2)
+
+
 def main(argv: list[str]) -> None:
   del argv
   caches.disable_compilation_cache()  # Compile times here are compilations.
   if _SUITE.value == 'startup':
     results = startup.measure(
-      _STARTUP_CONFIG.value,
+      _CONFIG_SPEC.value,
       [int(s) for s in _SIZES.value],
       _ROUNDS.value,
       stylize_script=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'stylize.py'),
@@ -522,7 +555,7 @@ def main(argv: list[str]) -> None:
     device = jax.devices()[0]
     results.update(
       suite='startup',
-      config=_STARTUP_CONFIG.value,
+      config=_CONFIG_SPEC.value,
       device=f'{device.platform}: {device.device_kind}',
       host=platform.processor() or platform.machine(),
       jax=jax.__version__,
@@ -530,6 +563,9 @@ def main(argv: list[str]) -> None:
     with open(_OUTPUT.value, 'w') as f:
       json.dump(results, f, indent=2)
     print(startup.table(results))
+    return
+  if _SUITE.value == 'pastiche':
+    _pastiche_suite()
     return
   if _SUITE.value == 'case':
     with open(_OUTPUT.value, 'w') as f:

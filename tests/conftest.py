@@ -14,7 +14,9 @@ os.environ['XLA_FLAGS'] = (
 # environment variables: the xdist workers and the scripts that tests run inherit them, so a
 # program compiled by one is loaded by the others (the same small configs recur). The size limit
 # makes JAX lock the folder while it reads or writes an entry.
-if not os.environ.get('JAX_COMPILATION_CACHE_DIR'):
+# JAX_ENABLE_COMPILATION_CACHE=false runs without (the scripts' default follows it too).
+_caching = os.environ.get('JAX_ENABLE_COMPILATION_CACHE', '').lower() not in ('0', 'false')
+if _caching and not os.environ.get('JAX_COMPILATION_CACHE_DIR'):
   os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='nst_jax_tests_jax_')
   os.environ['NST_JAX_TESTS_CACHE_OWNER'] = str(os.getpid())
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')

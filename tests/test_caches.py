@@ -81,6 +81,7 @@ def test_the_flag_turns_the_cache_on_off_or_elsewhere(monkeypatch, tmp_path):
   import jax
 
   monkeypatch.delenv('JAX_COMPILATION_CACHE_DIR', raising=False)
+  monkeypatch.delenv('JAX_ENABLE_COMPILATION_CACHE', raising=False)
   monkeypatch.setenv('NST_JAX_CACHE', str(tmp_path / 'user'))
   names = (
     'jax_compilation_cache_dir',

@@ -58,7 +58,7 @@ def run(main: Callable[[list[str]], None]) -> None:
       COMPILE_CACHE_FLAG,
       'auto',
       "JAX's persistent compilation cache: 'auto' ($JAX_COMPILATION_CACHE_DIR, else the per-user "
-      "cache folder's jax/), 'off', or a folder.",
+      "cache folder's jax/; off if $JAX_ENABLE_COMPILATION_CACHE=false), 'off', or a folder.",
     )
 
   def cached_main(argv: list[str]) -> None:
@@ -75,7 +75,8 @@ def setup_compile_cache(value: str) -> None:
     ConfigError: a folder given by name cannot be created or written to. ('auto' then runs
       without the cache, with a warning.)
   """
-  if value == 'off':
+  off = os.environ.get('JAX_ENABLE_COMPILATION_CACHE', '').lower() in ('0', 'false')
+  if value == 'off' or (value == 'auto' and off):  # 'auto' follows JAX's own variable.
     caches.disable_compilation_cache()
     return
   try:

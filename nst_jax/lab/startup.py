@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from nst_jax.lab import samples
+
 PHASES = ('imports', 'weights', 'targets', 'compile', 'first_step')
 MODES = ('off', 'cold', 'warm')
 
@@ -46,16 +48,8 @@ class _Phases:
     self._last = now
 
 
-def smooth_image(size: int, seed: int) -> np.ndarray:
-  """A smooth RGB test image (size, size, 3) float32 in [0, 1]: a few sinusoids per channel."""
-  rng = np.random.default_rng(seed)
-  y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
-  out = np.full((size, size, 3), 0.5, np.float32)
-  for c in range(3):
-    for _ in range(4):
-      fy, fx = rng.uniform(1, 12, 2)
-      out[..., c] += 0.12 * np.sin(2 * np.pi * (fx * x + fy * y) + rng.uniform(0, 2 * np.pi))
-  return np.clip(out, 0.0, 1.0)
+def _image(size: int, seed: int) -> np.ndarray:
+  return samples.smooth_image(np.random.default_rng(seed), size)
 
 
 def run_case(settings: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +72,7 @@ def run_case(settings: dict[str, Any]) -> dict[str, Any]:
     caches.enable_compilation_cache(settings['cache_dir'])
   config = config_lib.from_spec(settings['config'])
   config.image_size = settings['size']
-  content, style = (smooth_image(settings['size'], seed) for seed in (0, 1))
+  content, style = (_image(settings['size'], seed) for seed in (0, 1))
   phases.mark('start')  # Setting the cache and making the images: not counted.
   network = weights.load_vgg19(
     config.network.weights,
@@ -155,7 +149,7 @@ def measure(
           continue
         paths = [os.path.join(folder, f'{name}.png') for name in ('content', 'style')]
         for path, seed in zip(paths, (0, 1), strict=True):
-          images.save_image(path, smooth_image(size, seed))
+          images.save_image(path, _image(size, seed))
         file, *overrides = config.split('@')
         command = [sys.executable, stylize_script, f'--content={paths[0]}', f'--style={paths[1]}']
         command += [f'--output={os.path.join(folder, "out.png")}', f'--config={file}']
