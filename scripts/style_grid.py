@@ -16,7 +16,7 @@ import pathlib
 
 from absl import flags
 
-from nst_jax.app import cli, hosts, script
+from nst_jax.app import cli, hosts, script, workdir
 
 _CONFIG = script.config_flag(pathlib.Path(__file__).resolve().parents[1] / 'configs' / 'grid.py')
 _CONTENTS = flags.DEFINE_list(
@@ -26,9 +26,12 @@ _STYLES = flags.DEFINE_list('styles', None, 'Style image files, comma-separated.
 _OUTPUT = flags.DEFINE_string('output', None, 'Grid image file, e.g. grid.png.', required=True)
 _CELL_SIZE = flags.DEFINE_integer('cell_size', 0, 'Cell side in pixels; 0: the largest result.')
 _GUTTER = flags.DEFINE_integer('gutter', 8, 'White space between cells, in pixels.')
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for config, loss history and plot.')
+_WORKDIR = flags.DEFINE_string(
+  'workdir', None, 'Folder for the record, TensorBoard summaries and checkpoints (resumes).'
+)
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 0, 'Most pairs per batch; 0: no limit.')
 hosts.define_multihost_flags()
+workdir.define_flags()
 
 
 def main(argv: list[str]) -> None:
@@ -41,7 +44,7 @@ def main(argv: list[str]) -> None:
     output=_OUTPUT.value,
     cell_size=_CELL_SIZE.value,
     gutter=_GUTTER.value,
-    workdir=_WORKDIR.value,
+    workdir=workdir.from_flags(_WORKDIR.value),
     batch_size=_BATCH_SIZE.value,
     dist=dist,
   )

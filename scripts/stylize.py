@@ -13,18 +13,22 @@ kept). `--output` is then a folder (`out/`: one `out/<content>.png` each) or a p
 
 `--save_every N` writes `<output>.stepNNNN.<ext>` next to each output at the first chunk boundary
 (every config.schedule.chunk_size steps) at or after each multiple of N steps. `--workdir DIR`
-receives config.json, run.json, history.jsonl (losses) and loss.png (their curves).
+receives config.json, run.json, history.jsonl (losses), loss.png (their curves), TensorBoard
+summaries (`tensorboard --logdir DIR`) and checkpoints (every `--checkpoint_every` steps, default
+100, at each scale's end and on Ctrl-C): the same command run again resumes exactly where it
+stopped; `--restart` starts over (docs/research.md).
 
-Ctrl-C saves `<output>.interrupted.png` and prints how to resume (`--init_image` sets
-config.init.kind='image'); exit code 130. A non-finite loss saves `<output>.last_finite.png`; exit
-code 1. Bad flags, configs or inputs print one `error:` line; exit code 2.
+Ctrl-C saves `<output>.interrupted.png` (with --workdir, a checkpoint too) and prints how to
+resume (without a workdir: `--init_image`, which sets config.init.kind='image'); exit code 130.
+A non-finite loss saves `<output>.last_finite.png`; exit code 1. Bad flags, configs or inputs
+print one `error:` line; exit code 2.
 """
 
 import pathlib
 
 from absl import flags
 
-from nst_jax.app import cli, hosts, script
+from nst_jax.app import cli, hosts, script, workdir
 
 _CONFIG = script.config_flag(pathlib.Path(__file__).resolve().parents[1] / 'configs' / 'default.py')
 _CONTENT = flags.DEFINE_list('content', [], 'Content image file(s), comma-separated.')
@@ -40,9 +44,12 @@ _INIT_IMAGE = flags.DEFINE_list(
   'init_image', [], 'Start image(s), one per content (e.g. to resume); sets config.init.kind=image.'
 )
 _SAVE_EVERY = flags.DEFINE_integer('save_every', 0, 'Write intermediate images every N steps.')
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for config, loss history and plot.')
+_WORKDIR = flags.DEFINE_string(
+  'workdir', None, 'Folder for the record, TensorBoard summaries and checkpoints (resumes).'
+)
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 0, 'Most contents per batch; 0: no limit.')
 hosts.define_multihost_flags()
+workdir.define_flags()
 
 
 def main(argv: list[str]) -> None:
@@ -57,7 +64,7 @@ def main(argv: list[str]) -> None:
     output=_OUTPUT.value,
     init_images=_INIT_IMAGE.value,
     save_every=_SAVE_EVERY.value,
-    workdir=_WORKDIR.value,
+    workdir=workdir.from_flags(_WORKDIR.value),
     batch_size=_BATCH_SIZE.value,
     dist=dist,
   )

@@ -23,6 +23,7 @@ def small_config(*overrides: str):
   config.losses.gram.layers = {'relu1_1': 0.5, 'relu2_1': 0.5}
   config.losses.content.weight = 1.0
   config.losses.gram.weight = 1e-3
+  config.normalize_losses = False  # Raw weights: the tests compute with them.
   config.devices.count = 1
   for override in overrides:
     config_lib.apply_override(config, override)

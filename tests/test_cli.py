@@ -11,6 +11,7 @@ from PIL import Image
 
 import nst_jax
 from nst_jax.app import cli, script
+from nst_jax.app.workdir import Workdir
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
 from nst_jax.io import images
 from nst_jax.run import engine
@@ -84,7 +85,7 @@ def test_interrupt_saves_current_images_and_says_how_to_resume(small_inputs, tmp
       contents=contents,
       styles=[style],
       output=str(tmp_path / 'out/'),
-      workdir=str(tmp_path / 'wd'),
+      workdir=Workdir(str(tmp_path / 'wd'), checkpoint_every=-1),  # No checkpoints.
     )
   saved = [tmp_path / 'out' / f'c{i}.interrupted.png' for i in range(2)]
   assert all(p.exists() for p in saved)
@@ -92,6 +93,16 @@ def test_interrupt_saves_current_images_and_says_how_to_resume(small_inputs, tmp
   assert f'--init_image {saved[0]},{saved[1]}' in message and 'at step 2 of 4' in message
   assert json.loads((tmp_path / 'wd' / 'run.json').read_text())['status'] == 'interrupted'
   assert not (tmp_path / 'out' / 'c0.png').exists()
+  # With checkpoints in the workdir (the default), running again resumes exactly.
+  with pytest.raises(script.Interrupted) as info:
+    cli.stylize_files(
+      config,
+      contents=contents,
+      styles=[style],
+      output=str(tmp_path / 'out/'),
+      workdir=str(tmp_path / 'wd'),
+    )
+  assert 'run the same command again to resume exactly (--restart starts over)' in str(info.value)
 
 
 def test_non_finite_saves_last_finite_images(small_inputs, tmp_path, monkeypatch):

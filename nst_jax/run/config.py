@@ -48,9 +48,15 @@ def default_config() -> ml_collections.ConfigDict:
   # 'preserve_colors', 'match_style', 'luminance_only' or 'nnst' (content chroma in the style's
   # palette, after the fact; see nst_jax.core.color).
   c.color_control = 'none'
-  # Divide each loss's weight by its reference value for the pair (how far apart the content and
-  # the style are under it; see nst_jax.core.objective): the weights become relative importances.
-  c.normalize_losses = False
+  # How the losses' weights read. True: each pair's weight of a loss is divided by the loss's
+  # reference value for that pair and scale (how far apart the content and the style are under
+  # it: the larger of its values at the two; nst_jax.core.objective), so that the objective is
+  # sum_k weight_k * loss_k / reference_k, each term a fraction of "no content left" or "no style
+  # at all". The weights are then relative importances that mean the same at any image size, for
+  # any pair and whatever a loss's units: content 1 : gram 1 ends near a style ratio of 0.1 and a
+  # content ratio of 0.15-0.35 (docs/quality.md, "Balance at any size"). False: raw weights in
+  # each loss's own units, which change with the size (configs/pastiche.py, to match a tool).
+  c.normalize_losses = True
 
   c.schedule = ml_collections.ConfigDict()
   c.schedule.num_steps = 500  # Optimizer steps at the final scale.
@@ -68,12 +74,11 @@ def default_config() -> ml_collections.ConfigDict:
   c.style_image.scale = 1.0  # Style longest side relative to the content's, at every scale.
   c.style_image.size = 0  # If > 0, the style's longest side in pixels (overrides scale).
 
-  # Every registered loss, by name, with its weight (0: left out) and options; see
-  # nst_jax.core.losses. The losses are means over feature entries (not Gatys' sums), hence a
-  # Gram weight far below 1.
+  # Every registered loss, by name, with its weight (0: left out; a relative importance, see
+  # normalize_losses) and options; see nst_jax.core.losses.
   c.losses = ml_collections.ConfigDict(terms.registered_losses())
   c.losses.content.weight = 1.0
-  c.losses.gram.weight = 5e-4
+  c.losses.gram.weight = 1.0
 
   c.optim = ml_collections.ConfigDict()
   c.optim.name = 'lbfgs'  # 'lbfgs' (optax.lbfgs with zoom line search) or 'adam'.

@@ -22,13 +22,13 @@ import ml_collections
 import numpy as np
 import optax
 
-from nst_jax.core import losses, objective, resample, vgg
+from nst_jax.core import objective, resample, vgg
 from nst_jax.core.parametrization import Parametrization
 from nst_jax.core.terms import LossTerm, check_terms, layers_of, terms_from_config
 from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
 from nst_jax.io import weights
 from nst_jax.run import config as config_lib
-from nst_jax.run import inits, inputs, memory, schedule, tiles
+from nst_jax.run import inits, inputs, memory, resume, schedule, tiles
 from nst_jax.run import targets as targets_lib
 from nst_jax.run.history import HistoryLog, Progress, StylizeResult
 from nst_jax.run.optimizers import Optimizer, as_optimizer, make_optimizer
@@ -45,13 +45,13 @@ def stylize(
   config: ml_collections.ConfigDict | None = None,
   *,
   callback: Callable[[Progress], None] | None = None,
+  checkpoints: Any = None,
   **options: Any,
 ) -> StylizeResult:
   """Stylizes a batch of content images, each with its own blend of the style images.
 
-  `prepare(contents, styles, config, **options).run(callback)`, where `options` are the keyword
-  arguments `style_weights`, `init_images`, `guides`, `style_guides`, `terms`, `pair_weights`,
-  `optimizer` and `network`.
+  `prepare(contents, styles, config, **options).run(callback, checkpoints)`; `options` are
+  style_weights, init_images, guides, style_guides, terms, pair_weights, optimizer, network.
 
   Args:
     contents: (B, H, W, 3) floats in [0, 1], any size: resized so the longest side is
@@ -75,6 +75,8 @@ def stylize(
       shortcuts), overriding `config.optim.name`.
     network: `(VGG19 module, params)`, default `weights.load_vgg19` for `config.network.weights`.
     callback: called with a `Progress` after each chunk.
+    checkpoints: a folder or a `nst_jax.run.resume.Checkpoints`: resume from the latest
+      checkpoint, save them as the run goes (see `nst_jax.run.resume`). None: no files.
 
   Returns:
     `StylizeResult(images (B, H, W, 3) in [0, 1], history)`.
@@ -84,7 +86,7 @@ def stylize(
     NonFiniteLossError: a loss went non-finite; it names the term and holds the last finite images.
     StylizeInterrupted: on KeyboardInterrupt; it holds the current images.
   """
-  return prepare(contents, styles, config, **options).run(callback)
+  return prepare(contents, styles, config, **options).run(callback, checkpoints)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,12 +184,23 @@ class Stylization:
     refs = objective.reference_values(values(content), values(self.layout.shard(stretched)))
     return {name: w / refs[name] for name, w in weights.items()}
 
-  def run(self, callback: Callable[[Progress], None] | None = None) -> StylizeResult:
-    """Optimises every scale in turn; see `stylize`."""
-    log = HistoryLog()
-    state = None  # The previous scale's end (global, padded and sharded).
-    for scale in range(len(self.sizes)):
-      state = self._run_scale(scale, state, log, callback)
+  def run(
+    self, callback: Callable[[Progress], None] | None = None, checkpoints: Any = None
+  ) -> StylizeResult:
+    """Optimises every scale in turn, from a checkpoint where there is one; see `stylize`."""
+    log, first, state, resumed = HistoryLog(), 0, None, None  # state: the previous scale's end.
+    checkpoints = resume.as_checkpoints(checkpoints)
+    if checkpoints is not None:
+      snapshot = checkpoints.restore(resume.run_fingerprint(self), self.start_state)
+      if snapshot is not None:
+        log, first = HistoryLog.from_json(snapshot.history), snapshot.scale + snapshot.ended
+        state, resumed = (snapshot.state, None) if snapshot.ended else (None, snapshot.state)
+    try:
+      for scale in range(first, len(self.sizes)):
+        state, resumed = self._run_scale(scale, state, log, callback, checkpoints, resumed), None
+    finally:  # Every save written before the result is handed out, or the error raised.
+      if checkpoints is not None:
+        checkpoints.wait()
     mode = self.config.color_control
     palettes = self.layout.shard(inputs.pair_palettes(self.pair_styles)) if mode == 'nnst' else None
     images = inputs.control_result(
@@ -195,33 +208,57 @@ class Stylization:
     )
     return StylizeResult(self.layout.gather(images).astype(np.float32), log.history())
 
-  def _run_scale(self, scale, previous, log, callback) -> LoopState:
-    state = self.start_state(scale, previous)
-    weights = self.pair_weights(scale, state)
-    num_steps = self.steps[scale]
-    done = 0
+  def _run_scale(self, scale, previous, log, callback, checkpoints=None, resumed=None):
+    state = self.start_state(scale, previous) if resumed is None else resumed
+    # Normalised weights come from the scale's start, as in the uninterrupted run.
+    fresh = resumed is not None and self.config.normalize_losses
+    weights = self.pair_weights(scale, self.start_state(scale) if fresh else state)
+    num_steps, offset = self.steps[scale], sum(self.steps[:scale])
+    done, pending, logged = int(state.step), None, 0
+
+    def snapshot(state: LoopState) -> None:  # `ended`: `log.end_scale` ran for this scale.
+      ended = len(log.pair_steps) > scale
+      checkpoints.save(resume.Snapshot(scale, offset + done, ended, state, log.to_json()))
+
     try:
-      while done < num_steps:
-        state, totals, (total, values) = self.program.run_chunk(
-          self.params, state, weights, jnp.int32(num_steps)
-        )
-        count = int(state.step) - done
-        total = self.layout.gather(total)
-        values = {name: self.layout.gather(v) for name, v in values.items()}
-        log.add(scale, self.layout.gather(totals, axis=1)[:count], total, values)
-        done += count
+      while True:
+        logged = len(log.term_steps)
+        pending = self.program.run_chunk(self.params, state, weights, jnp.int32(num_steps))
+        state = pending[0]
+        done, total, values = log.add_chunk(scale, done, pending, self.layout.gather)
+        pending = None
         if self.layout.gather(state.failed).any():
           raise self._non_finite_error(state, weights, scale)
+        ended = done >= num_steps or self.layout.gather(state.stopped).all()
+        if ended:
+          log.end_scale(self.layout.gather(state.pair_steps))
+        if checkpoints is not None and (ended or checkpoints.due(offset + done)):
+          snapshot(state)
         if callback is not None:
           current = self.layout.gather(self.program.result(state))
-          callback(Progress(scale, len(self.sizes), done, num_steps, total, values, current))
-        if self.layout.gather(state.stopped).all():
-          break
+          sizes = self._step_sizes(state)
+          callback(Progress(scale, len(self.sizes), done, num_steps, total, values, current, sizes))
+        if ended:
+          return state
     except KeyboardInterrupt:
+      if pending is not None and len(log.term_steps) == logged:  # Stopped while a chunk ran.
+        state = pending[0]
+        done = log.add_chunk(scale, done, pending, self.layout.gather)[0]
+        if done >= num_steps and len(log.pair_steps) == scale:
+          log.end_scale(self.layout.gather(state.pair_steps))
+      alive = not any(x.is_deleted() for x in jax.tree.leaves(state))  # Not donated mid-call.
+      if checkpoints is not None and alive and not self.layout.gather(state.failed).any():
+        snapshot(state)
+        checkpoints.wait()
       current = self.layout.gather(self.program.result(state), local=True)
       raise StylizeInterrupted(current, scale, done) from None
-    log.end_scale(self.layout.gather(state.pair_steps))
-    return state
+
+  def _step_sizes(self, state: LoopState) -> np.ndarray | None:
+    """(B,) each pair's last step size: its line search's, or the configured learning rate."""
+    found = optax.tree_utils.tree_get(state.opt_state, 'learning_rate')
+    if found is None and self.program.spec.optimizer == make_optimizer(self.config):
+      return np.full(sum(self.layout.counts), self.config.optim.learning_rate, np.float32)
+    return None if found is None else self.layout.gather(found)
 
   def _non_finite_error(self, state: LoopState, weights, scale: int) -> NonFiniteLossError:
     failed = np.flatnonzero(self.layout.gather(state.failed))
@@ -268,9 +305,9 @@ def prepare(
   contents = _check_images(contents, 'contents')
   styles = [_check_images(s, f'styles[{i}]', batched=False) for i, s in enumerate(styles)]
   num_pairs = contents.shape[0]
-  blend = blend_weights(style_weights, num_pairs, len(styles))
+  blend = inputs.blend_weights(style_weights, num_pairs, len(styles))
   chosen = dict(terms_from_config(config) if terms is None else terms)
-  per_pair = _pair_weights(pair_weights, chosen, num_pairs)
+  per_pair = inputs.pair_weights(pair_weights, chosen, num_pairs)
   if per_pair is not None:  # Each term's largest weight stands for it in the checks.
     chosen = {name: t._replace(weight=float(per_pair[name].max())) for name, t in chosen.items()}
   check_terms(chosen)
@@ -356,45 +393,6 @@ def prepare(
     steps=schedule.steps_per_scale(config),
     plan=fit,
   )
-
-
-def _pair_weights(
-  pair_weights: Mapping[str, Any] | None, terms: Mapping[str, LossTerm], num_pairs: int
-) -> dict[str, np.ndarray] | None:
-  """`{term: (B,)}` every term's weight for every pair (`pair_weights`, else the term's own)."""
-  if pair_weights is None:
-    return None
-  unknown = sorted(set(pair_weights) - set(terms))
-  if unknown:
-    raise ConfigError(f'pair_weights names term(s) {unknown} that the objective does not have')
-  out = {}
-  for name, term in terms.items():
-    w = np.asarray(pair_weights.get(name, np.full(num_pairs, term.weight)), np.float32)
-    if w.shape != (num_pairs,) or not np.isfinite(w).all() or (w < 0).any():
-      raise ConfigError(
-        f'pair_weights[{name!r}] must be {num_pairs} finite weights >= 0, got {w.tolist()}'
-      )
-    out[name] = w
-  if out and not (np.stack(list(out.values())) > 0).any(axis=0).all():
-    raise ConfigError('pair_weights leave a pair whose loss term weights are all zero')
-  return out
-
-
-def blend_weights(style_weights: Any, num_pairs: int, num_styles: int) -> np.ndarray:
-  """(B, S) blend weights of the styles for each pair, from `stylize`'s `style_weights`."""
-  if num_styles == 0:
-    return np.zeros((num_pairs, 0))
-  if style_weights is None:
-    return np.eye(num_pairs) if num_styles == num_pairs else np.ones((num_pairs, num_styles))
-  w = np.asarray(style_weights, np.float64)
-  if w.ndim == 1:
-    w = np.broadcast_to(w, (num_pairs, w.shape[0]))
-  if w.shape != (num_pairs, num_styles):
-    raise ConfigError(
-      f'style weights have shape {w.shape}; expected ({num_styles},) or '
-      f'({num_pairs}, {num_styles}) for {num_pairs} pair(s) and {num_styles} style(s)'
-    )
-  return losses.check_blend_weights(w, 'style weights of every pair')
 
 
 def _check_images(images: Any, name: str, *, batched: bool = True) -> jax.Array:

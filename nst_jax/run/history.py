@@ -1,7 +1,7 @@
 """What a run reports: the loss history, the progress a callback sees between chunks, the result."""
 
 import dataclasses
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -55,6 +55,8 @@ class Progress(NamedTuple):
     step: steps done at this scale; num_steps: steps this scale runs.
     total: (B,) objective of the current images; terms: `{name: (B,)}` unweighted term values.
     images: (B, h, w, 3) current images at this scale (the iterate average, if enabled).
+    step_size: (B,) each pair's last step size: the line search's (L-BFGS), else the learning
+      rate; None where unknown (an optax transformation of the caller's own).
   """
 
   scale: int
@@ -64,6 +66,7 @@ class Progress(NamedTuple):
   total: np.ndarray
   terms: dict[str, np.ndarray]
   images: jax.Array
+  step_size: np.ndarray | None = None
 
 
 class HistoryLog:
@@ -82,6 +85,47 @@ class HistoryLog:
 
   def end_scale(self, pair_steps: np.ndarray) -> None:
     self.pair_steps.append(pair_steps)
+
+  def add_chunk(
+    self, scale: int, before: int, outputs: Any, gather: Any
+  ) -> tuple[int, np.ndarray, dict[str, np.ndarray]]:
+    """Adds a chunk from `Program.run_chunk`'s `outputs`, `before` being the steps done at the
+    scale before it, and `gather` (`PairLayout.gather`) bringing the real pairs to the host.
+
+    Returns:
+      The steps done at the scale, and the objective (B,) and terms `{name: (B,)}` at the end.
+    """
+    state, totals, (total, values) = outputs
+    done = int(state.step)
+    total, values = gather(total), {name: gather(v) for name, v in values.items()}
+    self.add(scale, gather(totals, axis=1)[: done - before], total, values)
+    return done, total, values
+
+  def to_json(self) -> dict[str, Any]:
+    """Everything logged so far as JSON values (floats exactly), for a checkpoint."""
+    return {
+      'totals': [np.asarray(t, np.float64).tolist() for t in self.totals],
+      'scales': [np.asarray(s).tolist() for s in self.scales],
+      'term_steps': [int(s) for s in self.term_steps],
+      'values': [
+        {k: np.asarray(v, np.float64).tolist() for k, v in d.items()} for d in self.values
+      ],
+      'term_totals': [np.asarray(t, np.float64).tolist() for t in self.term_totals],
+      'pair_steps': [np.asarray(p).tolist() for p in self.pair_steps],
+    }
+
+  @classmethod
+  def from_json(cls, saved: dict[str, Any]) -> 'HistoryLog':
+    """The log that `to_json` saved."""
+    log = cls()
+    floats = lambda x: np.asarray(x, np.float64).astype(np.float32)  # noqa: E731
+    log.totals = [floats(t).reshape(len(t), -1) for t in saved['totals']]
+    log.scales = [np.asarray(s, int) for s in saved['scales']]
+    log.term_steps = list(saved['term_steps'])
+    log.values = [{k: floats(v) for k, v in d.items()} for d in saved['values']]
+    log.term_totals = [floats(t) for t in saved['term_totals']]
+    log.pair_steps = [np.asarray(p, np.int32) for p in saved['pair_steps']]
+    return log
 
   def history(self) -> History:
     return History(

@@ -8,13 +8,13 @@ with their image: a pair's guides with its content, a style's guides with that s
 """
 
 from collections.abc import Hashable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nst_jax.core import colorspaces
+from nst_jax.core import colorspaces, losses
 from nst_jax.core.color import (
   Palette,
   match_color,
@@ -24,6 +24,8 @@ from nst_jax.core.color import (
   style_palette,
   to_luminance_rgb,
 )
+from nst_jax.core.terms import LossTerm
+from nst_jax.errors import ConfigError
 
 
 class PairStyles(NamedTuple):
@@ -118,3 +120,42 @@ def control_result(
       raise ValueError("color_control 'nnst' needs the pairs' style palettes")
     return _nnst_colors_batch(images, contents, palettes)
   return images
+
+
+def pair_weights(
+  pair_weights: Mapping[str, Any] | None, terms: Mapping[str, LossTerm], num_pairs: int
+) -> dict[str, np.ndarray] | None:
+  """`{term: (B,)}` every term's weight for every pair (`pair_weights`, else the term's own)."""
+  if pair_weights is None:
+    return None
+  unknown = sorted(set(pair_weights) - set(terms))
+  if unknown:
+    raise ConfigError(f'pair_weights names term(s) {unknown} that the objective does not have')
+  out = {}
+  for name, term in terms.items():
+    w = np.asarray(pair_weights.get(name, np.full(num_pairs, term.weight)), np.float32)
+    if w.shape != (num_pairs,) or not np.isfinite(w).all() or (w < 0).any():
+      raise ConfigError(
+        f'pair_weights[{name!r}] must be {num_pairs} finite weights >= 0, got {w.tolist()}'
+      )
+    out[name] = w
+  if out and not (np.stack(list(out.values())) > 0).any(axis=0).all():
+    raise ConfigError('pair_weights leave a pair whose loss term weights are all zero')
+  return out
+
+
+def blend_weights(style_weights: Any, num_pairs: int, num_styles: int) -> np.ndarray:
+  """(B, S) blend weights of the styles for each pair, from `stylize`'s `style_weights`."""
+  if num_styles == 0:
+    return np.zeros((num_pairs, 0))
+  if style_weights is None:
+    return np.eye(num_pairs) if num_styles == num_pairs else np.ones((num_pairs, num_styles))
+  w = np.asarray(style_weights, np.float64)
+  if w.ndim == 1:
+    w = np.broadcast_to(w, (num_pairs, w.shape[0]))
+  if w.shape != (num_pairs, num_styles):
+    raise ConfigError(
+      f'style weights have shape {w.shape}; expected ({num_styles},) or '
+      f'({num_pairs}, {num_styles}) for {num_pairs} pair(s) and {num_styles} style(s)'
+    )
+  return losses.check_blend_weights(w, 'style weights of every pair')
