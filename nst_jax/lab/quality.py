@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
@@ -225,7 +226,11 @@ def compare(
       }
     for label, config in runs.items():
       logging.info('%s on pair %d', label, i)
-      curves[label].append(trace(config, content, [style], evaluator, network=network))
+      # The weights loaded once, run in each config's own pooling and dtype.
+      model = network[0].clone(
+        pooling=config.network.pooling, dtype=jnp.dtype(config.network.dtype)
+      )
+      curves[label].append(trace(config, content, [style], evaluator, network=(model, network[1])))
     report['pairs'].append(entry)
   first = [points[-1].objective[0] for points in next(iter(curves.values()))]
   for label, per_pair in curves.items():
