@@ -23,19 +23,23 @@ class ConfigError(NSTError):
 
 
 class NonFiniteLossError(NSTError):
-  """A loss term became NaN or infinite; `images` holds the last images with a finite loss."""
+  """A loss term became NaN or infinite; `images` holds the last images with a finite loss and
+  `history` (a `nst_jax.run.history.History`, or None) the losses up to the last step run."""
 
-  def __init__(self, message: str, *, images=None, terms: tuple[str, ...] = ()):
+  def __init__(self, message: str, *, images=None, terms: tuple[str, ...] = (), history=None):
     super().__init__(message)
     self.images = images
     self.terms = terms
+    self.history = history
 
 
 class StylizeInterrupted(KeyboardInterrupt):
-  """The run was interrupted (Ctrl-C); `images` holds the current images, (B, H, W, 3)."""
+  """The run was interrupted (Ctrl-C); `images` holds the current images, (B, H, W, 3), and
+  `history` the losses up to the last completed step (None before the first chunk ended)."""
 
-  def __init__(self, images, scale: int, step: int):
+  def __init__(self, images, scale: int, step: int, history=None):
     super().__init__(f'interrupted at scale {scale}, step {step}')
     self.images = images
     self.scale = scale
     self.step = step
+    self.history = history

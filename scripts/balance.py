@@ -16,6 +16,7 @@ import pathlib
 from absl import flags
 
 from nst_jax.app import script
+from nst_jax.errors import ConfigError
 from nst_jax.lab import balance
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
@@ -24,6 +25,7 @@ _SIZES = flags.DEFINE_list('sizes', ['128', '256', '512'], 'Longest sides, in pi
 _OUTPUT = flags.DEFINE_string('output_dir', 'out/balance', 'Where balance.json/.md go.')
 _OVERRIDES = flags.DEFINE_list('overrides', [], 'field=value changes for every preset.')
 _TUNING = flags.DEFINE_bool('tuning_pairs', False, 'Run the tuning pairs, not the held-out ones.')
+_NUM_PAIRS = flags.DEFINE_integer('num_pairs', 0, 'Only the first N pairs (0: all of them).')
 
 
 def main(argv: list[str]) -> None:
@@ -32,6 +34,9 @@ def main(argv: list[str]) -> None:
   balance.check_sizes(sizes)
   presets = {name: CONFIGS / f'{name}.py' for name in _PRESETS.value}
   pairs = balance.TUNING_PAIRS if _TUNING.value else balance.PAIRS
+  if _NUM_PAIRS.value < 0:
+    raise ConfigError(f'--num_pairs={_NUM_PAIRS.value} must be >= 0')
+  pairs = pairs[: _NUM_PAIRS.value or None]
   records = []
   for size in sizes:  # Smallest first; the files are rewritten after each preset and size.
     for name, path in presets.items():

@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh test
-exec python -m pytest -n 2 "$@"
+# worksteal: a worker that runs out of tests takes some of the other's queue, so that the slow
+# tests at the end of one queue do not leave a core idle.
+exec python -m pytest -n 2 --dist worksteal "$@"

@@ -292,6 +292,9 @@ def test_non_finite_loss_names_the_term_and_keeps_the_last_finite_image(network,
     nst_jax.stylize(contents[:1], styles[:1], config, terms={'explode': explode}, network=network)
   assert np.isfinite(error.value.images).all()
   assert error.value.images.mean() <= start + 1e-3
+  history = error.value.history  # Up to the chunk that went non-finite, for the run record.
+  assert history.term_steps[-1] == history.pair_steps.sum() and history.term_steps[-1] % 10 == 0
+  assert not np.isfinite(history.terms['explode'][-1]).all()
 
 
 def _set(config, field: str, value):

@@ -347,6 +347,7 @@ def test_ctrl_c_saves_the_image_and_the_run_resumes_from_it(inputs, tmp_path):
       *args,
       *TINY,
       '--config.schedule.num_steps=100000',
+      *('--workdir', 'run', '--checkpoint_every=-1'),
     ],
     cwd=tmp_path,
     stderr=subprocess.PIPE,
@@ -375,6 +376,15 @@ def test_ctrl_c_saves_the_image_and_the_run_resumes_from_it(inputs, tmp_path):
   assert not (tmp_path / 'out' / 'a.png').exists()
   message = next(line for line in stderr.splitlines() if line.startswith('interrupted:'))
   assert f'--init_image {pathlib.Path("out/a.interrupted.png")}' in message, message
+  # The workdir keeps the record of the steps run: history, plot and an honest run.json.
+  record = json.loads((tmp_path / 'run' / 'run.json').read_text())
+  assert record['status'] == 'interrupted'
+  [batch] = record['batches']
+  [[steps]] = batch['steps']
+  assert steps >= 2 and batch['seconds'] > 0
+  history = (tmp_path / 'run' / 'history.jsonl').read_text().splitlines()
+  assert json.loads(history[-1])['step'] == steps
+  assert size_of(tmp_path / 'run' / 'loss.png')[0] > 0
 
   resumed = run('stylize.py', *args, '--init_image', 'out/a.interrupted.png', *TINY, cwd=tmp_path)
   assert resumed.returncode == 0, resumed.stderr

@@ -32,7 +32,7 @@ from nst_jax.core.terms import LossTerm
 from nst_jax.errors import NonFiniteLossError, StylizeInterrupted
 from nst_jax.io import checkpoints, weights
 from nst_jax.run import engine, inputs, resume, schedule
-from nst_jax.run.history import Progress
+from nst_jax.run.history import History, Progress
 from nst_jax.run.pairs import Distributed, process_share
 
 Batch = tuple[tuple[int, int], list[int]]  # (image size, indices of its pairs)
@@ -155,6 +155,7 @@ class Session:
     }
     self.reporter = reporter or reporting.ProgressReporter(config, len(self.batches))
     self.current = 0  # The batch running (or that failed).
+    self.started: float | None = None  # When it started (time.monotonic).
     self.checkpointing = bool(self.options and self.options.checkpoints)
     if self.options and self.options.restart and dist.is_writer:
       checkpoints.delete_checkpoints(self.options.checkpoint_root)
@@ -219,7 +220,7 @@ class Session:
         on_progress(progress)
 
     self.reporter.start_batch(b)
-    start = time.monotonic()
+    self.started = start = time.monotonic()
     try:
       result = engine.stylize(
         given.contents,
@@ -285,6 +286,7 @@ class Session:
     try:
       yield
     except StylizeInterrupted as e:
+      self._record_partial(e.history)
       self.finish('interrupted')
       # The engine hands each process only its own pairs' images (no collective on Ctrl-C).
       pairs = self.batches[self.current][1]
@@ -299,11 +301,24 @@ class Session:
         + resume_hint(mine, saved)
       ) from None
     except NonFiniteLossError as e:
+      self._record_partial(e.history)
       self.finish('non-finite loss')
       if e.images is None:
         raise
       pairs = self.batches[self.current][1]
       saved = save('last_finite', dict(zip(pairs, np.asarray(e.images), strict=False)))
       raise NonFiniteLossError(
-        f'{e}; saved to {", ".join(map(str, saved))}', images=e.images, terms=e.terms
+        f'{e}; saved to {", ".join(map(str, saved))}',
+        images=e.images,
+        terms=e.terms,
+        history=e.history,
       ) from None
+
+  def _record_partial(self, history: History | None) -> None:
+    """The stopped batch's record: its history up to the last step run, and its seconds."""
+    if self.started is None:  # Stopped before the batch started.
+      return
+    record = self.records[self.current]
+    if history is not None:
+      record.history = history.first_pairs(len(self.batches[self.current][1]))
+    record.seconds = time.monotonic() - self.started

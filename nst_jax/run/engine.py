@@ -227,7 +227,8 @@ class Stylization:
         done, total, values = log.add_chunk(scale, done, pending, self.layout.gather)
         pending = None
         if self.layout.gather(state.failed).any():
-          raise self._non_finite_error(state, weights, scale)
+          history = log.history(self.layout.gather(state.pair_steps))
+          raise self._non_finite_error(state, weights, scale, history)
         ended = done >= num_steps or self.layout.gather(state.stopped).all()
         if ended:
           log.end_scale(self.layout.gather(state.pair_steps))
@@ -250,7 +251,18 @@ class Stylization:
         snapshot(state)
         checkpoints.wait()
       current = self.layout.gather(self.program.result(state), local=True)
-      raise StylizeInterrupted(current, scale, done) from None
+      history = log.history(
+        None if len(log.pair_steps) > scale else self._steps_so_far(state, done)
+      )
+      raise StylizeInterrupted(current, scale, done, history) from None
+
+  def _steps_so_far(self, state: LoopState, done: int) -> np.ndarray:
+    """(B,) each pair's steps at an unfinished scale; `done` for all where reading them would
+    need the other processes (Ctrl-C reaches each alone) or the state was given to a call."""
+    alive = not any(x.is_deleted() for x in jax.tree.leaves(state.pair_steps))
+    if alive and jax.process_count() == 1:
+      return self.layout.gather(state.pair_steps)
+    return np.full(sum(self.layout.counts), done, np.int32)
 
   def _step_sizes(self, state: LoopState) -> np.ndarray | None:
     """(B,) each pair's last step size: its line search's, or the configured learning rate."""
@@ -259,7 +271,7 @@ class Stylization:
       return np.full(sum(self.layout.counts), self.config.optim.learning_rate, np.float32)
     return None if found is None else self.layout.gather(found)
 
-  def _non_finite_error(self, state: LoopState, weights, scale: int) -> NonFiniteLossError:
+  def _non_finite_error(self, state: LoopState, weights, scale: int, history) -> NonFiniteLossError:
     failed = np.flatnonzero(self.layout.gather(state.failed))
     keys = self.program.step_keys(state)
     _, values = self.program.evaluate(
@@ -274,6 +286,7 @@ class Stylization:
       'stopped, keeping the last finite images',
       images=self.layout.gather(state.last_finite),
       terms=tuple(bad_terms),
+      history=history,
     )
 
 
@@ -313,7 +326,7 @@ def prepare(
   chosen = {name: term for name, term in chosen.items() if term.weight > 0}
   layers = layers_of(chosen.values())
   sizes = schedule.scale_sizes(contents.shape[1:3], config)
-  _check_sizes(sizes, styles, layers, config)
+  schedule.check_sizes(sizes, styles, layers, config)
   if config.init.kind == 'image':
     if init_images is None:
       raise ConfigError("config.init.kind='image' needs init_images")
@@ -427,24 +440,3 @@ def _check_guides(
       raise ImageError(f'{name}[{key!r}] must be floats in [0, 1], got dtype {array.dtype}')
     out[key] = array.astype(jnp.float32)
   return out
-
-
-def _check_sizes(sizes, styles, layers, config) -> None:
-  if not layers:
-    return
-  stride = vgg.layer_stride(layers[-1])
-  smallest = min(min(size) for size in sizes)
-  if smallest < stride:
-    raise ImageError(
-      f'the image is {smallest} px on its short side at the coarsest scale, too small for '
-      f'layer {layers[-1]} (needs at least {stride} px); raise config.image_size'
-    )
-  for i, style in enumerate(styles):
-    for size in sizes:
-      shape = resample.fit_size(style.shape[:2], schedule.style_side(size, config))
-      if min(shape) < stride:
-        raise ImageError(
-          f'style image {i} is {min(shape)} px on its short side at {size[0]}x{size[1]}, too '
-          f'small for layer {layers[-1]} (needs at least {stride} px); raise '
-          'config.style_image.scale'
-        )

@@ -127,12 +127,17 @@ class HistoryLog:
     log.pair_steps = [np.asarray(p, np.int32) for p in saved['pair_steps']]
     return log
 
-  def history(self) -> History:
+  def history(self, unfinished: np.ndarray | None = None) -> History | None:
+    """Everything logged, or None before the first chunk. `unfinished`: (B,) each pair's steps
+    at a scale not ended (a run stopped part-way), counted in `pair_steps` as its last row."""
+    if not self.totals:
+      return None
+    pair_steps = self.pair_steps if unfinished is None else [*self.pair_steps, unfinished]
     return History(
       total=np.concatenate(self.totals),
       scale=np.concatenate(self.scales),
       term_steps=np.asarray(self.term_steps),
       terms={name: np.stack([v[name] for v in self.values]) for name in self.values[0]},
       term_totals=np.stack(self.term_totals),
-      pair_steps=np.stack(self.pair_steps),
+      pair_steps=np.stack(pair_steps),
     )

@@ -3,9 +3,14 @@
 Images are resized by the one rule of `nst_jax.core.resample`.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 import ml_collections
 
+from nst_jax.core import vgg
 from nst_jax.core.resample import fit_size
+from nst_jax.errors import ImageError
 
 
 def scale_sizes(shape: tuple[int, int], config: ml_collections.ConfigDict) -> list[tuple[int, int]]:
@@ -54,3 +59,31 @@ def save_points(config: ml_collections.ConfigDict, save_every: int) -> list[int]
       points.append(b)
     previous = b
   return points
+
+
+def check_sizes(
+  sizes: Sequence[tuple[int, int]],
+  styles: Sequence[Any],
+  layers: Sequence[str],
+  config: ml_collections.ConfigDict,
+) -> None:
+  """Raises `ImageError` where the contents at a scale of `sizes`, or a style image (H, W, 3)
+  fitted to it, are smaller than the deepest of `layers` (in network order) needs."""
+  if not layers:
+    return
+  stride = vgg.layer_stride(layers[-1])
+  smallest = min(min(size) for size in sizes)
+  if smallest < stride:
+    raise ImageError(
+      f'the image is {smallest} px on its short side at the coarsest scale, too small for '
+      f'layer {layers[-1]} (needs at least {stride} px); raise config.image_size'
+    )
+  for i, style in enumerate(styles):
+    for size in sizes:
+      shape = fit_size(style.shape[:2], style_side(size, config))
+      if min(shape) < stride:
+        raise ImageError(
+          f'style image {i} is {min(shape)} px on its short side at {size[0]}x{size[1]}, too '
+          f'small for layer {layers[-1]} (needs at least {stride} px); raise '
+          'config.style_image.scale'
+        )
