@@ -1,5 +1,7 @@
 """Benchmarks stylization steps on the default device: step time, compile time, FLOPs, FLOP rate;
-and (`--suite=memory`) peak memory per megapixel, by size, style loss, optimizer, remat and tiles.
+(`--suite=memory`) peak memory per megapixel, by size, style loss, optimizer, remat and tiles;
+(`--suite=startup`) the start-up of a run, cold and warm, split into phases; and
+(`--suite=pastiche`) the step time against pastiche 1.6's, whole processes side by side.
 
   python scripts/benchmark.py                        # 256 and 512 px, B = 1 and 4, Adam
   python scripts/benchmark.py --sizes=256 --batches=1,4 --optimizer=lbfgs --repeats=5
@@ -7,6 +9,9 @@ and (`--suite=memory`) peak memory per megapixel, by size, style loss, optimizer
   python scripts/benchmark.py --suite=memory --sizes=256,512 --style_losses=gram,gaussian \
     --remats=none --tile_sizes=-1          # each style loss relative to Gram
   python scripts/benchmark.py --sizes=256,512 --batches=1 --regions=0,2   # masks against none
+  python scripts/benchmark.py --suite=startup --sizes=64,256,1024   # configs/pastiche.py
+  python scripts/benchmark.py --suite=pastiche --sizes=256 --content=samples/chelsea.png \
+    --style=samples/style_swirls.png --pastiche_python=/tmp/torchenv/bin/python   # Adam
 
 The default suite (`--suite=speed`):
 
@@ -43,23 +48,20 @@ as a warm-up.
 
 The memory suite (`--suite=memory`) runs every combination of `--sizes`, `--style_losses`,
 `--optimizers`, `--remats` and `--tile_sizes` (config fields; 'auto' and 0 let the memory plan
-choose, which the output records) in a process of its own, on one pair of synthetic images with
-the default config otherwise. Each process prepares the batch (the memory plan checks the size
-before compiling), computes the targets, compiles one chunk of `--steps` steps and runs it
-`--repeats` times:
+choose) in a process of its own, `--repeats` chunks of `--steps` steps each: peak memory, its
+estimate and step time per megapixel (see `nst_jax.lab.memory_suite` for every figure).
 
-* peak_bytes: the device's `memory_stats()['peak_bytes_in_use']` where the backend has it, else
-  the process's peak resident memory (`ru_maxrss`, which includes the Python runtime and the
-  compiler); base_bytes: the same just before preparing (runtime, weights and input images
-  loaded). per_mp: (peak - base) / megapixels; peak_per_mp: peak / megapixels; the table's
-  slope: (peak - the previous size's peak) / the megapixels added, in which fixed costs cancel.
-* estimate_bytes: `nst_jax.run.memory`'s prediction (its runtime part included), for comparison.
-* step_s: median over the chunks of (chunk time - one forward evaluation) / steps (a chunk ends
-  with an evaluation; `--subtract_forward=false` skips timing it, for very large sizes);
-  targets_s: the targets and start state; compile_s: compilation of the chunk.
-* relative_to_gram: each style loss's step_s and (peak - base) / those of 'gram' at the same
-  size, optimizer, remat and tiles (when `--style_losses` has gram). Loss names that this
-  checkout does not know fail their own case only, with the error recorded.
+The start-up suite (`--suite=startup`) runs each case in a fresh process, `--rounds` times, with
+JAX's persistent compilation cache off, cold (empty) and warm (filled by that round's cold run),
+interleaved, and splits the time to the first step into imports, weights, targets and compile;
+then it times `scripts/stylize.py` for one step the same three ways. See `nst_jax.lab.startup`.
+The speed and memory suites never use the persistent cache: their compile_s is a compilation.
+
+The pastiche suite (`--suite=pastiche`) times `scripts/stylize.py` (--config_spec, with
+--optimizer) and pastiche's own command-line tool (in the environment of --pastiche_python) on
+one pair at each size, --step_counts short and long runs each, interleaved over --rounds: the
+step time is (long - short) / the steps between, best of the rounds and median. See
+`nst_jax.lab.versus`.
 
 Writes `--output` (JSON) and prints tables: the speed suite one row per case, the memory suite
 sizes as rows and per megapixel, peak and step time as columns, one table per setting.
@@ -68,10 +70,7 @@ sizes as rows and per megapixel, peak and step time as columns, one table per se
 import json
 import os
 import platform
-import resource
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -82,8 +81,8 @@ import numpy as np
 from absl import app, flags, logging
 
 import nst_jax
-from nst_jax.errors import ConfigError
-from nst_jax.io import weights
+from nst_jax.io import caches, weights
+from nst_jax.lab import memory_suite, startup, versus
 from nst_jax.run import engine
 
 _SIZES = flags.DEFINE_list('sizes', ['256', '512'], 'Image sizes (longest side, pixels).')
@@ -104,8 +103,8 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the synthetic images.')
 _SUITE = flags.DEFINE_enum(
   'suite',
   'speed',
-  ['speed', 'memory', 'case'],
-  'What to measure (case: one memory case, internal).',
+  ['speed', 'memory', 'startup', 'pastiche'],
+  'What to measure.',
 )
 _STYLE_LOSSES = flags.DEFINE_list(
   'style_losses', ['gram'], 'Memory suite: the style losses (names in config.losses) to measure.'
@@ -124,22 +123,25 @@ _SUBTRACT_FORWARD = flags.DEFINE_boolean(
 _MEMORY_GB = flags.DEFINE_float(
   'memory_gb', 0.0, 'Memory suite: config.memory.budget_gb (0: the free memory).'
 )
-_CASE = flags.DEFINE_string('case', '', 'Internal: the JSON settings of one memory case.')
 _REGIONS = flags.DEFINE_list(
   'regions', ['0'], 'Regions of the content mask in each case (0: no mask); both suites.'
 )
-
-
-def _regions(count: int, num_pairs: int, size: int, styles: list) -> dict[str, Any]:
-  """`stylize`'s mask options for `count` vertical stripes, stripe r painted with style r (the
-  first `count` styles, repeated if there are fewer); nothing for 0."""
-  if not count:
-    return {}
-  stripes = np.arange(size) * count // size
-  mask = (stripes[None, :, None] == np.arange(count)).astype(np.float32)
-  guides = np.broadcast_to(mask, (num_pairs, size, size, count))
-  chosen = [styles[r % len(styles)] for r in range(count)]
-  return {'styles': chosen, 'guides': {'regions': guides}, 'style_weights': np.ones(count)}
+_CONFIG_SPEC = flags.DEFINE_string(
+  'config_spec',
+  'configs/pastiche.py',
+  'Start-up and pastiche suites: the config, FILE[@field=value...].',
+)
+_ROUNDS = flags.DEFINE_integer(
+  'rounds', 3, 'Start-up and pastiche suites: interleaved rounds.', lower_bound=1
+)
+_PASTICHE_PYTHON = flags.DEFINE_string(
+  'pastiche_python', None, 'Pastiche suite: a python with torch and pastiche 1.6 installed.'
+)
+_CONTENT = flags.DEFINE_string('content', None, 'Pastiche suite: the content image file.')
+_STYLE = flags.DEFINE_string('style', None, 'Pastiche suite: the style image file.')
+_STEP_COUNTS = flags.DEFINE_list(
+  'step_counts', ['10', '50'], 'Pastiche suite: the short and the long run, in steps.'
+)
 
 
 def _flops(compiled: Any) -> float:
@@ -192,7 +194,7 @@ def _case(
   config.schedule.chunk_size = _CHUNK_SIZE.value
   contents = _images(rng, num_pairs, size)
   styles = list(_images(rng, num_pairs, size))  # Pair i uses style i.
-  masked = _regions(regions, num_pairs, size, styles)
+  masked = memory_suite.stripe_regions(regions, num_pairs, size, styles)
   styles = masked.pop('styles', styles)
   prepared = engine.prepare(contents, styles, config, network=network, **masked)
   program, params = prepared.program, prepared.params
@@ -313,110 +315,6 @@ def _table(results: dict[str, Any]) -> str:
   return '\n'.join(lines)
 
 
-def _smooth_image(rng: np.random.Generator, size: int) -> np.ndarray:
-  """A smooth RGB image (size, size, 3) float32 in [0, 1], built one channel and one sinusoid at a
-  time so that its temporaries stay small next to it (the memory suite measures the process)."""
-  y = np.linspace(0, 1, size, dtype=np.float32)[:, None]
-  x = np.linspace(0, 1, size, dtype=np.float32)[None, :]
-  out = np.full((size, size, 3), 0.5, np.float32)
-  for c in range(3):
-    for _ in range(4):
-      fy, fx = rng.uniform(1, 12, 2).astype(np.float32)
-      phase = np.float32(rng.uniform(0, 2 * np.pi))
-      out[..., c] += 0.12 * np.sin(2 * np.pi * (fx * x + fy * y) + phase)
-  return np.clip(out, 0.0, 1.0, out=out)
-
-
-def _memory_in_use(device: Any) -> tuple[int, int]:
-  """(bytes in use, peak bytes) of the device where the backend reports them, else this
-  process's resident and peak resident memory."""
-  stats = device.memory_stats() if device.platform != 'cpu' else None
-  if stats and 'peak_bytes_in_use' in stats:
-    return int(stats['bytes_in_use']), int(stats['peak_bytes_in_use'])
-  with open('/proc/self/statm') as f:
-    resident = int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-  return resident, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _run_case(settings: dict[str, Any]) -> dict[str, Any]:
-  """One memory case, in this process: see the module docstring."""
-  device = jax.devices()[0]
-  config = nst_jax.default_config()
-  config.image_size = settings['size']
-  config.optim.name = settings['optimizer']
-  if settings['style_loss'] not in config.losses:
-    raise ConfigError(
-      f'config.losses has no loss {settings["style_loss"]!r}; it has: {", ".join(config.losses)}'
-    )
-  config.losses.gram.weight = 0.0
-  config.losses[settings['style_loss']].weight = 5e-4
-  config.memory.remat = settings['remat']
-  config.memory.tile_size = settings['tile_size']
-  config.memory.budget_gb = settings['memory_gb']
-  config.schedule.chunk_size = settings['steps']
-  config.schedule.num_steps = 2**30
-  network = weights.load_vgg19(config.network.weights, pooling=config.network.pooling)
-  rng = np.random.default_rng(settings['seed'])
-  content, style = _smooth_image(rng, config.image_size), _smooth_image(rng, config.image_size)
-  masked = _regions(settings.get('regions', 0), 1, config.image_size, [style])
-  styles = masked.pop('styles', [style])
-  base, _ = _memory_in_use(device)
-  start = time.perf_counter()
-  prepared = engine.prepare(content[None], styles, config, network=network, **masked)
-  del content, style, styles
-  state = prepared.start_state(0)
-  jax.block_until_ready(state)
-  targets_s = time.perf_counter() - start
-  program, params = prepared.program, prepared.params
-  weights_ = prepared.pair_weights(0, state)
-  never = jnp.int32(2**30)
-  start = time.perf_counter()
-  run_chunk = program.run_chunk.lower(params, state, weights_, never).compile()
-  compile_s = time.perf_counter() - start
-  keys = program.step_keys(state)
-  if settings['subtract_forward']:
-    images = program.images(state)
-    forward = program.evaluate.lower(
-      params, images, state.targets, weights_, keys, state.guides
-    ).compile()
-  chunk_s, forward_s = [], []
-  for _ in range(settings['repeats']):
-    begin = time.perf_counter()
-    state, _, (total, _) = jax.block_until_ready(run_chunk(params, state, weights_, never))
-    chunk_s.append(time.perf_counter() - begin)
-    if settings['subtract_forward']:
-      keys = program.step_keys(state)
-      images = program.images(state)
-      forward_s.append(
-        _seconds(forward, params, images, state.targets, weights_, keys, state.guides)
-      )
-  _, peak = _memory_in_use(device)
-  steps = settings['steps']
-  step_s = np.asarray(chunk_s) - (np.asarray(forward_s) if forward_s else 0.0)
-  megapixels = prepared.sizes[-1][0] * prepared.sizes[-1][1] / 1e6
-  plan = prepared.plan
-  return {
-    **settings,
-    'remat': plan.remat,
-    'tile_size': plan.tiling.tile_size if plan.tiling else -1,
-    'windows': plan.tiling.windows(prepared.sizes[-1]) if plan.tiling else 1,
-    'device': f'{device.platform}: {device.device_kind}',
-    'megapixels': megapixels,
-    'base_bytes': base,
-    'peak_bytes': peak,
-    'per_mp': (peak - base) / megapixels,
-    'peak_per_mp': peak / megapixels,
-    'estimate_bytes': plan.estimate.total,
-    'estimate_parts': plan.estimate.parts,
-    'targets_s': targets_s,
-    'compile_s': compile_s,
-    'chunk_times_s': chunk_s,
-    'forward_times_s': forward_s,
-    'step_s': float(np.median(step_s)) / steps,
-    'finite': bool(np.isfinite(np.asarray(total)).all()),
-  }
-
-
 def _memory_cases() -> list[dict[str, Any]]:
   return [
     {
@@ -441,126 +339,65 @@ def _memory_cases() -> list[dict[str, Any]]:
   ]
 
 
-def _in_subprocess(settings: dict[str, Any]) -> dict[str, Any]:
-  """Runs one case in a fresh process, so that its peak memory is its own."""
-  with tempfile.TemporaryDirectory() as folder:
-    output = os.path.join(folder, 'case.json')
-    command = [
-      sys.executable,
-      os.path.abspath(__file__),
-      '--suite=case',
-      f'--case={json.dumps(settings)}',
-      f'--output={output}',
-    ]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode == 0 and os.path.exists(output):
-      with open(output) as f:
-        return json.load(f)
-  lines = (done.stderr or done.stdout).strip().splitlines()
-  return {**settings, 'error': lines[-1] if lines else f'exit status {done.returncode}'}
-
-
-def _relative_to_gram(cases: list[dict[str, Any]]) -> None:
-  """Adds each case's step time and memory relative to the Gram case of the same settings."""
-  key = lambda c: (c['size'], c['optimizer'], c['remat'], c['tile_size'], c.get('regions', 0))  # noqa: E731
-  gram = {key(c): c for c in cases if c['style_loss'] == 'gram' and 'error' not in c}
-  for case in cases:
-    base = gram.get(key(case))
-    if base is None or 'error' in case:
-      continue
-    case['relative_to_gram'] = {
-      'step_s': case['step_s'] / base['step_s'],
-      'memory': (case['peak_bytes'] - case['base_bytes'])
-      / (base['peak_bytes'] - base['base_bytes']),
-    }
-
-
-def _relative_to_no_regions(cases: list[dict[str, Any]]) -> None:
-  """Adds each masked case's step time and memory relative to the same case without a mask."""
-  key = lambda c: (c['size'], c['style_loss'], c['optimizer'], c['remat'], c['tile_size'])  # noqa: E731
-  plain = {key(c): c for c in cases if not c.get('regions') and 'error' not in c}
-  for case in cases:
-    base = plain.get(key(case))
-    if base is None or 'error' in case or not case.get('regions'):
-      continue
-    case['relative_to_no_regions'] = {
-      'step_s': case['step_s'] / base['step_s'],
-      'memory': (case['peak_bytes'] - case['base_bytes'])
-      / (base['peak_bytes'] - base['base_bytes']),
-      'peak': case['peak_bytes'] / base['peak_bytes'],
-    }
-
-
-def _memory_table(results: dict[str, Any]) -> str:
-  """One table per setting: sizes as rows; per megapixel, peak and step time as columns."""
-  lines = [f'device: {results["device"]}   steps per chunk: {results["steps"]}']
-  groups: dict[tuple, list[dict[str, Any]]] = {}
-  for case in results['cases']:
-    setting = (
-      case['style_loss'],
-      case['optimizer'],
-      case.get('remat'),
-      case.get('tile_size'),
-      case.get('regions', 0),
+def _pastiche_suite() -> None:
+  if not (_PASTICHE_PYTHON.value and _CONTENT.value and _STYLE.value):
+    raise app.UsageError('--suite=pastiche needs --pastiche_python, --content and --style')
+  short, long_ = (int(s) for s in _STEP_COUNTS.value)
+  results: dict[str, Any] = {'suite': 'pastiche', 'cases': []}
+  for size in (int(s) for s in _SIZES.value):
+    case = versus.measure(
+      content=_CONTENT.value,
+      style=_STYLE.value,
+      size=size,
+      optimizer=_OPTIMIZER.value,
+      steps=(short, long_),
+      rounds=_ROUNDS.value,
+      python=sys.executable,
+      pastiche_python=_PASTICHE_PYTHON.value,
+      stylize_script=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'stylize.py'),
+      config=_CONFIG_SPEC.value,
     )
-    groups.setdefault(setting, []).append(case)
-  for (loss, optimizer, remat, tile, regions), cases in groups.items():
-    lines += [
-      '',
-      f'style_loss={loss} optimizer={optimizer} remat={remat} tile_size={tile} regions={regions}',
-      f'{"size":>6} {"MP":>6} {"GB/MP":>7} {"slope":>7} {"peak GB":>8} {"peak/MP":>8}'
-      f' {"step s":>8} {"estimate GB":>12} {"windows":>8} {"vs gram/R=0":>16}',
-    ]
-    previous = None
-    for c in sorted(cases, key=lambda c: c['size']):
-      if 'error' in c:
-        lines.append(f'{c["size"]:>6} error: {c["error"]}')
-        continue
-      relative = c.get('relative_to_no_regions') or c.get('relative_to_gram')
-      versus = f'{relative["step_s"]:.2f}x t {relative["memory"]:.2f}x m' if relative else ''
-      # GB per megapixel added since the previous size: the fixed costs cancel.
-      slope = float('nan')
-      if previous is not None:
-        added = c['megapixels'] - previous['megapixels']
-        slope = (c['peak_bytes'] - previous['peak_bytes']) / added / 1e9
-      previous = c
-      lines.append(
-        f'{c["size"]:>6} {c["megapixels"]:>6.2f} {c["per_mp"] / 1e9:>7.2f} {slope:>7.2f}'
-        f' {c["peak_bytes"] / 1e9:>8.2f} {c["peak_per_mp"] / 1e9:>8.2f} {c["step_s"]:>8.2f}'
-        f' {c["estimate_bytes"] / 1e9:>12.2f} {c["windows"]:>8} {versus:>16}'
-      )
-  return '\n'.join(lines)
-
-
-def _memory_suite() -> dict[str, Any]:
-  device = jax.devices()[0]
-  results: dict[str, Any] = {
-    'suite': 'memory',
-    'device': f'{device.platform}: {device.device_kind}',
-    'host': platform.processor() or platform.machine(),
-    'jax': jax.__version__,
-    'steps': _STEPS.value,
-    'cases': [],
-  }
-  for settings in _memory_cases():
-    logging.info('Memory case: %s', settings)
-    results['cases'].append(_in_subprocess(settings))
-  _relative_to_gram(results['cases'])
-  _relative_to_no_regions(results['cases'])
-  return results
+    results['cases'].append({'size': size, 'optimizer': _OPTIMIZER.value, **case})
+    print(
+      f'{size} px, {_OPTIMIZER.value}: step nst_jax {case["step_s"]["nst_jax"]["best"]:.3f} s, '
+      f'pastiche {case["step_s"]["pastiche"]["best"]:.3f} s (best of {_ROUNDS.value}): pastiche / '
+      f'nst_jax = {case["ratio"]["best"]:.3f} (median of rounds {case["ratio"]["median"]:.3f})'
+    )
+  with open(_OUTPUT.value, 'w') as f:
+    json.dump(results, f, indent=2)
 
 
 def main(argv: list[str]) -> None:
   del argv
-  if _SUITE.value == 'case':
-    with open(_OUTPUT.value, 'w') as f:
-      json.dump(_run_case(json.loads(_CASE.value)), f)
-    return
-  if _SUITE.value == 'memory':
-    results = _memory_suite()
+  caches.disable_compilation_cache()  # Compile times here are compilations.
+  if _SUITE.value == 'startup':
+    results = startup.measure(
+      _CONFIG_SPEC.value,
+      [int(s) for s in _SIZES.value],
+      _ROUNDS.value,
+      stylize_script=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'stylize.py'),
+    )
+    device = jax.devices()[0]
+    results.update(
+      suite='startup',
+      config=_CONFIG_SPEC.value,
+      device=f'{device.platform}: {device.device_kind}',
+      host=platform.processor() or platform.machine(),
+      jax=jax.__version__,
+    )
     with open(_OUTPUT.value, 'w') as f:
       json.dump(results, f, indent=2)
-    print(_memory_table(results))
+    print(startup.table(results))
+    return
+  if _SUITE.value == 'pastiche':
+    _pastiche_suite()
+    return
+  if _SUITE.value == 'memory':
+    results = memory_suite.measure(_memory_cases())
+    results.update(host=platform.processor() or platform.machine(), steps=_STEPS.value)
+    with open(_OUTPUT.value, 'w') as f:
+      json.dump(results, f, indent=2)
+    print(memory_suite.table(results))
     return
   sizes = [int(s) for s in _SIZES.value]
   batches = sorted(int(b) for b in _BATCHES.value)

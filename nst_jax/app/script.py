@@ -8,6 +8,10 @@ The scripts in `scripts/` are thin: they define flags, then call one library fun
   * 2: a bad flag, config or input (`error: <message>`, no traceback), checked before the weights
     are loaded or anything is compiled;
   * 130: interrupted with Ctrl-C (the current images are saved, with how to resume).
+
+Every script run this way also has `--compile_cache` (see `setup_compile_cache`): JAX's persistent
+compilation cache, on by default in the per-user cache folder, so that a second run of a command
+loads its compiled programs instead of compiling them.
 """
 
 import functools
@@ -17,10 +21,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 import ml_collections
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 from nst_jax.errors import ConfigError, NonFiniteLossError, NSTError
+from nst_jax.io import caches
 from nst_jax.run import config as config_lib
 
 EXIT_FAILED = 1
@@ -42,9 +47,49 @@ def _exit(prefix: str, message: str, code: int) -> None:
   sys.exit(code)
 
 
+COMPILE_CACHE_FLAG = 'compile_cache'
+
+
 def run(main: Callable[[list[str]], None]) -> None:
-  """`absl.app.run(main)` with one-line errors: see the module docstring for the exit codes."""
-  app.run(functools.partial(call_main, main), flags_parser=parse_flags)
+  """`absl.app.run(main)` with one-line errors (see the module docstring for the exit codes) and
+  the `--compile_cache` flag, applied before `main` runs."""
+  if COMPILE_CACHE_FLAG not in flags.FLAGS:
+    flags.DEFINE_string(
+      COMPILE_CACHE_FLAG,
+      'auto',
+      "JAX's persistent compilation cache: 'auto' ($JAX_COMPILATION_CACHE_DIR, else the per-user "
+      "cache folder's jax/; off if $JAX_ENABLE_COMPILATION_CACHE=false), 'off', or a folder.",
+    )
+
+  def cached_main(argv: list[str]) -> None:
+    setup_compile_cache(flags.FLAGS[COMPILE_CACHE_FLAG].value)
+    main(argv)
+
+  app.run(functools.partial(call_main, cached_main), flags_parser=parse_flags)
+
+
+def setup_compile_cache(value: str) -> None:
+  """Applies a `--compile_cache` value: 'auto', 'off' or a folder (`nst_jax.io.caches`).
+
+  Raises:
+    ConfigError: a folder given by name cannot be created or written to. ('auto' then runs
+      without the cache, with a warning.)
+  """
+  off = os.environ.get('JAX_ENABLE_COMPILATION_CACHE', '').lower() in ('0', 'false')
+  if value == 'off' or (value == 'auto' and off):  # 'auto' follows JAX's own variable.
+    caches.disable_compilation_cache()
+    return
+  try:
+    caches.enable_compilation_cache(None if value == 'auto' else value)
+  except OSError as e:
+    if value == 'auto':
+      logging.warning('Running without a compilation cache: %s', e)
+      caches.disable_compilation_cache()
+      return
+    raise ConfigError(
+      f'--compile_cache={value}: cannot use the folder ({e.strerror or e}); pass another folder '
+      'or --compile_cache=off'
+    ) from None
 
 
 def call_main(main: Callable[[list[str]], None], argv: list[str]) -> None:

@@ -21,6 +21,7 @@ term nears zero: results flip between the photograph and the texture from pair t
 """
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,22 @@ from jax.typing import ArrayLike
 from nst_jax.core import padding, vgg
 from nst_jax.core.losses.common import as_float
 from nst_jax.core.terms import STYLE_VIEWS, Features, Guides, LossTerm, layers_of
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _network_features(
+  model: vgg.VGG19, params: Any, images: jax.Array, layers: tuple, valid: jax.Array | None
+) -> dict:
+  """`model`'s activations at `layers`, cast to float32; `valid`: `VGG19`'s padded regions.
+
+  A jitted function of its own, so that the network is traced once per program, however many
+  times the program evaluates the objective (an L-BFGS chunk does four times): tracing and
+  lowering take most of a warm start's time. XLA inlines it into the calling program, whose
+  compiled code is the same.
+  """
+  extra = {} if valid is None else {'valid': valid}
+  out = model.apply(params, images, layers, **extra)
+  return {k: v.astype(jnp.float32) for k, v in out.items()}
 
 
 def evaluate(
@@ -98,9 +115,9 @@ class Objective:
     layers = self.layers
     # Padded pairs (`nst_jax.core.padding`): the network leaves each one's padding out.
     padded = padding.VALID in (guides or {})
-    extra = {'valid': padding.region_sizes(guides[padding.VALID])} if padded else {}
-    out = self.model.apply(params, images, layers, **extra) if layers else {}
-    features = {'image': images, **{k: v.astype(jnp.float32) for k, v in out.items()}}
+    valid = padding.region_sizes(guides[padding.VALID]) if padded else None
+    out = _network_features(self.model, params, images, layers, valid) if layers else {}
+    features = {'image': images, **out}
     return {**features, 'guides': guides} if guides else features
 
   @property

@@ -92,7 +92,13 @@ def receptive_radius(layer: str) -> int:
 
 
 def preprocess(images: jax.Array, mode: Preprocessing) -> jax.Array:
-  """Maps RGB images in [0, 1], shape (..., 3), to the input the weights were trained on."""
+  """Maps RGB images in [0, 1], shape (..., 3), to the input the weights were trained on.
+
+  In float32 whatever `images`' dtype (the means are float32 constants): `VGG19` casts the result
+  to its compute dtype afterwards, so that a bfloat16 network rounds the preprocessed input once
+  rather than the image and then the difference.
+  """
+  images = jnp.asarray(images, jnp.float32)
   if mode == 'caffe':
     return images[..., ::-1] * 255.0 - CAFFE_BGR_MEAN
   if mode == 'torch':
@@ -172,6 +178,17 @@ conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
 # The key of `VGG19.__call__`'s `valid` in the kernels passed to its segments.
 _VALID = 'valid'
 
+
+def cast_params(params: Any, dtype: jnp.dtype) -> Any:
+  """`params` (a VGG19 variables tree) with every floating leaf cast to the compute `dtype`: done
+  once per run, so that a bfloat16 network's programs hold bfloat16 weights (half the bytes to
+  read per step) instead of converting float32 ones at every step."""
+  dtype = jnp.dtype(dtype)
+  return jax.tree.map(
+    lambda p: p.astype(dtype) if jnp.issubdtype(p.dtype, jnp.floating) else p, params
+  )
+
+
 # `VGG19.remat` values: the blocks whose activations the backward pass recomputes.
 REMAT_BLOCKS: dict[str, tuple[int, ...]] = {
   'none': (),
@@ -239,8 +256,13 @@ class VGG19(nn.Module):
     pooling: 'max' (as trained) or 'avg' (smoother gradients, favoured for style transfer).
     preprocessing: how the weights expect their input, set by the weights' source
       ('caffe' for the Keras/Caffe weights, 'torch' for torchvision's); see `preprocess`.
-    dtype: computation dtype (for example `jnp.bfloat16` on accelerators); parameters stay as
-      passed in and activations are returned in this dtype.
+    dtype: the network's compute dtype (`jnp.bfloat16` halves activation memory and runs at
+      the matrix units' full rate on accelerators). The input is preprocessed in float32 and
+      cast once; every conv, bias, relu and pooling runs in this dtype, and activations are
+      returned in it (callers cast them to float32 for their statistics, see
+      `nst_jax.core.objective`). Parameters are best cast once beforehand (`cast_params`);
+      parameters of another dtype are cast at every call. Gradients with respect to the input
+      come back in the input's dtype (float32), through the same casts.
     fast_conv_grad: True: the convs use `conv3x3`'s hand-written VJP (several times faster
       inside XLA:CPU loops), which is reverse mode only: `jax.jvp` and `jax.jacfwd` through the
       network fail. False: plain `lax` convolutions, which every transformation supports.
@@ -279,7 +301,7 @@ class VGG19(nn.Module):
       raise ConfigError(f'unknown remat policy {self.remat!r}; expected one of {REMAT_POLICIES}')
     wanted = frozenset(layers)
     last = max(_LAYER_INDEX[name] for name in wanted)
-    x = preprocess(jnp.asarray(images, self.dtype), self.preprocessing)
+    x = preprocess(images, self.preprocessing).astype(self.dtype)
     names = LAYER_NAMES[: last + 1]
     kernels = {}
     in_channels = 3

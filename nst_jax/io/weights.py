@@ -12,8 +12,9 @@ Sources (`source=`):
   'torchvision': a torchvision VGG19 state dict (`features.N.weight` keys); `path=` is required
     the first time. These weights expect torchvision's input normalisation.
 
-Converted parameters are cached as `vgg19_<source>.npz` under `$NST_JAX_CACHE`, else
-`~/.cache/nst_jax`, written atomically and verified against a digest of their contents on every
+Converted parameters are cached as `vgg19_<source>.npz` in the per-user cache folder
+(`nst_jax.io.caches.cache_root()`: `$NST_JAX_CACHE`, else `$XDG_CACHE_HOME/nst_jax`, else
+`~/.cache/nst_jax`), written atomically and verified against a digest of their contents on every
 load; a corrupt cache is reported and rebuilt, never used.
 """
 
@@ -34,7 +35,7 @@ import numpy as np
 
 from nst_jax.core.vgg import CONV_NAMES, VGG19, Pooling, Preprocessing
 from nst_jax.errors import WeightsError
-from nst_jax.io import files, torch_format
+from nst_jax.io import caches, files, torch_format
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,8 @@ _MANUAL_HINT = (
 
 
 def cache_dir() -> pathlib.Path:
-  """The weights cache folder: `$NST_JAX_CACHE`, else `~/.cache/nst_jax`."""
-  return pathlib.Path(os.environ.get('NST_JAX_CACHE') or pathlib.Path.home() / '.cache' / 'nst_jax')
+  """The weights cache folder: `nst_jax.io.caches.cache_root()`."""
+  return caches.cache_root()
 
 
 def cache_path(source: str, directory: str | os.PathLike | None = None) -> pathlib.Path:
@@ -171,7 +172,7 @@ def params_digest(flat: Mapping[str, np.ndarray]) -> str:
   for key in sorted(flat):
     array = np.ascontiguousarray(flat[key])
     digest.update(f'{key}|{array.dtype.str}|{array.shape}|'.encode())
-    digest.update(array.tobytes())
+    digest.update(memoryview(array).cast('B'))  # The array's own bytes, not a copy of them.
   return digest.hexdigest()
 
 

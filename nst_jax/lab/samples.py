@@ -229,6 +229,21 @@ def _soften(image: np.ndarray) -> np.ndarray:
   return np.asarray(pil.filter(ImageFilter.GaussianBlur(0.6)), np.float32) / 255.0
 
 
+def smooth_image(rng: np.random.Generator, size: int) -> np.ndarray:
+  """A smooth RGB test image (size, size, 3) float32 in [0, 1] for benchmarks: four random
+  sinusoids per channel, built one channel and one sinusoid at a time so that its temporaries
+  stay small next to it (memory benchmarks measure the whole process)."""
+  y = np.linspace(0, 1, size, dtype=np.float32)[:, None]
+  x = np.linspace(0, 1, size, dtype=np.float32)[None, :]
+  out = np.full((size, size, 3), 0.5, np.float32)
+  for c in range(3):
+    for _ in range(4):
+      fy, fx = rng.uniform(1, 12, 2).astype(np.float32)
+      phase = np.float32(rng.uniform(0, 2 * np.pi))
+      out[..., c] += 0.12 * np.sin(2 * np.pi * (fx * x + fy * y) + phase)
+  return np.clip(out, 0.0, 1.0, out=out)
+
+
 def write_samples(folder: str | os.PathLike, *, size: int = 512, seed: int = 0) -> dict[str, str]:
   """Writes the sample contents and styles as PNG files into `folder` (created if missing).
 

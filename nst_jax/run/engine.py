@@ -7,9 +7,8 @@ and picks the compiled `Program`. `Stylization.run` then, at each scale of the l
 computes every pair's targets once, starts the optimizer, and calls the program's chunk until
 the scale's steps are done, reporting progress and checking for non-finite losses in between.
 
-    prepared = engine.prepare(contents, styles, config)
-    result = prepared.run()          # what nst_jax.stylize(contents, styles, config) does
-    prepared.program.run_chunk       # the compiled chunk, for benchmarks and tests
+    result = engine.prepare(contents, styles, config).run()   # what nst_jax.stylize does
+    engine.prepare(...).program.run_chunk                      # the compiled chunk
 """
 
 import dataclasses
@@ -349,6 +348,7 @@ def prepare(
   model, params = network or weights.load_vgg19(
     config.network.weights, pooling=config.network.pooling, dtype=jnp.dtype(config.network.dtype)
   )
+  params = vgg.cast_params(params, model.dtype)  # Once, not at every step.
   groups = layout.pair_groups(config.devices.pair_group_size)
 
   # Every input is fitted once, from its own pixels, to the final size; coarser scales are
