@@ -65,7 +65,7 @@ picture rocket_ihc_default/regions/styles/style_ihc.png style_ihc_regions
 # Thumbnails of the inputs, for the README's tables.
 python - "$s" "$out" <<'PY'
 import sys
-from nst_jax import images
+from nst_jax.io import images
 samples, out = sys.argv[1:]
 for name in ('astronaut', 'chelsea', 'coffee', 'style_swirls', 'style_mosaic', 'style_waves',
              'style_ihc', 'rocket', 'style_ihc_labels'):
