@@ -127,7 +127,13 @@ def test_the_grid_of_two_sizes_runs_as_one_batch(tmp_path, monkeypatch, caplog):
     calls.append([c.shape for c in contents])
     count = len(contents)
     history = nst_jax.History(
-      *(np.zeros((1, count)),) * 2, np.ones(1), {}, *(np.ones((1, count)),) * 2
+      total=np.zeros((1, count)),
+      evaluations=np.ones((1, count)),
+      scale=np.zeros(1, int),
+      term_steps=np.ones(1),
+      terms={},
+      term_totals=np.ones((1, count)),
+      pair_steps=np.ones((1, count)),
     )
     return nst_jax.StylizeResult([np.asarray(c) * 0.5 for c in contents], history)
 

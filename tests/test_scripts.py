@@ -259,7 +259,7 @@ def test_stylize_batches_intermediates_and_workdir(inputs, tmp_path):
   ]
   assert lines[0]['pairs'] == ['square', 'square2'] and lines[3]['pairs'] == ['wide']
   for line in lines:
-    assert set(line) == {'batch', 'pairs', 'step', 'scale', 'total', 'terms'}
+    assert set(line) == {'batch', 'pairs', 'step', 'scale', 'total', 'terms', 'evaluations'}
     assert set(line['terms']) == {'content', 'gram'}
     assert len(line['total']) == len(line['pairs']) == len(line['terms']['gram'])
   assert lines[1]['terms']['gram'][0] < lines[0]['terms']['gram'][0]  # It optimises.
