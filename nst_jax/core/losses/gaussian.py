@@ -32,6 +32,7 @@ from nst_jax.core.losses.common import (
 )
 from nst_jax.core.losses.sums import (
   RegionSums,
+  WholeImageRegions,
   flat_positions,
   masked_outer,
   region_loss,
@@ -296,16 +297,12 @@ def gaussian_target_from_stats(stats: GaussianStats) -> GaussianTarget:
 
 
 @dataclasses.dataclass(frozen=True)
-class GaussianLayerLoss:
+class GaussianLayerLoss(WholeImageRegions):
   """`wasserstein2_style_loss` of one layer against its `GaussianTarget`; tileable; with regions,
   masked moments (see the module docstring)."""
 
   def __call__(self, features: jax.Array, target: GaussianTarget, key: Any = None) -> jax.Array:
     return wasserstein2_style_loss(features, *target)
-
-  def region_loss(self, features: jax.Array, regions: jax.Array, target: GaussianTarget, key=None):
-    ones = jnp.ones(features.shape[:2], jnp.float32)
-    return self.from_tile_sums(self.tile_sums(features, ones, target, regions), target)
 
   def tile_sums(
     self, features: jax.Array, mask: jax.Array, target: GaussianTarget, regions: Any = None

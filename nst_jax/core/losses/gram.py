@@ -26,6 +26,7 @@ from nst_jax.core.losses.blend import LayerStatistics
 from nst_jax.core.losses.common import PRECISION, as_float, check_features, check_square, positions
 from nst_jax.core.losses.sums import (
   RegionSums,
+  WholeImageRegions,
   flat_positions,
   masked_outer,
   region_loss,
@@ -154,16 +155,12 @@ def gram_loss_from_sums(sums: GramSums, target_gram: ArrayLike) -> jax.Array:
 
 
 @dataclasses.dataclass(frozen=True)
-class GramLayerLoss:
+class GramLayerLoss(WholeImageRegions):
   """`gram_style_loss` of one layer against its `GramTarget`; tileable; with regions, guided
   Gram matrices (see the module docstring)."""
 
   def __call__(self, features: jax.Array, target: GramTarget, key: Any = None) -> jax.Array:
     return gram_style_loss(features, target.gram)
-
-  def region_loss(self, features: jax.Array, regions: jax.Array, target: GramTarget, key=None):
-    ones = jnp.ones(features.shape[:2], jnp.float32)
-    return self.from_tile_sums(self.tile_sums(features, ones, target, regions), target)
 
   def tile_sums(
     self, features: jax.Array, mask: jax.Array, target: GramTarget, regions: Any = None

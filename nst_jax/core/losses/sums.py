@@ -128,3 +128,12 @@ def region_loss(loss_of: Callable[[Any, Any], jax.Array], totals: RegionSums, ta
   and its own target (`target`'s leaves have a leading axis R), weighted by its share."""
   values = map_regions(loss_of, totals.per_region, target)
   return jnp.sum(totals.mass / safe_count(totals.positions) * values)
+
+
+class WholeImageRegions:
+  """`region_loss` for a layer loss with region-aware `tile_sums`/`from_tile_sums`: the sums over
+  every position of the layer, by region, finished."""
+
+  def region_loss(self, features: jax.Array, regions: jax.Array, target: Any, key=None):
+    ones = jnp.ones(features.shape[:2], jnp.float32)
+    return self.from_tile_sums(self.tile_sums(features, ones, target, regions), target)
