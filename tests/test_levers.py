@@ -59,7 +59,7 @@ def test_study_reports_evaluations_to_each_target(tmp_path, random_network, monk
   )
   adam = report['runs'][str(config)]
   assert [p['target'] for p in report['pairs']] == [
-    levers._at(levers.Curve(**c), 2) for c in adam['curves']
+    levers.value_at(levers.Curve(**c), 2) for c in adam['curves']
   ]
   assert adam['to_target'] == [2.0, 2.0]  # Its own objective at half the budget.
   table = levers.table(report)

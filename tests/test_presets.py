@@ -8,9 +8,8 @@ micrograph as the style. The grouped config names some terms differently ('gram'
 their old names and in their old order, and the images must then agree to 1e-6. (Issue 19 then
 changed the presets' weights on purpose: `OLD_WEIGHTS` gives back the ones the fixture used.)
 
-hq, nnst and hires (four scales, or the nearest-neighbour search) reproduced theirs when the
-config was grouped (commit d5dd5df) and are left out of this test since: their 10 steps took
-200 s of the suite's CPU time, and their losses and ladders have tests of their own.
+The test is marked slow (about 4 minutes of CPU for all nine; hq, nnst and hires, with four
+scales or the nearest-neighbour search, take most of it): `bash scripts/test.sh -m slow`.
 
 XLA's rounding depends on the CPU and on how many cores it splits work over; the images of
 these short runs amplify that (a preset with stochastic terms, hq, moved by 0.06 between one
@@ -82,7 +81,7 @@ def _pair(size: int):
 
 @pytest.mark.weights
 @pytest.mark.slow
-@pytest.mark.parametrize('name', sorted(set(OLD_TERMS) - {'hq', 'nnst', 'hires'}))
+@pytest.mark.parametrize('name', sorted(OLD_TERMS))
 def test_preset_reproduces_its_images_from_before_the_grouped_config(vgg19_params, name):
   recorded = np.load(FIXTURE)
   config = config_lib.from_file(ROOT / 'configs' / f'{name}.py')

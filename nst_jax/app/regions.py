@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import ml_collections
 import numpy as np
-from absl import logging
+from absl import flags, logging
 
 from nst_jax.app import sheets
 from nst_jax.app.session import BatchInputs, stack_images
@@ -33,6 +33,30 @@ from nst_jax.io import images
 from nst_jax.io import masks as mask_files
 from nst_jax.run import regions, schedule
 from nst_jax.run.pairs import Distributed
+
+
+def define_flags(each: str = 'content') -> None:
+  """--content_mask (one per `each`), --mask_colors, --style_masks and --mask_tolerance."""
+  flags.DEFINE_list(
+    'content_mask', [], f'Mask(s), one per {each}: a colour label map or a greyscale strength map.'
+  )
+  flags.DEFINE_list(
+    'mask_colors',
+    None,
+    "Colours of the regions in the masks, e.g. '#000000,#ffffff': style i paints colour i.",
+  )
+  flags.DEFINE_list(
+    'style_masks', [], 'Label map(s), one per style: region i takes its part of colour i.'
+  )
+  flags.DEFINE_float(
+    'mask_tolerance', 0.1, 'Largest difference per channel (0-1) of a pixel that matches a colour.'
+  )
+
+
+def from_flags() -> 'CommandMasks':
+  """The `CommandMasks` of the flags of `define_flags`."""
+  values = [flags.FLAGS[n].value for n in ('content_mask', 'mask_colors', 'style_masks')]
+  return CommandMasks(*values, flags.FLAGS['mask_tolerance'].value)
 
 
 @dataclasses.dataclass

@@ -62,7 +62,10 @@ def as_workdir(workdir: 'str | Workdir | None') -> Workdir | None:
 
 
 def define_flags() -> None:
-  """--restart, --checkpoint_every and --summary_images_every, for scripts with --workdir."""
+  """--workdir, --restart, --checkpoint_every and --summary_images_every."""
+  flags.DEFINE_string(
+    'workdir', None, 'Folder for the record, TensorBoard summaries and checkpoints (resumes).'
+  )
   flags.DEFINE_boolean(
     'restart', False, 'Delete the checkpoints in --workdir and start over (default: resume).'
   )
@@ -76,9 +79,10 @@ def define_flags() -> None:
   )
 
 
-def from_flags(path: str | None) -> Workdir | None:
-  """The `Workdir` of `--workdir` (`path`) and the flags of `define_flags`."""
+def from_flags() -> Workdir | None:
+  """The `Workdir` of the flags of `define_flags`; None without --workdir."""
   values: dict[str, Any] = {name: flags.FLAGS[name].value for name in _FLAGS}
+  path = values['workdir']
   if path is None:
     if values['restart']:
       raise ConfigError('--restart needs --workdir (the run to start over)')
@@ -91,4 +95,4 @@ def from_flags(path: str | None) -> Workdir | None:
   )
 
 
-_FLAGS = ('restart', 'checkpoint_every', 'summary_images_every')
+_FLAGS = ('workdir', 'restart', 'checkpoint_every', 'summary_images_every')

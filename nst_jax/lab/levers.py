@@ -165,7 +165,7 @@ def study(
       logging.info('pair %d, %s: %.1f s', i, spec, curves[spec][-1].seconds)
   if not targets:
     first_curves = curves[specs[0]]
-    targets = [_at(c, budget / 2) for c in first_curves]
+    targets = [value_at(c, budget / 2) for c in first_curves]
   report = {
     'budget': budget,
     'pairs': [
@@ -176,7 +176,7 @@ def study(
       spec: {
         'curves': [dataclasses.asdict(c) for c in per_pair],
         'to_target': [evaluations_to_reach(c, t) for c, t in zip(per_pair, targets, strict=True)],
-        'at_budget': [_at(c, budget) / t for c, t in zip(per_pair, targets, strict=True)],
+        'at_budget': [value_at(c, budget) / t for c, t in zip(per_pair, targets, strict=True)],
       }
       for spec, per_pair in curves.items()
     },
@@ -186,7 +186,7 @@ def study(
   return report
 
 
-def _at(curve: Curve, evaluations: float) -> float:
+def value_at(curve: Curve, evaluations: float) -> float:
   """The objective reached within `evaluations` (the lowest so far)."""
   reached = [v for e, v in zip(curve.evaluations, curve.objective, strict=True) if e <= evaluations]
   return float(min(reached)) if reached else float('inf')

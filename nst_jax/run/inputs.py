@@ -1,4 +1,7 @@
-"""A batch's inputs: each pair's styles and guides, and colour control of inputs and results.
+"""A batch's inputs: their checks, each pair's styles and guides, and colour control.
+
+The checks (`check_contents`, `check_images`, `check_init_images`, `check_guides`,
+`check_pair_guides`) turn what a caller passes into float32 arrays or raise one-line errors.
 
 The pairs of a batch share one list of style images; a pair uses those with a positive blend
 weight (`PairStyles`). Colour control (`config.color_control`, see `nst_jax.core.color`) changes
@@ -14,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nst_jax.core import colorspaces, losses
+from nst_jax.core import colorspaces, losses, padding
 from nst_jax.core.color import (
   Palette,
   match_color,
@@ -182,3 +185,57 @@ def check_guides(
       raise ImageError(f'{name}[{key!r}] must be floats in [0, 1], got dtype {array.dtype}')
     out[key] = array.astype(jnp.float32)
   return out
+
+
+def check_images(images: Any, name: str, *, batched: bool = True) -> jax.Array:
+  """RGB images (B, H, W, 3) (or (H, W, 3) with `batched=False`) of floats as float32;
+  `ImageError` naming `name` otherwise."""
+  array = jnp.asarray(images)
+  ndim = 4 if batched else 3
+  if array.ndim != ndim or array.shape[-1] != 3 or 0 in array.shape:
+    shape = '(B, H, W, 3)' if batched else '(H, W, 3)'
+    raise ImageError(f'{name} must be RGB images of shape {shape}, got shape {array.shape}')
+  if not jnp.issubdtype(array.dtype, jnp.floating):
+    raise ImageError(f'{name} must be floats in [0, 1], got dtype {array.dtype}')
+  return array.astype(jnp.float32)
+
+
+def check_contents(contents: Any) -> tuple[Any, list[tuple[int, int]]]:
+  """`contents` as one checked batch (B, H, W, 3), or, where their sizes differ, a list of checked
+  (H_i, W_i, 3) images; and their sizes."""
+  if isinstance(contents, Sequence) and not isinstance(contents, np.ndarray | jax.Array):
+    shapes = {np.shape(c) for c in contents}
+    if len(shapes) > 1:
+      items = [check_images(c, f'contents[{i}]', batched=False) for i, c in enumerate(contents)]
+      return items, [tuple(c.shape[:2]) for c in items]
+  batch = check_images(contents, 'contents')
+  return batch, [tuple(batch.shape[1:3])] * batch.shape[0]
+
+
+def check_init_images(init_images: Any, num_pairs: int) -> Any:
+  """`stylize`'s `init_images` for `config.init.kind='image'`, checked as contents are
+  (`check_contents`): one per pair."""
+  if init_images is None:
+    raise ConfigError("config.init.kind='image' needs init_images")
+  init_images, _ = check_contents(init_images)
+  if len(init_images) != num_pairs:
+    raise ConfigError(f'init_images has {len(init_images)} images for {num_pairs} pairs')
+  return init_images
+
+
+def check_pair_guides(guides: Any, sizes: Sequence[tuple[int, int]]) -> dict[str, Any]:
+  """`stylize`'s `guides` (`check_guides`): `{name: (B, H, W, C)}`, or
+  where the contents' sizes differ, `{name: [(H_i, W_i, C), ...]}` one per content."""
+  if guides is not None and padding.VALID in guides:
+    raise ConfigError(f'guides: the name {padding.VALID!r} is reserved for padded batches')
+  if len(set(sizes)) <= 1 or not guides:
+    return check_guides(guides, (len(sizes), *(sizes[0] if sizes else (0, 0)), 3), 'guides')
+  per_pair = []
+  for b, size in enumerate(sizes):
+    mine = {}
+    for name, images in guides.items():
+      if len(images) != len(sizes):
+        raise ImageError(f'guides[{name!r}] has {len(images)} images for {len(sizes)} contents')
+      mine[name] = images[b]
+    per_pair.append(check_guides(mine, (*size, 3), f'guides (content {b})'))
+  return {name: [mine[name] for mine in per_pair] for name in guides}

@@ -10,7 +10,7 @@ pixels its region guide gives to region r, blended region by region (`blend_regi
 
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import jax
@@ -89,16 +89,22 @@ def blend_style_targets(targets: Sequence[Any], weights: Sequence[float]) -> Any
   return jax.tree.map(functools.partial(_blend_one, w / w.sum()), *targets, is_leaf=is_target)
 
 
-class LayerStatisticsFn(Protocol):
-  """One layer's style statistics: the target of one style, and how windows add up."""
+@dataclasses.dataclass(frozen=True)
+class StyleStatistics:
+  """One layer's style statistics as pure functions: one style's target from a whole feature map,
+  and the same target from windows whose sums add up.
 
-  def __call__(self, features: jax.Array) -> Any: ...
+  Attributes:
+    whole: features (h, w, C) -> the target.
+    tile_stats: features (h, w, C) and a mask (h, w) of weights in [0, 1] -> the window's sums.
+    merge_tile_stats: two windows' sums -> the sums of both.
+    from_tile_stats: the sums over the whole image -> the target (as `whole` gives it).
+  """
 
-  def tile_stats(self, features: jax.Array, mask: jax.Array) -> Any: ...
-
-  def merge_tile_stats(self, a: Any, b: Any) -> Any: ...
-
-  def from_tile_stats(self, stats: Any) -> Any: ...
+  whole: Callable[[jax.Array], Any]
+  tile_stats: Callable[[jax.Array, jax.Array], Any]
+  merge_tile_stats: Callable[[Any, Any], Any]
+  from_tile_stats: Callable[[Any], Any]
 
 
 def blend_regions(targets: Sequence[Any], blend: Sequence[float], style_masses: jax.Array) -> Any:
@@ -120,19 +126,19 @@ def blend_regions(targets: Sequence[Any], blend: Sequence[float], style_masses: 
 class LayerStatistics:
   """The target of a per-layer style loss: `{layer: statistics}` of the blend of the styles.
 
-  `statistics(features (h, w, c))` is one style's target at one layer; the styles' targets are
+  `statistics.whole(features (h, w, c))` is one style's target at one layer; the styles' targets are
   blended with `blend_style_targets`. Tileable (`TileableTarget`): the statistics of a style
   image add up window by window. With regions, each style's statistics are summed per region
   (`sums.RegionSums`) and blended region by region.
   """
 
-  statistics: LayerStatisticsFn
+  statistics: StyleStatistics
   layers: tuple[str, ...]
 
   def __call__(self, content: Features, styles: Sequence[Features], blend: Sequence[float]) -> Any:
     count = masks.region_count(content)
     if count is None:
-      per_style = [{n: self.statistics(s[n]) for n in self.layers} for s in styles]
+      per_style = [{n: self.statistics.whole(s[n]) for n in self.layers} for s in styles]
       return blend_style_targets(per_style, blend)
     per_style = []
     for s in styles:

@@ -7,7 +7,7 @@ features weighted by its weights m_r at the layer, `mu_r = sum_p m_r(p) f_p / su
 `S_r = sum_p m_r(p) (f_p - mu_r)(f_p - mu_r)^T / sum_p m_r(p)`, against the moments of the style
 pixels that feed region r (a mixture, for several styles). The loss is
 `sum_r (sum_p m_r(p) / P) * W2^2_r / C`, each region weighted by its share of the P positions
-(`sums.region_loss`). The moments are summed about one shift for all regions (the mean of the
+(`region_loss`). The moments are summed about one shift for all regions (the mean of the
 regions' target means), so that the regions share one centred copy of the features.
 """
 
@@ -21,7 +21,8 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from nst_jax.core import terms
-from nst_jax.core.losses.blend import LayerStatistics
+from nst_jax.core.losses import sums
+from nst_jax.core.losses.blend import LayerStatistics, StyleStatistics
 from nst_jax.core.losses.common import (
   PRECISION,
   as_float,
@@ -29,15 +30,6 @@ from nst_jax.core.losses.common import (
   check_square,
   positions,
   symmetrize,
-)
-from nst_jax.core.losses.sums import (
-  RegionSums,
-  WholeImageRegions,
-  flat_positions,
-  masked_outer,
-  region_loss,
-  region_sums,
-  safe_count,
 )
 
 
@@ -241,24 +233,26 @@ class MomentSums(NamedTuple):
 
 def moment_sums(features: ArrayLike, mask: ArrayLike, shift: ArrayLike) -> MomentSums:
   """First and second moments about `shift` (C,) of features (h, w, C) where mask (h, w) is 1."""
-  f, m = flat_positions(features, mask)
+  f, m = sums.flat_positions(features, mask)
   centred = f - as_float(shift)
-  return MomentSums(jnp.sum(centred * m[:, None], axis=0), masked_outer(centred, m), jnp.sum(m))
+  return MomentSums(
+    jnp.sum(centred * m[:, None], axis=0), sums.masked_outer(centred, m), jnp.sum(m)
+  )
 
 
-def moments_from_sums(sums: MomentSums, shift: ArrayLike) -> tuple[jax.Array, jax.Array]:
+def moments_from_sums(moments: MomentSums, shift: ArrayLike) -> tuple[jax.Array, jax.Array]:
   """`(mean (C,), population covariance (C, C))` of the positions summed."""
-  count = safe_count(sums.count)
-  offset = sums.first / count
-  cov = sums.second / count - jnp.outer(offset, offset)
+  count = sums.safe_count(moments.count)
+  offset = moments.first / count
+  cov = moments.second / count - jnp.outer(offset, offset)
   return as_float(shift) + offset, symmetrize(cov)
 
 
 def gaussian_loss_from_sums(
-  sums: MomentSums, target: GaussianTarget, *, eps: float = 1e-6
+  moments: MomentSums, target: GaussianTarget, *, eps: float = 1e-6
 ) -> jax.Array:
   """`wasserstein2_style_loss` of the positions summed; the moments are about `target.mean`."""
-  mean, cov = moments_from_sums(sums, target.mean)
+  mean, cov = moments_from_sums(moments, target.mean)
   return wasserstein2_from_moments(mean, cov, target, eps=eps)
 
 
@@ -272,16 +266,16 @@ class GaussianStats(NamedTuple):
 
 def gaussian_stats(features: ArrayLike, mask: ArrayLike) -> GaussianStats:
   """`GaussianStats` of features (h, w, C) where mask (h, w) is 1 (centred on their own mean)."""
-  f, m = flat_positions(features, mask)
+  f, m = sums.flat_positions(features, mask)
   count = jnp.sum(m)
-  mean = jnp.sum(f * m[:, None], axis=0) / safe_count(count)
-  return GaussianStats(count, mean, masked_outer(f - mean, m))
+  mean = jnp.sum(f * m[:, None], axis=0) / sums.safe_count(count)
+  return GaussianStats(count, mean, sums.masked_outer(f - mean, m))
 
 
 def merge_gaussian_stats(a: GaussianStats, b: GaussianStats) -> GaussianStats:
   """The stats of two disjoint sets of positions together (Chan et al.'s pairwise update)."""
   count = a.count + b.count
-  weight = b.count / safe_count(count)
+  weight = b.count / sums.safe_count(count)
   delta = b.mean - a.mean
   scatter = a.scatter + b.scatter + jnp.outer(delta, delta) * a.count * weight
   return GaussianStats(count, a.mean + delta * weight, scatter)
@@ -289,7 +283,7 @@ def merge_gaussian_stats(a: GaussianStats, b: GaussianStats) -> GaussianStats:
 
 def gaussian_target_from_stats(stats: GaussianStats) -> GaussianTarget:
   """The `GaussianTarget` of the positions (as `gaussian_style_target` of all of them)."""
-  cov = symmetrize(stats.scatter / safe_count(stats.count))
+  cov = symmetrize(stats.scatter / sums.safe_count(stats.count))
   return GaussianTarget(stats.mean, cov, psd_sqrtm(cov))
 
 
@@ -297,7 +291,7 @@ def gaussian_target_from_stats(stats: GaussianStats) -> GaussianTarget:
 
 
 @dataclasses.dataclass(frozen=True)
-class GaussianLayerLoss(WholeImageRegions):
+class GaussianLayerLoss(sums.WholeImageRegions):
   """`wasserstein2_style_loss` of one layer against its `GaussianTarget`; tileable; with regions,
   masked moments (see the module docstring)."""
 
@@ -306,45 +300,38 @@ class GaussianLayerLoss(WholeImageRegions):
 
   def tile_sums(
     self, features: jax.Array, mask: jax.Array, target: GaussianTarget, regions: Any = None
-  ) -> MomentSums | RegionSums:
+  ) -> MomentSums | sums.RegionSums:
     if regions is None:
       return moment_sums(features, mask, target.mean)
     shift = jnp.mean(target.mean, axis=0)
-    return region_sums(lambda m: moment_sums(features, m, shift), mask, regions)
+    return sums.region_sums(lambda m: moment_sums(features, m, shift), mask, regions)
 
-  def from_tile_sums(self, totals: MomentSums | RegionSums, target: GaussianTarget) -> jax.Array:
-    if not isinstance(totals, RegionSums):
+  def from_tile_sums(
+    self, totals: MomentSums | sums.RegionSums, target: GaussianTarget
+  ) -> jax.Array:
+    if not isinstance(totals, sums.RegionSums):
       return gaussian_loss_from_sums(totals, target)
     shift = jnp.mean(target.mean, axis=0)
 
-    def one(sums: MomentSums, region_target: GaussianTarget) -> jax.Array:
-      return wasserstein2_from_moments(*moments_from_sums(sums, shift), region_target)
+    def one(moments: MomentSums, region_target: GaussianTarget) -> jax.Array:
+      return wasserstein2_from_moments(*moments_from_sums(moments, shift), region_target)
 
-    return region_loss(one, totals, target)
+    return sums.region_loss(one, totals, target)
 
 
-@dataclasses.dataclass(frozen=True)
-class GaussianStatistics:
-  """One style's `GaussianTarget` at one layer, from the whole image or merged over windows."""
-
-  def __call__(self, features: jax.Array) -> GaussianTarget:
-    return gaussian_style_target(features)
-
-  def tile_stats(self, features: jax.Array, mask: jax.Array) -> GaussianStats:
-    return gaussian_stats(features, mask)
-
-  def merge_tile_stats(self, a: GaussianStats, b: GaussianStats) -> GaussianStats:
-    return merge_gaussian_stats(a, b)
-
-  def from_tile_stats(self, stats: GaussianStats) -> GaussianTarget:
-    return gaussian_target_from_stats(stats)
+GAUSSIAN_STATISTICS = StyleStatistics(
+  whole=gaussian_style_target,
+  tile_stats=gaussian_stats,
+  merge_tile_stats=merge_gaussian_stats,
+  from_tile_stats=gaussian_target_from_stats,
+)
 
 
 def gaussian_term(layers: Mapping[str, float]) -> terms.LossTerm:
   """The mean/covariance style term: `wasserstein2_style_loss` on each layer, summed with the
   weights of `layers`, against the Gaussian fits of the blend of the styles."""
   loss = terms.per_layer(GaussianLayerLoss(), layers)
-  target = LayerStatistics(GaussianStatistics(), loss.layers)
+  target = LayerStatistics(GAUSSIAN_STATISTICS, loss.layers)
   return terms.LossTerm(loss, layers=loss.layers, target=target)
 
 

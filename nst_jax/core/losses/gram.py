@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from nst_jax.core import terms
-from nst_jax.core.losses.blend import LayerStatistics
+from nst_jax.core.losses.blend import LayerStatistics, StyleStatistics
 from nst_jax.core.losses.common import PRECISION, as_float, check_features, check_square, positions
 from nst_jax.core.losses.sums import (
   RegionSums,
@@ -175,21 +175,12 @@ class GramLayerLoss(WholeImageRegions):
     return gram_loss_from_sums(totals, target.gram)
 
 
-@dataclasses.dataclass(frozen=True)
-class GramStatistics:
-  """One style's `GramTarget` at one layer, from the whole image or added up over windows."""
-
-  def __call__(self, features: jax.Array) -> GramTarget:
-    return gram_style_target(features)
-
-  def tile_stats(self, features: jax.Array, mask: jax.Array) -> GramSums:
-    return gram_sums(features, mask)
-
-  def merge_tile_stats(self, a: GramSums, b: GramSums) -> GramSums:
-    return jax.tree.map(jnp.add, a, b)
-
-  def from_tile_stats(self, stats: GramSums) -> GramTarget:
-    return gram_target_from_sums(stats)
+GRAM_STATISTICS = StyleStatistics(
+  whole=gram_style_target,
+  tile_stats=gram_sums,
+  merge_tile_stats=lambda a, b: jax.tree.map(jnp.add, a, b),
+  from_tile_stats=gram_target_from_sums,
+)
 
 
 def gram_term(layers: Mapping[str, float]) -> terms.LossTerm:
@@ -197,7 +188,7 @@ def gram_term(layers: Mapping[str, float]) -> terms.LossTerm:
   `layers` (`{layer: weight}`), against the Gram matrices of the blend of the styles."""
   loss = terms.per_layer(GramLayerLoss(), layers)
   return terms.LossTerm(
-    loss, layers=loss.layers, target=LayerStatistics(GramStatistics(), loss.layers)
+    loss, layers=loss.layers, target=LayerStatistics(GRAM_STATISTICS, loss.layers)
   )
 
 

@@ -1,0 +1,40 @@
+"""Running the scripts as a user does, for the tests: a subprocess each, and its one error line."""
+
+import pathlib
+import subprocess
+import sys
+
+from PIL import Image
+
+SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / 'scripts'
+CONFIGS = SCRIPTS.parent / 'configs'
+TINY = [
+  '--config.image_size=32',
+  '--config.schedule.num_steps=4',
+  '--config.schedule.chunk_size=2',
+  '--config.optim.name=adam',
+]
+
+
+def run(script, *args, cwd, timeout=300, env=None):
+  return subprocess.run(
+    [sys.executable, str(SCRIPTS / script), *map(str, args)],
+    cwd=cwd,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
+
+
+def error_line(result) -> str:
+  """The one `error:` line of a failed run; fails if there is a traceback or several lines."""
+  assert 'Traceback' not in result.stderr, result.stderr
+  lines = [line for line in result.stderr.splitlines() if line.startswith('error:')]
+  assert len(lines) == 1, result.stderr
+  return lines[0]
+
+
+def size_of(path) -> tuple[int, int]:
+  with Image.open(path) as image:
+    return image.size
