@@ -75,11 +75,16 @@ def test_benchmark_memory_suite_measures_each_case_in_its_own_process(tmp_path):
 
 
 def test_make_samples(tmp_path):
-  result = run('make_samples.py', '--out', tmp_path / 'samples', '--size', 64, cwd=tmp_path)
+  out = tmp_path / 'samples'
+  result = run('make_samples.py', '--out', out, '--size', 64, '--photos=rocket', cwd=tmp_path)
   assert result.returncode == 0, result.stderr
-  names = sorted(os.listdir(tmp_path / 'samples'))
+  names = sorted(os.listdir(out))
   assert names == sorted(
-    ['astronaut.png', 'coffee.png', 'chelsea.png']
+    ['astronaut.png', 'coffee.png', 'chelsea.png', 'rocket.png']
     + [f'style_{n}.png' for n in ('swirls', 'mosaic', 'waves', 'ihc')]
   )
-  assert size_of(tmp_path / 'samples' / 'style_waves.png') == (64, 64)
+  assert size_of(out / 'style_waves.png') == (64, 64)
+  assert size_of(out / 'rocket.png') == (640, 427)  # skimage.data.rocket(), as it is.
+  unknown = run('make_samples.py', '--out', out, '--photos=rockets', cwd=tmp_path)
+  assert unknown.returncode == 2
+  assert error_line(unknown) == "error: 'rockets' is not an image of scikit-image's skimage.data"

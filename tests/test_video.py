@@ -200,6 +200,60 @@ def test_sequential_and_independent_plans(clip_run):
     video_lib.check_config(small.small_config('video.mode=fast'))
 
 
+def test_sweeps_plan_ruders_passes_and_use_this_passs_neighbour(clip_run):
+  config = small.small_config('video.mode=sweeps', 'video.passes=3')
+  video_lib.settle_config(config, 4)
+  assert config.schedule.num_steps == 6  # A pass runs num_steps, as in multipass.
+  batches = video_lib.plan(4, config)
+  assert [(b.frames, b.kind) for b in batches] == [
+    ((0, 1, 2, 3), 'first'),
+    *(((j,), 'forward_sweep') for j in range(4)),
+    *(((j,), 'backward_sweep') for j in (3, 2, 1, 0)),
+  ]
+  assert batches[7].label == 'pass 3/3, frame 2/4'
+  results = clip_run.results.copy()
+  results[2] = 1.0 - results[2]  # Frame 2 changed in this pass: frame 1 must see the change.
+  given = video_lib.batch_inputs(batches[7], clip_run.frames, results, clip_run.clip, config)
+  warped, c = video_lib.neighbours(results, clip_run.clip, forward=False)
+  np.testing.assert_allclose(given.guides['previous'], warped[1:2], atol=1e-6)
+  np.testing.assert_allclose(given.guides['certainty'], c[1:2])
+  blended = video_lib.blend_start(results[1:2], warped[1:2], c[1:2], config.video.blend)
+  np.testing.assert_allclose(given.init_images, blended, atol=1e-6)
+  # Frame 0 of a forward sweep has no previous frame to hold to.
+  first = video_lib.batch_inputs(batches[1], clip_run.frames, results, clip_run.clip, config)
+  assert not first.guides['certainty'].any()
+
+
+def test_sequential_long_term_holds_each_pixel_to_its_nearest_certain_frame():
+  """Ruder's long-term consistency: frame 3 of a pan is held to frames 2 and 1 (offsets 1, 2),
+  each target warped with the direct flow (so it matches the frame's own content), and where
+  the previous frame is certain the frame two back gets no weight."""
+  config = small.small_config('video.mode=sequential', 'video.long_term=(2,)')
+  frames = pan(shift=(2, 1))  # DIS at 32 px finds 4 px two frames apart, not 6.
+  run = video_lib.VideoRun.create(frames, config)
+  run.results[...] = frames  # Stand-in results: the frames themselves, so the warps are known.
+  given = run.inputs(3)
+  assert sorted(given.guides) == ['certainty', 'certainty_2', 'previous', 'previous_2']
+  near, far = given.guides['certainty'][0, ..., 0], given.guides['certainty_2'][0, ..., 0]
+  assert np.all(near + far <= 1 + 1e-6) and np.all(far[near > 0.99] < 1e-6)
+  # Content that entered the view in the last frame is not in frame 2, nor in frame 1.
+  assert np.all(near[:, -2:] == 0) and np.all(far[:, -2:] == 0)
+  # Content that entered in frame 2 (columns -4, -3) is not in frame 1 either: far is 0 there,
+  # while near holds it (softened at its edge).
+  assert np.all(far[4:-6, -4:-2] == 0) and near[4:-6, -5].min() > 0.5
+  # Each target is its frame's content warped exactly where its own warp is certain.
+  (_, _, from_two_back), *_ = run.clip.long_term
+  for name, trusted in (('previous', near[..., None]), ('previous_2', from_two_back[3])):
+    error = np.abs(given.guides[name][0] - frames[3])[np.asarray(trusted)[..., 0] > 0.5]
+    assert error.size and error.mean() < 0.03, (name, error.mean())
+  first = run.inputs(1)  # Frame 1 has no frame two back: the previous frame only.
+  assert sorted(first.guides) == ['certainty', 'previous']
+  with pytest.raises(ConfigError, match="needs config.video.mode='sequential'"):
+    video_lib.check_config(small.small_config('video.long_term=(2, 4)'))
+  with pytest.raises(ConfigError, match='frame offsets >= 2'):
+    video_lib.check_config(small.small_config('video.mode=sequential', 'video.long_term=(1,)'))
+
+
 # --- app.video: the command ----------------------------------------------------------------------
 
 
@@ -276,6 +330,16 @@ def test_resume_continues_after_an_interrupt(clip_files, tmp_path, monkeypatch):
   np.testing.assert_array_equal(calls[0], pass_3_start)
   clip = video_io.read_frames(output, 32)
   assert clip.images.shape == (4, 32, 32, 3)
+  # The resumed run is the uninterrupted run: the same float32 frames.
+  monkeypatch.setattr(engine, 'stylize', real)
+  whole = str(tmp_path / 'whole.gif')
+  video_app.stylize_video_files(config, input=str(folder), style=style, output=whole)
+  with (
+    np.load(tmp_path / 'out.gif.work' / video_app.STATE_FILE) as resumed,
+    np.load(tmp_path / 'whole.gif.work' / video_app.STATE_FILE) as uninterrupted,
+  ):
+    assert int(resumed['done']) == int(uninterrupted['done']) == 3
+    np.testing.assert_allclose(resumed['results'], uninterrupted['results'], atol=1e-6, rtol=0)
   # Another run's workdir is refused.
   config.video.blend = 0.5
   with pytest.raises(ConfigError, match='holds a video run with other'):

@@ -1,7 +1,8 @@
 """`scripts/stylize_video.py`: a clip stylized without flicker, on the shared command protocol.
 
 A batch of the command is a batch of `nst_jax.run.video`: a pass over every frame (multipass and
-independent modes) or one frame (sequential mode); its inputs come from the batches before it.
+independent modes, the first pass of sweeps) or one frame (sequential mode, a sweep's frame); its
+inputs come from the batches before it.
 Every input and output is checked, and the optical flow estimated, before the network loads.
 
 Resume is per batch and self-contained: after each batch the stylized frames so far go to

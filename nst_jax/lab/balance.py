@@ -43,17 +43,6 @@ PAIRS = (
 TUNING_PAIRS = (('astronaut', 'swirls'), ('coffee', 'waves'), ('camera', 'mosaic'))
 
 
-def _photo(name: str) -> np.ndarray:
-  """A scikit-image image by name as RGB floats in [0, 1] (grey repeated; the stereo pair: left),
-  or a style that `nst_jax.lab.samples` draws ('swirls', 'mosaic', 'waves')."""
-  if name in ('swirls', 'mosaic', 'waves'):
-    return getattr(samples, name)()
-  data = samples.skimage_data()
-  image = data.stereo_motorcycle()[0] if name == 'motorcycle' else getattr(data, name)()
-  image = np.asarray(image, np.float32) / (255.0 if image.dtype == np.uint8 else 1.0)
-  return np.repeat(image[..., None], 3, -1) if image.ndim == 2 else image[..., :3]
-
-
 def _square(image: np.ndarray, size: int) -> np.ndarray:
   h, w = image.shape[:2]
   side = min(h, w)
@@ -63,8 +52,8 @@ def _square(image: np.ndarray, size: int) -> np.ndarray:
 
 def pair_images(pairs: Sequence[tuple[str, str]], size: int) -> tuple[np.ndarray, list[np.ndarray]]:
   """`(contents (B, size, size, 3), styles [(size, size, 3)] * B)` for pairs of image names."""
-  contents = np.stack([_square(_photo(c), size) for c, _ in pairs])
-  return contents, [_square(_photo(s), size) for _, s in pairs]
+  contents = np.stack([_square(samples.photo(c), size) for c, _ in pairs])
+  return contents, [_square(samples.photo(s), size) for _, s in pairs]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,7 @@ seed, with NumPy and Pillow only, so that no artwork has to be downloaded:
 
 import os
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -242,6 +242,30 @@ def smooth_image(rng: np.random.Generator, size: int) -> np.ndarray:
       phase = np.float32(rng.uniform(0, 2 * np.pi))
       out[..., c] += 0.12 * np.sin(2 * np.pi * (fx * x + fy * y) + phase)
   return np.clip(out, 0.0, 1.0, out=out)
+
+
+def photo(name: str) -> np.ndarray:
+  """A scikit-image image by name (`skimage.data.<name>`, 'motorcycle': the left of the stereo
+  pair) as (H, W, 3) RGB floats in [0, 1], grey repeated; or a style drawn here ('swirls',
+  'mosaic', 'waves')."""
+  drawn = {'swirls': swirls, 'mosaic': mosaic, 'waves': waves}
+  if name in drawn:
+    return drawn[name]()
+  data = skimage_data()
+  if name != 'motorcycle' and not callable(getattr(data, name, None)):
+    raise NSTError(f"{name!r} is not an image of scikit-image's skimage.data")
+  image = data.stereo_motorcycle()[0] if name == 'motorcycle' else getattr(data, name)()
+  image = np.asarray(image, np.float32) / (255.0 if image.dtype == np.uint8 else 1.0)
+  return np.repeat(image[..., None], 3, -1) if image.ndim == 2 else image[..., :3]
+
+
+def write_photos(folder: str | os.PathLike, names: Sequence[str]) -> dict[str, str]:
+  """Writes each image of `photo(name)` as `<folder>/<name>.png`; `{name: path}`."""
+  written = {}
+  for name in names:
+    written[name] = str(pathlib.Path(folder, f'{name}.png'))
+    images.save_image(written[name], photo(name))
+  return written
 
 
 def write_samples(folder: str | os.PathLike, *, size: int = 512, seed: int = 0) -> dict[str, str]:

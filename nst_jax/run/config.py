@@ -138,11 +138,17 @@ def default_config() -> ml_collections.ConfigDict:
 
   # Video (nst_jax.stylize_video, scripts/stylize_video.py; see nst_jax.run.video).
   c.video = ml_collections.ConfigDict()
-  c.video.mode = 'multipass'  # 'multipass', 'sequential' or 'independent' (flickers).
+  # 'multipass' (passes as batches), 'sweeps' (Ruder's passes, frame after frame),
+  # 'sequential' (one pass) or 'independent' (flickers).
+  c.video.mode = 'multipass'
   c.video.passes = 4  # Multipass: passes of schedule.num_steps (every mode: passes * num_steps).
   c.video.blend = 1.0  # Weight of the warped neighbour in a later pass's start (Ruder's: 1).
   c.video.temporal_target = 'warped'  # The warped neighbour ('warped') or that start ('blend').
   c.video.flow_preset = 'medium'  # OpenCV DIS flow preset: 'ultrafast', 'fast' or 'medium'.
+  # Sequential mode: further frames back that each frame is also held to (Ruder et al.'s
+  # long-term consistency, e.g. (2, 4)), each where no nearer frame is certain. (): the previous
+  # frame only.
+  c.video.long_term = ()
   return c
 
 

@@ -17,13 +17,22 @@ neighbour's stylized frame, warped onto it with the optical flow, where the warp
   using its neighbour's result of the same pass; here every frame of a pass is independent given
   the previous pass, so **a pass is one batch** (pair groups on a CPU, vmapped and sharded on
   accelerators).
+* 'sweeps': Ruder's multi-pass as he runs it. Pass 1 stylizes every frame on its own (one
+  batch); each later pass sweeps the clip frame after frame, alternating direction, each frame
+  started from its own result blended with its neighbour's result *of this pass*, warped, and
+  held to that warped neighbour. Agreement travels the whole clip in one sweep (Gauss-Seidel's
+  order), and every new pixel at an entering edge starts from pass 1's stylization, not from
+  the content; the sweeps do not batch.
 * 'sequential': one pass, frame after frame, each started from the previous stylized frame
   warped (Ruder's `prevWarped`, the content where c = 0) with the temporal loss towards it: the
-  single-pass baseline.
+  single-pass baseline. With `video.long_term` offsets (Ruder's long-term consistency, e.g.
+  (2, 4)), each frame is also held to the frames that far back, warped with the flow between
+  the two, each pixel to the nearest frame that is certain there
+  (`motion.long_term_certainties`).
 * 'independent': every frame on its own (`--independent`), the flickering baseline.
 
 Every mode spends `video.passes * schedule.num_steps` optimizer steps on each frame (a pass of
-multipass mode runs `schedule.num_steps`), so that they compare at equal cost.
+'multipass' or 'sweeps' runs `schedule.num_steps`), so that they compare at equal cost.
 
     result = nst_jax.stylize_video(frames, style, nst_jax.run.config.from_file('configs/video.py'))
 """
@@ -45,7 +54,8 @@ from nst_jax.run import config as config_lib
 from nst_jax.run import engine
 from nst_jax.run.history import Progress
 
-MODES = ('multipass', 'sequential', 'independent')
+MODES = ('multipass', 'sweeps', 'sequential', 'independent')
+PASS_MODES = ('multipass', 'sweeps')  # Each pass runs schedule.num_steps per frame.
 TARGETS = ('warped', 'blend')
 # Colour controls whose result keeps only the optimised image's luminance: the temporal loss
 # compares luminance there (the chroma is the content's, consistent by itself).
@@ -61,36 +71,60 @@ class Motion(NamedTuple):
     from_previous: (F, H, W, 1) the certainty of frame j-1 warped onto frame j.
     to_next: (F, H, W, 2) the flow from frame j to frame j+1.
     from_next: (F, H, W, 1) the certainty of frame j+1 warped onto frame j.
+    long_term: `(k, to_back (F, H, W, 2), from_back (F, H, W, 1))` per offset k > 1 of
+      `config.video.long_term`: the flow from frame j to frame j-k (computed directly between
+      the two frames, as Ruder et al. do) and the certainty of frame j-k warped onto frame j.
   """
 
   to_previous: jax.Array
   from_previous: jax.Array
   to_next: jax.Array
   from_next: jax.Array
+  long_term: tuple[tuple[int, jax.Array, jax.Array], ...] = ()
 
 
 _certainties = jax.jit(jax.vmap(motion.certainty))
 _warp = jax.jit(jax.vmap(motion.warp))
 
 
-def estimate_motion(frames: np.ndarray, preset: str = 'medium') -> Motion:
-  """DIS flows both ways between consecutive frames (on the host) and their certainties.
+def estimate_motion(
+  frames: np.ndarray, preset: str = 'medium', long_term: tuple[int, ...] = ()
+) -> Motion:
+  """DIS flows both ways between consecutive frames (on the host) and their certainties; and
+  for each offset k in `long_term`, between each frame and the one k frames back.
 
   Args:
     frames: (F, H, W, 3) in [0, 1], F >= 2.
     preset: the DIS preset (`nst_jax.io.flow.PRESETS`).
+    long_term: offsets k > 1 (`config.video.long_term`); offsets of F or more are left out.
   """
   estimator = flow.FlowEstimator(preset)
-  ahead = np.stack([estimator(a, b) for a, b in zip(frames[:-1], frames[1:], strict=True)])
-  back = np.stack([estimator(b, a) for a, b in zip(frames[:-1], frames[1:], strict=True)])
-  from_previous = _certainties(ahead, back)  # Frame j+1's trust in frame j warped onto it.
-  from_next = _certainties(back, ahead)  # Frame j's trust in frame j+1 warped onto it.
   pad = lambda x, where: jnp.pad(x, [where] + [(0, 0)] * (x.ndim - 1))  # noqa: E731
+
+  def both_ways(k: int) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Flows from frame j-k to j and back, and the certainties of each warp, for j >= k."""
+    pairs = list(zip(frames[:-k], frames[k:], strict=True))
+    ahead = np.stack([estimator(a, b) for a, b in pairs])
+    back = np.stack([estimator(b, a) for a, b in pairs])
+    # Frame j's trust in frame j-k warped onto it, and frame j-k's in frame j.
+    return (
+      jnp.asarray(ahead),
+      jnp.asarray(back),
+      _certainties(ahead, back),
+      _certainties(back, ahead),
+    )
+
+  ahead, back, from_previous, from_next = both_ways(1)
+  long = []
+  for k in (k for k in long_term if k < len(frames)):
+    _, back_k, from_back_k, _ = both_ways(k)
+    long.append((k, pad(back_k, (k, 0)), pad(from_back_k, (k, 0))))
   return Motion(
-    to_previous=pad(jnp.asarray(back), (1, 0)),
+    to_previous=pad(back, (1, 0)),
     from_previous=pad(from_previous, (1, 0)),
-    to_next=pad(jnp.asarray(ahead), (0, 1)),
+    to_next=pad(ahead, (0, 1)),
     from_next=pad(from_next, (0, 1)),
+    long_term=tuple(long),
   )
 
 
@@ -114,6 +148,16 @@ def neighbours(results: Any, clip: Motion, forward: bool) -> tuple[jax.Array, ja
   return _warp(source, clip.to_next), clip.from_next
 
 
+def neighbour(results: Any, clip: Motion, j: int, forward: bool) -> tuple[jax.Array, jax.Array]:
+  """`neighbours` for frame j alone: `(warped (1, H, W, 3), certainty (1, H, W, 1))`."""
+  k = min(max(j - 1 if forward else j + 1, 0), len(results) - 1)
+  flows, certainty = (
+    (clip.to_previous, clip.from_previous) if forward else (clip.to_next, clip.from_next)
+  )
+  source = jnp.asarray(results[k : k + 1], jnp.float32)
+  return _warp(source, flows[j : j + 1]), certainty[j : j + 1]
+
+
 def blend_start(own: Any, warped: Any, certainty: Any, weight: float) -> jax.Array:
   """`(own + weight * c * warped) / (1 + weight * c)`: a frame's start in a later pass."""
   w = weight * jnp.asarray(certainty)
@@ -125,8 +169,9 @@ class Batch(NamedTuple):
 
   Attributes:
     frames: the frames it stylizes (indices).
-    kind: 'first' (every frame on its own: multipass's first pass, or independent mode),
-      'forward' / 'backward' (a later pass; the neighbour is the previous / next frame), or
+    kind: 'first' (every frame on its own: the first pass, or independent mode),
+      'forward' / 'backward' (a later multipass pass; the neighbour is the previous / next
+      frame), 'forward_sweep' / 'backward_sweep' (one frame of a later pass of 'sweeps'), or
       'sequential' (one frame, after its predecessor).
     label: for progress displays, e.g. 'pass 2/4' or 'frame 3/16'.
   """
@@ -152,19 +197,31 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f'config.video.passes={v.passes!r} must be an integer >= 1')
   if not v.blend >= 0:
     raise ConfigError(f'config.video.blend={v.blend!r} must be >= 0')
+  offsets = list(v.long_term) if isinstance(v.long_term, tuple | list) else None
+  if offsets is None or any(not isinstance(k, int) or k < 2 for k in offsets):
+    raise ConfigError(
+      f'config.video.long_term={v.long_term!r} must be a tuple of frame offsets >= 2, e.g. (2, 4)'
+    )
+  if offsets != sorted(set(offsets)):
+    raise ConfigError(f'config.video.long_term={v.long_term!r} must be increasing')
+  if offsets and v.mode != 'sequential':
+    raise ConfigError(
+      f"config.video.long_term={v.long_term!r} needs config.video.mode='sequential' "
+      f'(got {v.mode!r})'
+    )
 
 
 def settle_config(config: ml_collections.ConfigDict, num_frames: int) -> None:
   """Checks `config` and completes it, in place, for a clip of `num_frames` frames: the
   temporal loss compares luminance under the colour controls that keep only the result's
-  luminance; one frame (a still) runs as 'independent'; the modes other than 'multipass' run
-  all the steps of the passes in their one batch per frame."""
+  luminance; one frame (a still) runs as 'independent'; 'sequential' and 'independent' run all
+  the steps of the passes in their one batch per frame."""
   config_lib.validate(config)
   check_config(config)
   config.losses.temporal.luminance = config.color_control in LUMINANCE_CONTROLS
   if num_frames == 1:
     config.video.mode = 'independent'
-  if config.video.mode != 'multipass':
+  if config.video.mode not in PASS_MODES:
     config.schedule.num_steps *= config.video.passes
     config.schedule.coarse_steps *= config.video.passes
 
@@ -177,6 +234,13 @@ def plan(num_frames: int, config: ml_collections.ConfigDict) -> list[Batch]:
     return [Batch(every, 'first', 'independent frames')]
   if mode == 'sequential':
     return [Batch((j,), 'sequential', f'frame {j + 1}/{num_frames}') for j in every]
+  if mode == 'sweeps':
+    batches = [Batch(every, 'first', f'pass 1/{passes}')]
+    for p in range(1, passes):
+      kind, order = ('forward_sweep', every) if p % 2 else ('backward_sweep', every[::-1])
+      label = f'pass {p + 1}/{passes}, frame {{}}/{num_frames}'
+      batches += [Batch((j,), kind, label.format(j + 1)) for j in order]
+    return batches
   kinds = ['first'] + ['forward' if p % 2 else 'backward' for p in range(1, passes)]
   return [Batch(every, kind, f'pass {p + 1}/{passes}') for p, kind in enumerate(kinds)]
 
@@ -217,19 +281,34 @@ def batch_inputs(
     target = _warp(results[j - 1 : j], clip.to_previous[j : j + 1])
     certainty = clip.from_previous[j : j + 1]
     start = certainty * target + (1.0 - certainty) * frames[index]
+    targets = [(1, target, certainty)]
+    for k, to_back, from_back in clip.long_term:
+      if k <= j:
+        warped = _warp(results[j - k : j - k + 1], to_back[j : j + 1])
+        targets.append((k, warped, from_back[j : j + 1]))
+    weights = motion.long_term_certainties(jnp.stack([c for _, _, c in targets]))
+    guides = {}
+    for (k, warped, _), weight in zip(targets, weights, strict=True):
+      guides.update(_guides(warped, weight, k))
+  elif batch.kind.endswith('_sweep'):
+    (j,) = index
+    warped, certainty = neighbour(results, clip, j, forward=batch.kind == 'forward_sweep')
+    start = blend_start(results[index], warped, certainty, config.video.blend)
+    guides = _guides(warped if config.video.temporal_target == 'warped' else start, certainty)
   else:
     warped, certainty = neighbours(results, clip, forward=batch.kind == 'forward')
     start = blend_start(results, warped, certainty, config.video.blend)
     target = warped if config.video.temporal_target == 'warped' else start
+    guides = _guides(target, certainty)
   if config.color_control == 'luminance_only':  # The optimised image is grey there.
     start = jax.vmap(color.to_luminance_rgb)(start)
   later = ml_collections.ConfigDict(config.to_dict())
   later.init.kind, later.init.noise = 'image', 0.0
-  return BatchInputs(np.asarray(start), _guides(target, certainty), later)
+  return BatchInputs(np.asarray(start), guides, later)
 
 
-def _guides(target: Any, certainty: Any) -> dict[str, np.ndarray]:
-  previous, certain = temporal.guide_names(1)
+def _guides(target: Any, certainty: Any, offset: int = 1) -> dict[str, np.ndarray]:
+  previous, certain = temporal.guide_names(offset)
   return {
     previous: np.asarray(jnp.clip(target, 0.0, 1.0), np.float32),
     certain: np.asarray(certainty, np.float32),
@@ -265,7 +344,9 @@ class VideoRun:
     frames = fit_frames(frames, config.image_size)
     settle_config(config, len(frames))
     needs_motion = config.video.mode != 'independent'
-    clip = estimate_motion(frames, config.video.flow_preset) if needs_motion else None
+    clip = None
+    if needs_motion:
+      clip = estimate_motion(frames, config.video.flow_preset, tuple(config.video.long_term))
     return cls(frames, config, clip, plan(len(frames), config), frames.copy())
 
   def inputs(self, b: int) -> BatchInputs:
