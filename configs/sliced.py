@@ -8,7 +8,9 @@ relu1_1..relu5_1: 64 random directions per layer, redrawn at every step, the sor
 projections compared. Each layer's loss is relative to the style's second moment
 (sliced_relative), so that relu1_1, which carries the colours, counts as much as relu4_1, whose
 activations are about 100 times larger: in squared feature units the style's colours barely
-moved (the astronaut's suit stayed orange under a blue style). One scale, 300 Adam steps. The
+moved (the astronaut's suit stayed orange under a blue style). Style 3 : content 1 (relative
+importances, config.normalize_losses): at 1 : 1 the result kept too little of the style on three
+held-out pairs of four (docs/quality.md, "Balance at any size"). One scale, 300 Adam steps. The
 comparison sheets (scripts/compare_methods.py) run the Gram and Gaussian losses on this same
 schedule, so that only the style loss differs.
 """
@@ -20,7 +22,7 @@ def get_config():
   config = config_lib.default_config()
   config.image_size = 512
   config.losses.gram.weight = 0.0
-  config.losses.sliced.weight = 1.0
+  config.losses.sliced.weight = 3.0
   config.losses.sliced.relative = True
   config.optim.name = 'adam'
   config.optim.learning_rate = 0.02

@@ -1,17 +1,18 @@
 r"""Video without flicker: Ruder et al.'s temporal loss, optical flow and multi-pass algorithm,
-every frame of a pass in one batch (docs/video.md).
+its first pass in one batch (docs/video.md).
 
   python scripts/stylize_video.py --input frames/ --style samples/style_swirls.png \
     --output out/ --config configs/video.py
   python scripts/stylize_video.py --input frames/ --style samples/style_swirls.png \
     --output out_independent/ --config configs/video.py --independent      # the baseline
 
-256 px; Ruder's single pass, frame after frame (video.mode='sequential'): each frame starts from
-its predecessor's result warped by DIS flow and is held to it by the temporal loss, 4 x 50
-L-BFGS steps per frame. Measured at 64 px on a synthetic pan: 0.17x the warp error of
---independent with the style kept (1.12x); 'multipass' (each pass one batch) reached 0.52x
-(docs/video.md). On a CPU batching saves nothing (ratio 0.99), so the sequential mode costs the
-same there.
+256 px; Ruder's multi-pass as he runs it (video.mode='sweeps'): pass 1 stylizes every frame on
+its own as one batch; passes 2-4 sweep the clip frame after frame, alternating direction, each
+frame held by the temporal loss to its neighbour's result of the same pass, warped by DIS flow;
+50 L-BFGS steps per frame and pass. Measured at 64 px on three synthetic pans (two not tuned
+on): 0.09-0.13x the warp error of --independent (median 0.12x) with the style kept (1.10-1.20x
+its style term); 'sequential' (one pass) reached 0.13-0.17x but streaks at the edges where new
+content enters, and 'multipass' (each pass one batch) only 0.51-0.61x (docs/video.md).
 """
 
 from nst_jax.run import config as config_lib
@@ -27,5 +28,5 @@ def get_config():
   # is" cost ten times "none of the style".
   config.losses.temporal.weight = 10.0
   config.video.passes = 4
-  config.video.mode = 'sequential'  # Least flicker measured; 'multipass' batches each pass.
+  config.video.mode = 'sweeps'  # Least flicker measured; 'multipass' batches every pass.
   return config

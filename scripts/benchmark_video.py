@@ -11,8 +11,8 @@ through DIS flow) and cost (a pass as one batch against its frames one by one): 
 
 summary: merges runs (`--inputs`, e.g. one process per mode, which a shared machine schedules
 side by side) by clip, with each mode's ratios to 'independent'; with `--gallery` and
-`--save_frames`, writes the first clip's input, independent and multipass frames side by side as
-an animated GIF, and as a sheet of frames (`<gallery>_frames.jpg`).
+`--save_frames`, writes the first clip's input and the frames of each of `--modes` side by side
+as an animated GIF, and as a sheet of frames (`<gallery>_frames.jpg`).
 
 `--modes` lists configurations as NAME[@field=value...] over `--config` (e.g.
 `multipass@video.temporal_target=blend`); ratios need 'independent' among them.
@@ -56,7 +56,9 @@ def main(argv):
     if _GALLERY.value:
       shift = tuple(int(s) for s in _SHIFT.value)
       clip = (_CLIPS.value[0].split(':')[0], _SIZE.value, _FRAMES.value, shift)
-      video_bench.saved_gallery(_GALLERY.value, video_bench.pan(*clip), _SAVE_FRAMES.value)
+      video_bench.saved_gallery(
+        _GALLERY.value, video_bench.pan(*clip), _SAVE_FRAMES.value, _MODES.value
+      )
     return
   config = video_bench.mode_config(_CONFIG.value, 'multipass')
   network = weights.load_vgg19(config.network.weights, pooling=config.network.pooling)

@@ -224,6 +224,26 @@ def test_sweeps_plan_ruders_passes_and_use_this_passs_neighbour(clip_run):
   assert not first.guides['certainty'].any()
 
 
+def test_sweeps_run_end_to_end_one_call_per_frame_after_the_first_pass(random_network, monkeypatch):
+  config = small.small_config(
+    'video.mode=sweeps', 'video.passes=2', 'schedule.num_steps=2', 'losses.temporal.weight=10.0'
+  )
+  real, calls = engine.stylize, []
+
+  def counted(contents, *args, **kwargs):
+    calls.append(len(contents))
+    return real(contents, *args, **kwargs)
+
+  monkeypatch.setattr(engine, 'stylize', counted)
+  frames = pan(3)
+  result = video_lib.stylize_video(
+    frames, small.small_pairs()[1][1], config, network=random_network
+  )
+  assert calls == [3, 1, 1, 1]  # Pass 1 as one batch, then a sweep of the 3 frames.
+  assert result.shape == frames.shape and np.isfinite(result).all()
+  assert 0 <= result.min() and result.max() <= 1
+
+
 def test_sequential_long_term_holds_each_pixel_to_its_nearest_certain_frame():
   """Ruder's long-term consistency: frame 3 of a pan is held to frames 2 and 1 (offsets 1, 2),
   each target warped with the direct flow (so it matches the frame's own content), and where

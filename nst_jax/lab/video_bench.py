@@ -154,11 +154,12 @@ def gallery_sheet(path: str, clips: Sequence[np.ndarray]) -> None:
   images.save_image(os.path.splitext(path)[0] + '_frames.jpg', sheet)
 
 
-def saved_gallery(path: str, frames: np.ndarray, folder: str) -> None:
-  """`gallery_sheet` of the input `frames` and the 'independent' and 'multipass' frames that
-  `consistency` saved into `folder`."""
+def saved_gallery(path: str, frames: np.ndarray, folder: str, modes: Sequence[str]) -> None:
+  """`gallery_sheet` of the input `frames` and each mode's frames that `consistency` saved into
+  `folder`, in the order of `modes` (specs as given to `consistency`)."""
   clips = [frames]
-  for tag in ('independent', 'multipass'):
+  for spec in modes:
+    tag = spec.replace('@', '_').replace('=', '-')
     with np.load(os.path.join(folder, f'{tag}.npz')) as saved:
       clips.append(saved['results'])
   gallery_sheet(path, clips)
