@@ -324,6 +324,6 @@ def test_register_loss_refuses_a_name_that_is_not_an_identifier():
 
 def test_video_ties_frames_over_several_passes():
   config = load('video').get_config()
-  assert config.losses.temporal.weight > 0 and config.video.mode == 'sequential'
+  assert config.losses.temporal.weight > 0 and config.video.mode == 'sweeps'
   assert config.video.passes >= 2 and config.image_size <= 512
   assert set(nst_jax.terms_from_config(config)) == {'content', 'gram', 'temporal'}
