@@ -38,7 +38,7 @@ from nst_jax.lab import fresh_process, samples
 from nst_jax.run import engine
 
 
-def _seconds(fn: Any, *args: Any) -> float:
+def device_seconds(fn: Any, *args: Any) -> float:
   """Wall time of `fn(*args)`, its results on the device."""
   start = time.perf_counter()
   jax.block_until_ready(fn(*args))
@@ -119,7 +119,7 @@ def run_case(settings: dict[str, Any]) -> dict[str, Any]:
       keys = program.step_keys(state)
       images = program.images(state)
       forward_s.append(
-        _seconds(forward, params, images, state.targets, weights_, keys, state.guides)
+        device_seconds(forward, params, images, state.targets, weights_, keys, state.guides)
       )
   _, peak = _memory_in_use(device)
   steps = settings['steps']

@@ -46,7 +46,7 @@ from absl import logging
 
 import nst_jax
 from nst_jax.io import weights
-from nst_jax.lab import memory_suite
+from nst_jax.lab import memory_suite, samples
 from nst_jax.run import engine
 
 
@@ -72,32 +72,13 @@ def _flops(compiled: Any) -> float:
   return float(analysis['flops'])
 
 
-def _images(rng: np.random.Generator, count: int, size: int) -> np.ndarray:
-  """`count` smooth RGB images (size, size, 3) in [0, 1]: a few random sinusoids per channel."""
-  y, x = np.mgrid[0:size, 0:size] / size
-  out = np.full((count, size, size, 3), 0.5, np.float32)
-  for _ in range(4):
-    freq = rng.uniform(1, 12, (count, 1, 1, 3, 2))
-    phase = rng.uniform(0, 2 * np.pi, (count, 1, 1, 3))
-    arg = freq[..., 0] * x[None, :, :, None] + freq[..., 1] * y[None, :, :, None]
-    out += 0.12 * np.sin(2 * np.pi * arg + phase)
-  return np.clip(out, 0.0, 1.0)
-
-
 def _make_matmul(n: int) -> Callable[[], float]:
   """A compiled float32 n^3 matmul at default precision; calling it times one run (seconds)."""
   a = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
   b = jax.random.normal(jax.random.key(2), (n, n), jnp.float32)
   matmul = jax.jit(jnp.matmul)
   jax.block_until_ready(matmul(a, b))
-  return lambda: _seconds(matmul, a, b)
-
-
-def _seconds(fn: Callable[..., Any], *args: Any) -> float:
-  """Wall time of `fn(*args)`, its results on the device."""
-  start = time.perf_counter()
-  jax.block_until_ready(fn(*args))
-  return time.perf_counter() - start
+  return lambda: memory_suite.device_seconds(matmul, a, b)
 
 
 def _case(
@@ -114,8 +95,8 @@ def _case(
   config.image_size = size
   config.optim.name = settings.optimizer
   config.schedule.chunk_size = settings.chunk_size
-  contents = _images(rng, num_pairs, size)
-  styles = list(_images(rng, num_pairs, size))  # Pair i uses style i.
+  contents = np.stack([samples.smooth_image(rng, size) for _ in range(num_pairs)])
+  styles = [samples.smooth_image(rng, size) for _ in range(num_pairs)]  # Pair i uses style i.
   masked = memory_suite.stripe_regions(regions, num_pairs, size, styles)
   styles = masked.pop('styles', styles)
   prepared = engine.prepare(contents, styles, config, network=network, **masked)
@@ -142,7 +123,9 @@ def _case(
       chunk_s.append(elapsed)
       images = program.images(state)
       forward_s.append(
-        _seconds(forward, params, images, state.targets, weights_, keys, state.guides)
+        memory_suite.device_seconds(
+          forward, params, images, state.targets, weights_, keys, state.guides
+        )
       )
       matmul_s.append(matmul())
   chunk_s = np.asarray(chunk_s)

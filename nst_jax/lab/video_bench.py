@@ -31,7 +31,6 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-from nst_jax.core import motion
 from nst_jax.io import images
 from nst_jax.io import video as video_io
 from nst_jax.lab import evaluation, samples
@@ -66,11 +65,9 @@ def flow_warp_error(results: np.ndarray, frames: np.ndarray) -> float:
   """The warp error through the input frames' DIS flow, over the pixels with certainty > 0.5."""
   clip = video_lib.estimate_motion(frames)
   x = np.round(np.clip(results, 0, 1) * 255.0)
-  warped = np.asarray(
-    [motion.warp(x[j - 1], clip.to_previous[j]) for j in range(1, len(x))], np.float32
-  )
-  certain = np.asarray(clip.from_previous[1:, ..., 0]) > 0.5
-  return float(np.abs(x[1:] - warped).mean(axis=-1)[certain].mean())
+  warped, certainty = video_lib.neighbours(x, clip, forward=True)
+  certain = np.asarray(certainty[1:, ..., 0]) > 0.5
+  return float(np.abs(x[1:] - np.asarray(warped[1:])).mean(axis=-1)[certain].mean())
 
 
 def mode_config(base: str, mode: str) -> ml_collections.ConfigDict:

@@ -101,28 +101,24 @@ def estimate_motion(
   estimator = flow.FlowEstimator(preset)
   pad = lambda x, where: jnp.pad(x, [where] + [(0, 0)] * (x.ndim - 1))  # noqa: E731
 
-  def both_ways(k: int) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """Flows from frame j-k to j and back, and the certainties of each warp, for j >= k."""
+  def flows(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The flows from frame j-k to frame j and back, for j >= k: (F-k, H, W, 2) each."""
     pairs = list(zip(frames[:-k], frames[k:], strict=True))
     ahead = np.stack([estimator(a, b) for a, b in pairs])
-    back = np.stack([estimator(b, a) for a, b in pairs])
-    # Frame j's trust in frame j-k warped onto it, and frame j-k's in frame j.
-    return (
-      jnp.asarray(ahead),
-      jnp.asarray(back),
-      _certainties(ahead, back),
-      _certainties(back, ahead),
-    )
+    return ahead, np.stack([estimator(b, a) for a, b in pairs])
 
-  ahead, back, from_previous, from_next = both_ways(1)
+  ahead, back = flows(1)
+  from_previous = _certainties(ahead, back)  # Frame j+1's trust in frame j warped onto it.
+  from_next = _certainties(back, ahead)  # Frame j's trust in frame j+1 warped onto it.
   long = []
   for k in (k for k in long_term if k < len(frames)):
-    _, back_k, from_back_k, _ = both_ways(k)
-    long.append((k, pad(back_k, (k, 0)), pad(from_back_k, (k, 0))))
+    ahead_k, back_k = flows(k)
+    trust = _certainties(ahead_k, back_k)  # Frame j's trust in frame j-k warped onto it.
+    long.append((k, pad(jnp.asarray(back_k), (k, 0)), pad(trust, (k, 0))))
   return Motion(
-    to_previous=pad(back, (1, 0)),
+    to_previous=pad(jnp.asarray(back), (1, 0)),
     from_previous=pad(from_previous, (1, 0)),
-    to_next=pad(ahead, (0, 1)),
+    to_next=pad(jnp.asarray(ahead), (0, 1)),
     from_next=pad(from_next, (0, 1)),
     long_term=tuple(long),
   )
@@ -278,8 +274,7 @@ def batch_inputs(
     (j,) = index
     if j == 0:
       return batch_inputs(Batch(batch.frames, 'first', batch.label), frames, results, clip, config)
-    target = _warp(results[j - 1 : j], clip.to_previous[j : j + 1])
-    certainty = clip.from_previous[j : j + 1]
+    target, certainty = neighbour(results, clip, j, forward=True)
     start = certainty * target + (1.0 - certainty) * frames[index]
     targets = [(1, target, certainty)]
     for k, to_back, from_back in clip.long_term:
