@@ -72,6 +72,22 @@ def _halves(shape, split):
   return jnp.asarray(left)
 
 
+@pytest.mark.parametrize('positions', [7, 20, 21])
+def test_region_outer_products_block_by_block_equal_one_sum(monkeypatch, positions):
+  """`masked_outers` sums blocks of 7 positions here (the last one moved back to end at P): its
+  value and gradient are those of the one-line sum, whatever P."""
+  monkeypatch.setattr(losses.sums, '_BLOCK_BYTES', 4 * 7 * 3)
+  rng = np.random.default_rng(positions)
+  f = jnp.asarray(rng.normal(size=(positions, 3)), jnp.float32)
+  w = jnp.asarray(rng.uniform(size=(positions, 2)), jnp.float32)
+  probe = jnp.asarray(rng.normal(size=(2, 3, 3)), jnp.float32)
+  direct = lambda f: jnp.einsum('pr,pc,pd->rcd', w, f, f, precision='highest')  # noqa: E731
+  blocked = lambda f: losses.sums.masked_outers(f, w)  # noqa: E731
+  np.testing.assert_allclose(blocked(f), direct(f), rtol=1e-6, atol=1e-5)
+  grad = lambda fn: jax.grad(lambda f: jnp.sum(fn(f) * probe))(f)  # noqa: E731
+  np.testing.assert_allclose(grad(blocked), grad(direct), rtol=1e-6, atol=1e-5)
+
+
 def test_downsample_is_the_mean_of_each_cell_and_commutes_with_aligned_crops():
   mask = np.random.default_rng(0).uniform(size=(37, 29, 2)).astype(np.float32)
   out = np.asarray(masks.downsample(mask, 4, (9, 7)))

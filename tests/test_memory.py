@@ -10,6 +10,7 @@ from small import small_config, small_pairs
 
 import nst_jax
 from nst_jax.core import vgg
+from nst_jax.lab import memory_suite
 from nst_jax.run import engine, memory, optimizers, program
 
 GB = memory.GB
@@ -20,10 +21,7 @@ def _program_bytes(prepared) -> float:
   state = prepared.start_state(0)
   weights = prepared.pair_weights(0, state)
   lowered = prepared.program.run_chunk.lower(prepared.params, state, weights, 2)
-  m = lowered.compile().memory_analysis()
-  return (
-    m.argument_size_in_bytes + m.temp_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes
-  )
+  return memory_suite.compiled_bytes(lowered.compile())
 
 
 def _estimated_program_bytes(prepared) -> float:

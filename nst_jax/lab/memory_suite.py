@@ -17,6 +17,9 @@ runs it `repeats` times:
 * step_s: median over the chunks of (chunk time - one forward evaluation) / steps (a chunk ends
   with an evaluation; `subtract_forward=False` skips timing it, for very large sizes);
   targets_s: the targets and start state; compile_s: compilation of the chunk.
+* program_bytes: what XLA allocates to run the compiled chunk (`memory_analysis()`: temporaries,
+  arguments and outputs, less donated buffers): the run's own footprint on any backend, without
+  the compiler and runtime that a CPU's resident peak includes.
 * relative_to_gram: each style loss's step_s and (peak - base) / those of 'gram' at the same
   size, optimizer, remat and tiles (when the cases include gram). Loss names that this
   checkout does not know fail their own case only, with the error recorded.
@@ -43,6 +46,15 @@ def device_seconds(fn: Any, *args: Any) -> float:
   start = time.perf_counter()
   jax.block_until_ready(fn(*args))
   return time.perf_counter() - start
+
+
+def compiled_bytes(compiled: Any) -> int:
+  """What XLA allocates to run a compiled program: arguments, temporaries and outputs, less the
+  donated buffers that outputs reuse."""
+  m = compiled.memory_analysis()
+  return (
+    m.argument_size_in_bytes + m.temp_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes
+  )
 
 
 def _memory_in_use(device: Any) -> tuple[int, int]:
@@ -137,6 +149,7 @@ def run_case(settings: dict[str, Any]) -> dict[str, Any]:
     'peak_bytes': peak,
     'per_mp': (peak - base) / megapixels,
     'peak_per_mp': peak / megapixels,
+    'program_bytes': compiled_bytes(run_chunk),
     'estimate_bytes': plan.estimate.total,
     'estimate_parts': plan.estimate.parts,
     'targets_s': targets_s,
@@ -176,6 +189,7 @@ def _relative_to_no_regions(cases: list[dict[str, Any]]) -> None:
       'memory': (case['peak_bytes'] - case['base_bytes'])
       / (base['peak_bytes'] - base['base_bytes']),
       'peak': case['peak_bytes'] / base['peak_bytes'],
+      'program': case['program_bytes'] / base['program_bytes'],
     }
 
 

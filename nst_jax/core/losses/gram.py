@@ -29,8 +29,8 @@ from nst_jax.core.losses.sums import (
   WholeImageRegions,
   flat_positions,
   masked_outer,
+  masked_outers,
   region_loss,
-  region_sums,
   safe_count,
 )
 
@@ -167,7 +167,11 @@ class GramLayerLoss(WholeImageRegions):
   ) -> GramSums | RegionSums:
     if regions is None:
       return gram_sums(features, mask)
-    return region_sums(lambda m: gram_sums(features, m), mask, regions)
+    # All regions' outer products in one custom VJP (`masked_outers`): one gradient buffer.
+    f, m = flat_positions(features, mask)
+    weights = m[:, None] * as_float(regions).reshape(m.shape[0], -1)
+    mass = jnp.sum(weights, axis=0)
+    return RegionSums(GramSums(masked_outers(f, weights), mass), mass, jnp.sum(m))
 
   def from_tile_sums(self, totals: GramSums | RegionSums, target: GramTarget) -> jax.Array:
     if isinstance(totals, RegionSums):

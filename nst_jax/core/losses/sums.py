@@ -56,6 +56,55 @@ def _masked_outer_bwd(residuals, g):
 
 masked_outer.defvjp(_masked_outer_fwd, _masked_outer_bwd)
 
+# Positions per block of `masked_outers`, as bytes of one (block, C) float32 temporary.
+_BLOCK_BYTES = 4 * 2**20
+
+
+def _blocks(positions: int, channels: int) -> list[slice]:
+  """Consecutive slices of `positions`, each about `_BLOCK_BYTES` of (block, channels) floats."""
+  size = max(1, _BLOCK_BYTES // (4 * channels))
+  return [slice(start, min(start + size, positions)) for start in range(0, positions, size)]
+
+
+@jax.custom_vjp
+def masked_outers(f: jax.Array, weights: jax.Array) -> jax.Array:
+  """`sum_p w_pr f_p f_p^T` for each column r of weights (P, R): (R, C, C).
+
+  Summed over blocks of positions (`_BLOCK_BYTES`), forwards and backwards, so that R regions
+  add block-sized temporaries, not R weighted copies of f and of its gradient.
+  """
+  r, c = weights.shape[1], f.shape[1]
+
+  def block(b: slice) -> jax.Array:
+    # One (C, P) x (P, R*C) matmul for all regions: wider, so faster than R narrow ones.
+    weighted = (weights[b][:, :, None] * f[b][:, None, :]).reshape(-1, r * c)
+    return jnp.matmul(f[b].T, weighted, precision=PRECISION).reshape(c, r, c)
+
+  return jnp.swapaxes(sum(block(b) for b in _blocks(*f.shape)), 0, 1)
+
+
+def _masked_outers_fwd(f, weights):
+  return masked_outers(f, weights), (f, weights)
+
+
+def _masked_outers_bwd(residuals, g):
+  f, weights = residuals
+  r, c = g.shape[:2]
+  # (C, R*C): every region's symmetric gradient side by side, for one matmul per block.
+  side_by_side = jnp.swapaxes(g + jnp.swapaxes(g, 1, 2), 0, 1).reshape(c, r * c)
+  d_f = [
+    jnp.einsum(
+      'pr,prd->pd',
+      weights[b],
+      jnp.matmul(f[b], side_by_side, precision=PRECISION).reshape(-1, r, c),
+    )
+    for b in _blocks(*f.shape)
+  ]
+  return jnp.concatenate(d_f), jnp.zeros_like(weights)
+
+
+masked_outers.defvjp(_masked_outers_fwd, _masked_outers_bwd)
+
 
 class ErrorSums(NamedTuple):
   """total: () sum of the penalties; count: () how many entries were penalised."""
