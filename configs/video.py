@@ -12,7 +12,8 @@ frame held by the temporal loss to its neighbour's result of the same pass, warp
 50 L-BFGS steps per frame and pass. Measured at 64 px on three synthetic pans (two not tuned
 on): 0.09-0.13x the warp error of --independent (median 0.12x) with the style kept (1.10-1.20x
 its style term); 'sequential' (one pass) reached 0.13-0.17x but streaks at the edges where new
-content enters, and 'multipass' (each pass one batch) only 0.51-0.61x (docs/video.md).
+content enters, and 'multipass' (each pass one batch) 0.19-0.23x with 6 passes but up to 1.28x
+the style term (docs/video.md).
 """
 
 from nst_jax.run import config as config_lib

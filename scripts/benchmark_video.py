@@ -5,9 +5,10 @@ r"""Measures video stylization: temporal consistency against `--independent`, an
   python scripts/benchmark_video.py --suite=cost --sizes=128,256 --output cost.json
   (docs/video.md has the exact commands of its figures)
 
-consistency (synthetic pans with an exact flow), real (scikit-image's bundled GIF, warp error
-through DIS flow) and cost (a pass as one batch against its frames one by one): see
-`nst_jax.lab.video_bench` for every figure.
+consistency (synthetic pans with an exact flow), occlusion (a bar moving over a still
+photograph: the background it hides comes back, for long-term consistency), real
+(scikit-image's bundled GIF, warp error through DIS flow) and cost (a pass as one batch against
+its frames one by one): see `nst_jax.lab.video_bench` for every figure.
 
 summary: merges runs (`--inputs`, e.g. one process per mode, which a shared machine schedules
 side by side) by clip, with each mode's ratios to 'independent'; with `--gallery` and
@@ -27,7 +28,7 @@ from nst_jax.io import weights
 from nst_jax.lab import samples, video_bench
 
 _SUITE = flags.DEFINE_enum(
-  'suite', 'consistency', ['consistency', 'real', 'cost', 'summary'], 'What.'
+  'suite', 'consistency', ['consistency', 'occlusion', 'real', 'cost', 'summary'], 'What.'
 )
 _INPUTS = flags.DEFINE_list('inputs', [], 'summary: JSON files of runs to merge.')
 _CONFIG = flags.DEFINE_string('config', 'configs/video.py', 'Config file (with @overrides).')
@@ -41,6 +42,8 @@ _FRAMES = flags.DEFINE_integer('frames', 8, 'Frames per clip.')
 _SIZE = flags.DEFINE_integer('size', 128, 'Image size (consistency and real suites).')
 _SIZES = flags.DEFINE_list('sizes', ['128', '256'], 'Sizes of the cost suite.')
 _SHIFT = flags.DEFINE_list('shift', ['3', '2'], 'Pan per frame, (dx, dy) pixels.')
+_BAR = flags.DEFINE_list('bar', ['4', '10'], "Occlusion: the bar's speed and width, pixels.")
+_BACK = flags.DEFINE_integer('back', 4, 'Occlusion: frames back of the reappearance error.')
 _OUTPUT = flags.DEFINE_string('output', None, 'JSON file.', required=True)
 _SAVE_FRAMES = flags.DEFINE_string('save_frames', None, 'Folder for the stylized frames (npz).')
 _GALLERY = flags.DEFINE_string(
@@ -75,15 +78,30 @@ def main(argv):
       content, style_name = clip.split(':')
       frames = video_bench.pan(content, size, count, shift)
       style = getattr(samples, style_name)(size)
-      error = lambda r, s=shift: video_bench.pan_warp_error(r, s)  # noqa: E731
+      errors = {'warp_error': lambda r, s=shift: video_bench.pan_warp_error(r, s)}
       print('clip', clip, flush=True)
-      result[clip] = video_bench.consistency(frames, style, network, error, **settings)
+      result[clip] = video_bench.consistency(frames, style, network, errors, **settings)
+  elif _SUITE.value == 'occlusion':
+    speed, width = (int(s) for s in _BAR.value)
+    result.update(bar={'speed': speed, 'width': width}, back=_BACK.value)
+    for clip in _CLIPS.value:
+      content, style_name = clip.split(':')
+      frames, covered = video_bench.occlusion(content, size, count, speed, width)
+      style = getattr(samples, style_name)(size)
+      errors = {
+        'warp_error': lambda r, c=covered: video_bench.still_warp_error(r, c),
+        'reappearance_error': lambda r, c=covered: video_bench.reappearance_error(
+          r, c, _BACK.value
+        ),
+      }
+      print('clip', clip, flush=True)
+      result[clip] = video_bench.consistency(frames, style, network, errors, **settings)
   elif _SUITE.value == 'real':
     frames = video_bench.real_clip(count, size)
     for clip in _CLIPS.value:
       style = getattr(samples, clip.split(':')[1])(size)
-      error = lambda r, f=frames: video_bench.flow_warp_error(r, f)  # noqa: E731
-      result[clip] = video_bench.consistency(frames, style, network, error, **settings)
+      errors = {'warp_error': lambda r, f=frames: video_bench.flow_warp_error(r, f)}
+      result[clip] = video_bench.consistency(frames, style, network, errors, **settings)
   elif _SUITE.value == 'cost':
     flow_lib.check_available()
     result['cost'] = video_bench.cost(network, _CONFIG.value, [int(s) for s in _SIZES.value], count)

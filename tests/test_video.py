@@ -80,6 +80,26 @@ def test_certainty_is_zero_where_content_appears_and_one_where_it_stays():
   assert 0 <= c.min() and c.max() <= 1
 
 
+def test_the_colour_check_rejects_a_warp_that_drags_an_object_over_uncovered_background():
+  # A bar (columns 8-15 in frame 0, 12-19 in frame 1) over a still background, with flows that
+  # give its motion to the background it uncovers (columns 8-11 of frame 1), both ways, as DIS
+  # tends to: Ruder's checks trust that strip; the colours do not.
+  background, bar = texture(32, 1), texture(32, 2)
+  previous, current = background.copy(), background.copy()
+  previous[:, 8:16], current[:, 12:20] = bar[:, 8:16], bar[:, 12:20]
+  forward, backward = np.zeros((2, 32, 32, 2), np.float32)
+  forward[:, 4:16] = (4, 0)  # Frame 0's bar and the 4 columns left of it move right...
+  backward[:, 8:20] = (-4, 0)  # ...so frame 1's bar and the strip come from 4 px to the left.
+  strip = (slice(2, 30), slice(9, 11))
+  ruder = np.asarray(certainty(forward, backward))[..., 0]
+  assert (ruder[strip] > 0.5).all()
+  checked = motion.certainty(forward, backward, previous, current, tolerance=0.1)[..., 0]
+  assert (np.asarray(checked)[strip] == 0).mean() > 0.9  # Bar and background rarely match.
+  assert np.asarray(checked)[:, 24:30].min() > 0.999  # Still background away from the bar.
+  off = motion.certainty(forward, backward, previous, current, tolerance=1.0)
+  np.testing.assert_array_equal(off, ruder[..., None])
+
+
 def test_long_term_certainties_trust_the_nearest_frame():
   c = jnp.stack(
     [jnp.array([[1.0, 0.0, 0.0]]), jnp.array([[1.0, 1.0, 0.0]]), jnp.array([[1.0, 1.0, 1.0]])]
@@ -87,6 +107,21 @@ def test_long_term_certainties_trust_the_nearest_frame():
   np.testing.assert_array_equal(
     motion.long_term_certainties(c)[..., 0], [[[1, 0, 0]], [[0, 1, 0]], [[0, 0, 1]]]
   )
+
+
+def test_propagate_blends_each_frame_with_its_predecessors_blend():
+  x = jnp.asarray(np.random.default_rng(0).uniform(size=(3, 8, 8, 3)), jnp.float32)
+  still = jnp.zeros((3, 8, 8, 2))
+  certain = jnp.ones((3, 8, 8, 1))
+  blends, warped = motion.propagate(x, still, certain, 1.0)
+  y1 = (x[1] + x[0]) / 2
+  np.testing.assert_allclose(blends, [x[0], y1, (x[2] + y1) / 2], atol=1e-6)
+  np.testing.assert_allclose(warped, [x[0], x[0], y1], atol=1e-6)
+  np.testing.assert_allclose(motion.propagate(x, still, 0 * certain, 1.0)[0], x)  # c = 0: none.
+  # A pan with an overwhelming weight carries frame 0 along, two shifts into frame 2.
+  shift = jnp.broadcast_to(jnp.float32([1, 0]), (3, 8, 8, 2))
+  carried = motion.propagate(x, shift, certain, 1e9)[0]
+  np.testing.assert_allclose(carried[2][:, :-2], x[0][:, 2:], atol=1e-5)
 
 
 # --- the temporal loss ---------------------------------------------------------------------------
@@ -180,6 +215,39 @@ def test_a_pass_as_one_batch_equals_its_frames_one_by_one(clip_run, random_netwo
   alone = np.concatenate([stylize([j]) for j in range(4)])
   np.testing.assert_allclose(together, alone, atol=2e-5)
   assert np.abs(together - given.init_images).max() > 1e-3  # It did optimise.
+
+
+def test_propagated_passes_start_from_the_blends_along_the_clip(clip_run):
+  config = small.small_config('video.propagate=True', 'video.blend=2.0', 'video.passes=3')
+  video_lib.settle_config(config, 4)
+  results, clip = clip_run.results, clip_run.clip
+  for b, forward in ((1, True), (2, False)):
+    given = video_lib.batch_inputs(clip_run.batches[b], clip_run.frames, results, clip, config)
+    order = slice(None) if forward else slice(None, None, -1)
+    flows, c = (clip.to_previous, clip.from_previous) if forward else (clip.to_next, clip.from_next)
+    blends, warped = motion.propagate(results[order], flows[order], c[order], 2.0)
+    np.testing.assert_allclose(given.init_images, blends[order], atol=1e-6)
+    np.testing.assert_allclose(given.guides['previous'], np.clip(warped[order], 0, 1), atol=1e-6)
+    np.testing.assert_allclose(given.guides['certainty'], c)
+  # Frame 3's start (forwards) holds frames 0-2's blends, not only frame 2's previous result.
+  starts = [
+    video_lib.batch_inputs(clip_run.batches[1], clip_run.frames, results, clip, c).init_images
+    for c in (
+      config,
+      small.small_config('video.propagate=False', 'video.blend=2.0', 'video.passes=3'),
+    )
+  ]
+  assert np.abs(starts[0][3] - starts[1][3]).max() > 1e-3
+
+
+def test_the_colour_check_keeps_a_pans_certainty(clip_run):
+  assert clip_run.config.video.color_tolerance == 0.1  # The default checks colours.
+  config = small.small_config('losses.temporal.weight=100.0', 'video.color_tolerance=1.0')
+  unchecked = video_lib.VideoRun.create(pan(), config).clip
+  np.testing.assert_array_equal(unchecked.from_previous, clip_run.clip.from_previous)
+  np.testing.assert_array_equal(unchecked.from_next, clip_run.clip.from_next)
+  with pytest.raises(ConfigError, match='config.video.color_tolerance'):
+    video_lib.check_config(small.small_config('video.color_tolerance=2.0'))
 
 
 def test_sequential_and_independent_plans(clip_run):

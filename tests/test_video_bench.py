@@ -20,6 +20,21 @@ def test_a_pan_moves_by_its_shift_so_its_own_warp_error_is_zero():
   assert video_bench.pan_warp_error(frames, (0, 0)) > 1.0
 
 
+def test_the_occlusion_clip_hides_and_shows_its_background_again():
+  frames, covered = video_bench.occlusion('chelsea', 32, 6, 2, 4)
+  assert frames.shape == (6, 32, 32, 3) and covered[:, :, 2:6].all(axis=(1, 2))[0]
+  both = ~covered[0] & ~covered[5]
+  np.testing.assert_array_equal(frames[0][both], frames[5][both])  # A still background.
+  assert video_bench.still_warp_error(frames, covered) == 0.0
+  assert video_bench.reappearance_error(frames, covered, 4) == 0.0
+  # Column 7 is behind the bar in frames 1 and 2 and in view in frames 0 and 4: changed in
+  # frame 4, it counts in the reappearance error against frame 0.
+  assert covered[1:3, :, 7].all() and not covered[[0, 4], :, 7].any()
+  changed = frames.copy()
+  changed[4, :, 7] = 1.0 - changed[4, :, 7]
+  assert video_bench.reappearance_error(changed, covered, 4) > 1.0
+
+
 def test_ratios_are_against_the_independent_mode():
   rows = {
     'independent': {'warp_error': 20.0, 'gram': [1.0, 3.0, 2.0], 'content': [4.0]},
@@ -30,6 +45,9 @@ def test_ratios_are_against_the_independent_mode():
   assert rows['sequential']['gram_ratio'] == 1.25
   assert rows['sequential']['content_ratio'] == 0.5
   assert rows['independent']['warp_error_ratio'] == 1.0
+  rows['sequential']['reappearance_error'] = 1.0  # Every '*_error' the base has gets a ratio.
+  rows['independent']['reappearance_error'] = 4.0
+  assert video_bench.add_ratios(rows)['sequential']['reappearance_error_ratio'] == 0.25
   alone = {'multipass': {'warp_error': 1.0}}
   assert video_bench.add_ratios(alone) == {'multipass': {'warp_error': 1.0}}
 

@@ -82,14 +82,29 @@ def _gaussian_blur(mask: jax.Array, sigma: float) -> jax.Array:
   return sum(t * rows[:, i : i + w] for i, t in enumerate(taps))
 
 
-def certainty(forward: ArrayLike, backward: ArrayLike, *, sigma: float = 1.0) -> jax.Array:
+def certainty(
+  forward: ArrayLike,
+  backward: ArrayLike,
+  previous: ArrayLike | None = None,
+  current: ArrayLike | None = None,
+  *,
+  sigma: float = 1.0,
+  tolerance: float = 1.0,
+) -> jax.Array:
   """Where the previous frame, warped to this one, can be trusted: Ruder et al.'s c.
+
+  With the two input frames, also 0 where the previous frame warped onto this one differs from
+  it by more than `tolerance` (the mean absolute difference over the channels): a colour check
+  beside Ruder's, for the background that a moving object uncovers, which DIS flow tends to
+  give the object's motion on both ways (so the two flows agree there and Ruder's test passes).
 
   Args:
     forward: (H, W, 2) the flow from the previous frame to this one (w).
     backward: (H, W, 2) the flow from this frame to the previous one (w_hat): the one that
       warps the previous frame onto this one.
+    previous, current: (H, W, C) the input frames in [0, 1], for the colour check (optional).
     sigma: of the Gaussian that softens the mask's edges (module docstring); 0: a hard mask.
+    tolerance: in [0, 1], the colour check's largest difference; 1 turns it off.
 
   Returns:
     (H, W, 1) float32 in [0, 1]: 0 where the content is occluded, on a motion boundary, or was
@@ -108,7 +123,11 @@ def certainty(forward: ArrayLike, backward: ArrayLike, *, sigma: float = 1.0) ->
   dv = jnp.gradient(backward[..., 1])
   variation = sum(jnp.square(d) for d in (*du, *dv))
   boundary = variation > _BOUNDARY_RELATIVE * squared(backward) + _BOUNDARY_ABSOLUTE
-  hard = (~disagree & ~boundary & inside(backward)).astype(jnp.float32)
+  hard = ~disagree & ~boundary & inside(backward)
+  if previous is not None and current is not None and tolerance < 1.0:
+    moved = warp(previous, backward)
+    hard &= jnp.mean(jnp.abs(moved - jnp.asarray(current, jnp.float32)), axis=-1) <= tolerance
+  hard = hard.astype(jnp.float32)
   soft = hard * _gaussian_blur(hard, sigma) if sigma > 0 else hard
   return jnp.clip(soft, 0.0, 1.0)[..., None]
 
@@ -126,3 +145,35 @@ def long_term_certainties(certainties: ArrayLike) -> jax.Array:
   c = jnp.asarray(certainties, jnp.float32)
   nearer = jnp.cumsum(c, axis=0) - c
   return jnp.clip(c - nearer, 0.0, 1.0)
+
+
+def propagate(
+  images: ArrayLike, flows: ArrayLike, certainties: ArrayLike, weight: float
+) -> tuple[jax.Array, jax.Array]:
+  """Blends every frame with its predecessor's blend, warped, in frame order: the start images
+  of a Ruder et al. sweep (2018, Sec. 4.3) without the optimisation between frames,
+  `y_0 = x_0`, `y_j = (x_j + weight c_j warp(y_{j-1})) / (1 + weight c_j)`.
+
+  Args:
+    images: (F, H, W, C) the frames' current results, x.
+    flows: (F, H, W, 2) the flow from frame j to frame j-1 (entry 0 unused).
+    certainties: (F, H, W, 1) in [0, 1], the certainty of frame j-1 warped onto frame j.
+    weight: >= 0, Ruder's blend weight (0: `y = x`).
+
+  Returns:
+    `(blends y (F, H, W, C), warped (F, H, W, C))`: `warped[j] = warp(y_{j-1})`, frame 0's the
+    frame itself.
+  """
+  images = jnp.asarray(images, jnp.float32)
+  flows = jnp.asarray(flows, jnp.float32)
+  certainties = jnp.asarray(certainties, jnp.float32)
+
+  def step(previous: jax.Array, frame: tuple[jax.Array, ...]) -> tuple[jax.Array, tuple]:
+    image, flow, certain = frame
+    warped = warp(previous, flow)
+    w = weight * certain
+    blend = (image + w * warped) / (1.0 + w)
+    return blend, (blend, warped)
+
+  _, (blends, warped) = jax.lax.scan(step, images[0], (images[1:], flows[1:], certainties[1:]))
+  return jnp.concatenate([images[:1], blends]), jnp.concatenate([images[:1], warped])

@@ -9,6 +9,12 @@ view, moved by the true flow), and each frame's style and content terms under th
 objective (`nst_jax.lab.evaluation`, Gatys' default, as saved in 8 bits). Ratios are against
 'independent' on the same clip (`add_ratios`).
 
+Occlusion: a bar of texture moving across a still photograph (`occlusion`), so that the
+background behind it disappears and comes back: the measure of long-term consistency. Besides
+the warp error of the background that stays in view from frame to frame, the reappearance error
+(`reappearance_error`): the mean |x_j - x_{j-k}| over the background pixels that were hidden
+behind the bar in a frame between j-k and j, and visible in both.
+
 Real: the same on a real clip, scikit-image's bundled `no_time_for_that_tiny.gif` (24 frames of
 25x14 px, upscaled: the only image sequence scikit-image ships), with the warp error measured
 through DIS flow and its certainty (`flow_warp_error`: pixels with c > 0.5).
@@ -24,7 +30,7 @@ A mode is a spec NAME[@field=value...] over the base config spec: `video.mode` a
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ml_collections
@@ -70,6 +76,46 @@ def flow_warp_error(results: np.ndarray, frames: np.ndarray) -> float:
   return float(np.abs(x[1:] - np.asarray(warped[1:])).mean(axis=-1)[certain].mean())
 
 
+def occlusion(
+  name: str, size: int, frames: int, speed: int, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+  """A bar `width` px wide, cut from the photograph turned upside down, moving `speed` px to the
+  right per frame across a still crop of scikit-image's photograph `name` (from column
+  `size // 16`).
+
+  Returns:
+    `(frames (F, size, size, 3) in [0, 1], covered (F, size, size) bool: where the bar is)`.
+  """
+  (still,) = pan(name, size, 1, (0, 0))
+  bar = still[::-1]
+  clip, covered = np.repeat(still[None], frames, 0), np.zeros((frames, size, size), bool)
+  for j in range(frames):
+    left = size // 16 + j * speed
+    columns = slice(left, min(left + width, size))
+    clip[j, :, columns] = bar[:, columns]
+    covered[j, :, columns] = True
+  return clip, covered
+
+
+def still_warp_error(results: np.ndarray, covered: np.ndarray) -> float:
+  """Mean |x_j - x_{j-1}| over the background pixels visible in both, in 8-bit levels."""
+  x = np.round(np.clip(results, 0, 1) * 255.0)
+  both = ~covered[1:] & ~covered[:-1]
+  return float(np.abs(x[1:] - x[:-1]).mean(axis=-1)[both].mean())
+
+
+def reappearance_error(results: np.ndarray, covered: np.ndarray, k: int) -> float:
+  """Mean |x_j - x_{j-k}| over the background pixels visible in frames j and j-k but hidden in
+  a frame between them, in 8-bit levels."""
+  x = np.round(np.clip(results, 0, 1) * 255.0)
+  errors = []
+  for j in range(k, len(x)):
+    hidden = covered[j - k + 1 : j].any(axis=0)
+    back = ~covered[j] & ~covered[j - k] & hidden
+    errors.append(np.abs(x[j] - x[j - k]).mean(axis=-1)[back])
+  return float(np.concatenate(errors).mean())
+
+
 def mode_config(base: str, mode: str) -> ml_collections.ConfigDict:
   """The config of `mode` (NAME[@field=value...]) over `base` (FILE[@field=value...])."""
   name, *overrides = mode.split('@')
@@ -89,16 +135,17 @@ def consistency(
   frames: np.ndarray,
   style: np.ndarray,
   network: Any,
-  warp_error: Callable[[np.ndarray], float],
+  errors: Mapping[str, Callable[[np.ndarray], float]],
   *,
   base: str,
   modes: Sequence[str],
   save_frames: str | None = None,
   gallery: str | None = None,
 ) -> dict[str, Any]:
-  """Every mode on one clip: its warp error, per-frame style and content terms and seconds, and
-  the ratios to 'independent'. `save_frames`: a folder for each mode's frames (npz); `gallery`:
-  an animated GIF of the input and every mode side by side (written once)."""
+  """Every mode on one clip: its `errors` (named figures of the stylized frames, 'warp_error'
+  among them), per-frame style and content terms and seconds, and the ratios to 'independent'.
+  `save_frames`: a folder for each mode's frames (npz); `gallery`: an animated GIF of the input
+  and every mode side by side (written once)."""
   out = {}
   made = [frames]
   evaluator = evaluation.Evaluator(frames, [style], network=network)
@@ -111,7 +158,7 @@ def consistency(
     scores = evaluator(results)
     made.append(results)
     out[spec] = {
-      'warp_error': warp_error(results),
+      **{name: error(results) for name, error in errors.items()},
       'gram': scores.terms['gram'].tolist(),
       'content': scores.terms['content'].tolist(),
       'seconds': seconds,
@@ -127,13 +174,15 @@ def consistency(
 
 
 def add_ratios(rows: dict[str, Any]) -> dict[str, Any]:
-  """Each mode's warp error and median style and content terms over 'independent''s (in place;
-  rows without 'independent' are left as they are)."""
+  """Each mode's errors (figures named '*_error') and median style and content terms over
+  'independent''s (in place; rows without 'independent' are left as they are)."""
   if 'independent' not in rows:
     return rows
   base = rows['independent']
+  names = [name for name in base if name.endswith('_error')]
   for row in rows.values():
-    row['warp_error_ratio'] = row['warp_error'] / base['warp_error']
+    for name in names:
+      row[f'{name}_ratio'] = row[name] / base[name]
     row['gram_ratio'] = float(np.median(row['gram']) / np.median(base['gram']))
     row['content_ratio'] = float(np.median(row['content']) / np.median(base['content']))
   return rows

@@ -144,6 +144,13 @@ def default_config() -> ml_collections.ConfigDict:
   c.video.passes = 4  # Multipass: passes of schedule.num_steps (every mode: passes * num_steps).
   c.video.blend = 1.0  # Weight of the warped neighbour in a later pass's start (Ruder's: 1).
   c.video.temporal_target = 'warped'  # The warped neighbour ('warped') or that start ('blend').
+  # Multipass: blend each frame with its neighbour's blend of this pass, along the clip, before
+  # the pass's batch (False: with its neighbour's result of the previous pass, which lets
+  # agreement travel one frame per pass; docs/video.md measures both).
+  c.video.propagate = True
+  # Certainty's colour check: 0 where a neighbour warped onto a frame differs from it by more
+  # than this (mean absolute difference over RGB in [0, 1]), beside Ruder's flow checks; 1: off.
+  c.video.color_tolerance = 0.1
   c.video.flow_preset = 'medium'  # OpenCV DIS flow preset: 'ultrafast', 'fast' or 'medium'.
   # Sequential mode: further frames back that each frame is also held to (Ruder et al.'s
   # long-term consistency, e.g. (2, 4)), each where no nearer frame is certain. (): the previous

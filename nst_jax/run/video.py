@@ -16,7 +16,11 @@ neighbour's stylized frame, warped onto it with the optical flow, where the warp
   even passes, the next one in odd passes. Ruder runs a pass frame after frame, each frame
   using its neighbour's result of the same pass; here every frame of a pass is independent given
   the previous pass, so **a pass is one batch** (pair groups on a CPU, vmapped and sharded on
-  accelerators).
+  accelerators). With `video.propagate`, a pass first blends along the clip in its direction
+  (`motion.propagate`: each frame with its neighbour's *blend*, warped, as a sweep's starts but
+  without the optimisation between frames, a cheap scan of warps), then optimises every frame
+  from its blend, held to its neighbour's blend, as one batch: agreement travels the whole clip
+  in every pass, as in a sweep.
 * 'sweeps': Ruder's multi-pass as he runs it. Pass 1 stylizes every frame on its own (one
   batch); each later pass sweeps the clip frame after frame, alternating direction, each frame
   started from its own result blended with its neighbour's result *of this pass*, warped, and
@@ -38,6 +42,7 @@ Every mode spends `video.passes * schedule.num_steps` optimizer steps on each fr
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -83,12 +88,21 @@ class Motion(NamedTuple):
   long_term: tuple[tuple[int, jax.Array, jax.Array], ...] = ()
 
 
-_certainties = jax.jit(jax.vmap(motion.certainty))
+@functools.partial(jax.jit, static_argnames='tolerance')
+def _certainties(forward, backward, previous, current, tolerance: float):
+  """`motion.certainty` of each frame (leading axis F), with the colour check's `tolerance`."""
+  one = lambda *a: motion.certainty(*a, tolerance=tolerance)  # noqa: E731
+  return jax.vmap(one)(forward, backward, previous, current)
+
+
 _warp = jax.jit(jax.vmap(motion.warp))
 
 
 def estimate_motion(
-  frames: np.ndarray, preset: str = 'medium', long_term: tuple[int, ...] = ()
+  frames: np.ndarray,
+  preset: str = 'medium',
+  long_term: tuple[int, ...] = (),
+  tolerance: float = 1.0,
 ) -> Motion:
   """DIS flows both ways between consecutive frames (on the host) and their certainties; and
   for each offset k in `long_term`, between each frame and the one k frames back.
@@ -97,6 +111,7 @@ def estimate_motion(
     frames: (F, H, W, 3) in [0, 1], F >= 2.
     preset: the DIS preset (`nst_jax.io.flow.PRESETS`).
     long_term: offsets k > 1 (`config.video.long_term`); offsets of F or more are left out.
+    tolerance: the certainty's colour check (`motion.certainty`; `config.video.color_tolerance`).
   """
   estimator = flow.FlowEstimator(preset)
   pad = lambda x, where: jnp.pad(x, [where] + [(0, 0)] * (x.ndim - 1))  # noqa: E731
@@ -108,12 +123,15 @@ def estimate_motion(
     return ahead, np.stack([estimator(b, a) for a, b in pairs])
 
   ahead, back = flows(1)
-  from_previous = _certainties(ahead, back)  # Frame j+1's trust in frame j warped onto it.
-  from_next = _certainties(back, ahead)  # Frame j's trust in frame j+1 warped onto it.
+  earlier, later = frames[:-1], frames[1:]
+  # Frame j+1's trust in frame j warped onto it, and frame j's in frame j+1.
+  from_previous = _certainties(ahead, back, earlier, later, tolerance)
+  from_next = _certainties(back, ahead, later, earlier, tolerance)
   long = []
   for k in (k for k in long_term if k < len(frames)):
     ahead_k, back_k = flows(k)
-    trust = _certainties(ahead_k, back_k)  # Frame j's trust in frame j-k warped onto it.
+    # Frame j's trust in frame j-k warped onto it.
+    trust = _certainties(ahead_k, back_k, frames[:-k], frames[k:], tolerance)
     long.append((k, pad(jnp.asarray(back_k), (k, 0)), pad(trust, (k, 0))))
   return Motion(
     to_previous=pad(jnp.asarray(back), (1, 0)),
@@ -154,6 +172,26 @@ def neighbour(results: Any, clip: Motion, j: int, forward: bool) -> tuple[jax.Ar
   return _warp(source, flows[j : j + 1]), certainty[j : j + 1]
 
 
+_propagate = jax.jit(motion.propagate)
+
+
+def propagated(
+  results: Any, clip: Motion, forward: bool, weight: float
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """A pass's starts blended along the clip in its direction (`motion.propagate`).
+
+  Returns:
+    `(start (F, H, W, 3), warped neighbour's blend (F, H, W, 3), certainty (F, H, W, 1))`.
+  """
+  results = jnp.asarray(results, jnp.float32)
+  if forward:
+    start, warped = _propagate(results, clip.to_previous, clip.from_previous, weight)
+    return start, warped, clip.from_previous
+  flip = lambda x: x[::-1]  # noqa: E731
+  start, warped = _propagate(flip(results), flip(clip.to_next), flip(clip.from_next), weight)
+  return flip(start), flip(warped), clip.from_next
+
+
 def blend_start(own: Any, warped: Any, certainty: Any, weight: float) -> jax.Array:
   """`(own + weight * c * warped) / (1 + weight * c)`: a frame's start in a later pass."""
   w = weight * jnp.asarray(certainty)
@@ -191,6 +229,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       )
   if not isinstance(v.passes, int) or v.passes < 1:
     raise ConfigError(f'config.video.passes={v.passes!r} must be an integer >= 1')
+  if not isinstance(v.propagate, bool):
+    raise ConfigError(f'config.video.propagate={v.propagate!r} must be True or False')
+  if not 0 <= v.color_tolerance <= 1:
+    raise ConfigError(f'config.video.color_tolerance={v.color_tolerance!r} must be in [0, 1]')
   if not v.blend >= 0:
     raise ConfigError(f'config.video.blend={v.blend!r} must be >= 0')
   offsets = list(v.long_term) if isinstance(v.long_term, tuple | list) else None
@@ -290,6 +332,12 @@ def batch_inputs(
     warped, certainty = neighbour(results, clip, j, forward=batch.kind == 'forward_sweep')
     start = blend_start(results[index], warped, certainty, config.video.blend)
     guides = _guides(warped if config.video.temporal_target == 'warped' else start, certainty)
+  elif config.video.propagate:
+    start, warped, certainty = propagated(
+      results, clip, batch.kind == 'forward', config.video.blend
+    )
+    target = warped if config.video.temporal_target == 'warped' else start
+    guides = _guides(target, certainty)
   else:
     warped, certainty = neighbours(results, clip, forward=batch.kind == 'forward')
     start = blend_start(results, warped, certainty, config.video.blend)
@@ -341,7 +389,8 @@ class VideoRun:
     needs_motion = config.video.mode != 'independent'
     clip = None
     if needs_motion:
-      clip = estimate_motion(frames, config.video.flow_preset, tuple(config.video.long_term))
+      v = config.video
+      clip = estimate_motion(frames, v.flow_preset, tuple(v.long_term), v.color_tolerance)
     return cls(frames, config, clip, plan(len(frames), config), frames.copy())
 
   def inputs(self, b: int) -> BatchInputs:
