@@ -71,7 +71,8 @@ def masked_outers(f: jax.Array, weights: jax.Array) -> jax.Array:
   """`sum_p w_pr f_p f_p^T` for each column r of weights (P, R): (R, C, C).
 
   Summed over blocks of positions (`_BLOCK_BYTES`), forwards and backwards, so that R regions
-  add block-sized temporaries, not R weighted copies of f and of its gradient.
+  add block-sized temporaries, not R weighted copies of f and of its gradient. (`masked_outer`
+  is the one-mask form without blocks, for tiles, whose windows are small already.)
   """
   r, c = weights.shape[1], f.shape[1]
 
