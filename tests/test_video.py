@@ -285,7 +285,7 @@ def test_sweeps_plan_ruders_passes_and_use_this_passs_neighbour(clip_run):
   warped, c = video_lib.neighbours(results, clip_run.clip, forward=False)
   np.testing.assert_allclose(given.guides['previous'], warped[1:2], atol=1e-6)
   np.testing.assert_allclose(given.guides['certainty'], c[1:2])
-  blended = video_lib.blend_start(results[1:2], warped[1:2], c[1:2], config.video.blend)
+  blended = motion.blend(results[1:2], warped[1:2], c[1:2], config.video.blend)
   np.testing.assert_allclose(given.init_images, blended, atol=1e-6)
   # Frame 0 of a forward sweep has no previous frame to hold to.
   first = video_lib.batch_inputs(batches[1], clip_run.frames, results, clip_run.clip, config)

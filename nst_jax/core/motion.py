@@ -147,6 +147,16 @@ def long_term_certainties(certainties: ArrayLike) -> jax.Array:
   return jnp.clip(c - nearer, 0.0, 1.0)
 
 
+def blend(own: ArrayLike, warped: ArrayLike, certainty: ArrayLike, weight: float) -> jax.Array:
+  """`(own + weight c warped) / (1 + weight c)`: a frame blended with its neighbour warped onto
+  it, where the warp is certain (Ruder et al.'s multi-pass start, blendWeight `weight` >= 0).
+
+  Shapes broadcast: own, warped (..., H, W, C); certainty (..., H, W, 1) in [0, 1].
+  """
+  w = weight * jnp.asarray(certainty)
+  return (jnp.asarray(own) + w * jnp.asarray(warped)) / (1.0 + w)
+
+
 def propagate(
   images: ArrayLike, flows: ArrayLike, certainties: ArrayLike, weight: float
 ) -> tuple[jax.Array, jax.Array]:
@@ -171,9 +181,8 @@ def propagate(
   def step(previous: jax.Array, frame: tuple[jax.Array, ...]) -> tuple[jax.Array, tuple]:
     image, flow, certain = frame
     warped = warp(previous, flow)
-    w = weight * certain
-    blend = (image + w * warped) / (1.0 + w)
-    return blend, (blend, warped)
+    blended = blend(image, warped, certain, weight)
+    return blended, (blended, warped)
 
   _, (blends, warped) = jax.lax.scan(step, images[0], (images[1:], flows[1:], certainties[1:]))
   return jnp.concatenate([images[:1], blends]), jnp.concatenate([images[:1], warped])

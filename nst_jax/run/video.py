@@ -87,6 +87,12 @@ class Motion(NamedTuple):
   from_next: jax.Array
   long_term: tuple[tuple[int, jax.Array, jax.Array], ...] = ()
 
+  def toward(self, forward: bool) -> tuple[jax.Array, jax.Array]:
+    """`(flows, certainties)` towards each frame's previous (`forward`) or next neighbour."""
+    if forward:
+      return self.to_previous, self.from_previous
+    return self.to_next, self.from_next
+
 
 @functools.partial(jax.jit, static_argnames='tolerance')
 def _certainties(forward, backward, previous, current, tolerance: float):
@@ -155,19 +161,18 @@ def neighbours(results: Any, clip: Motion, forward: bool) -> tuple[jax.Array, ja
     such a neighbour.
   """
   results = jnp.asarray(results, jnp.float32)
+  flows, certainty = clip.toward(forward)
   if forward:
     source = jnp.concatenate([results[:1], results[:-1]])
-    return _warp(source, clip.to_previous), clip.from_previous
-  source = jnp.concatenate([results[1:], results[-1:]])
-  return _warp(source, clip.to_next), clip.from_next
+  else:
+    source = jnp.concatenate([results[1:], results[-1:]])
+  return _warp(source, flows), certainty
 
 
 def neighbour(results: Any, clip: Motion, j: int, forward: bool) -> tuple[jax.Array, jax.Array]:
   """`neighbours` for frame j alone: `(warped (1, H, W, 3), certainty (1, H, W, 1))`."""
   k = min(max(j - 1 if forward else j + 1, 0), len(results) - 1)
-  flows, certainty = (
-    (clip.to_previous, clip.from_previous) if forward else (clip.to_next, clip.from_next)
-  )
+  flows, certainty = clip.toward(forward)
   source = jnp.asarray(results[k : k + 1], jnp.float32)
   return _warp(source, flows[j : j + 1]), certainty[j : j + 1]
 
@@ -183,19 +188,13 @@ def propagated(
   Returns:
     `(start (F, H, W, 3), warped neighbour's blend (F, H, W, 3), certainty (F, H, W, 1))`.
   """
-  results = jnp.asarray(results, jnp.float32)
-  if forward:
-    start, warped = _propagate(results, clip.to_previous, clip.from_previous, weight)
-    return start, warped, clip.from_previous
-  flip = lambda x: x[::-1]  # noqa: E731
-  start, warped = _propagate(flip(results), flip(clip.to_next), flip(clip.from_next), weight)
-  return flip(start), flip(warped), clip.from_next
-
-
-def blend_start(own: Any, warped: Any, certainty: Any, weight: float) -> jax.Array:
-  """`(own + weight * c * warped) / (1 + weight * c)`: a frame's start in a later pass."""
-  w = weight * jnp.asarray(certainty)
-  return (jnp.asarray(own) + w * jnp.asarray(warped)) / (1.0 + w)
+  flows, certainty = clip.toward(forward)
+  # Backwards, the clip is propagated reversed: each frame's neighbour is then its predecessor.
+  order = (lambda x: x) if forward else (lambda x: x[::-1])
+  start, warped = _propagate(
+    order(jnp.asarray(results, jnp.float32)), order(flows), order(certainty), weight
+  )
+  return order(start), order(warped), certainty
 
 
 class Batch(NamedTuple):
@@ -330,19 +329,16 @@ def batch_inputs(
   elif batch.kind.endswith('_sweep'):
     (j,) = index
     warped, certainty = neighbour(results, clip, j, forward=batch.kind == 'forward_sweep')
-    start = blend_start(results[index], warped, certainty, config.video.blend)
+    start = motion.blend(results[index], warped, certainty, config.video.blend)
     guides = _guides(warped if config.video.temporal_target == 'warped' else start, certainty)
-  elif config.video.propagate:
-    start, warped, certainty = propagated(
-      results, clip, batch.kind == 'forward', config.video.blend
-    )
-    target = warped if config.video.temporal_target == 'warped' else start
-    guides = _guides(target, certainty)
   else:
-    warped, certainty = neighbours(results, clip, forward=batch.kind == 'forward')
-    start = blend_start(results, warped, certainty, config.video.blend)
-    target = warped if config.video.temporal_target == 'warped' else start
-    guides = _guides(target, certainty)
+    forward = batch.kind == 'forward'
+    if config.video.propagate:
+      start, warped, certainty = propagated(results, clip, forward, config.video.blend)
+    else:
+      warped, certainty = neighbours(results, clip, forward)
+      start = motion.blend(results, warped, certainty, config.video.blend)
+    guides = _guides(warped if config.video.temporal_target == 'warped' else start, certainty)
   if config.color_control == 'luminance_only':  # The optimised image is grey there.
     start = jax.vmap(color.to_luminance_rgb)(start)
   later = ml_collections.ConfigDict(config.to_dict())
