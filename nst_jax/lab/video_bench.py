@@ -45,6 +45,11 @@ from nst_jax.run import engine
 from nst_jax.run import video as video_lib
 
 
+def _levels(results: np.ndarray) -> np.ndarray:
+  """The 8-bit levels the frames are saved with, as floats (differences do not wrap)."""
+  return images.to_8bit(results).astype(np.float32)
+
+
 def pan(name: str, size: int, frames: int, shift: tuple[int, int]) -> np.ndarray:
   """(F, size, size, 3) in [0, 1]: crops of a scikit-image photograph, each `shift` (dx, dy) px
   from the last (the content moves left and up; new content enters at the right and bottom)."""
@@ -61,7 +66,7 @@ def pan(name: str, size: int, frames: int, shift: tuple[int, int]) -> np.ndarray
 def pan_warp_error(results: np.ndarray, shift: tuple[int, int]) -> float:
   """Mean |x_j(p) - x_{j-1}(p + shift)| over the pixels that stay in view, in 8-bit levels."""
   dx, dy = shift
-  x = np.round(np.clip(results, 0, 1) * 255.0)
+  x = _levels(results)
   now = x[1:, : x.shape[1] - dy, : x.shape[2] - dx]
   before = x[:-1, dy:, dx:]
   return float(np.mean(np.abs(now - before)))
@@ -70,7 +75,7 @@ def pan_warp_error(results: np.ndarray, shift: tuple[int, int]) -> float:
 def flow_warp_error(results: np.ndarray, frames: np.ndarray) -> float:
   """The warp error through the input frames' DIS flow, over the pixels with certainty > 0.5."""
   clip = video_lib.estimate_motion(frames)
-  x = np.round(np.clip(results, 0, 1) * 255.0)
+  x = _levels(results)
   warped, certainty = video_lib.neighbours(x, clip, forward=True)
   certain = np.asarray(certainty[1:, ..., 0]) > 0.5
   return float(np.abs(x[1:] - np.asarray(warped[1:])).mean(axis=-1)[certain].mean())
@@ -99,7 +104,7 @@ def occlusion(
 
 def still_warp_error(results: np.ndarray, covered: np.ndarray) -> float:
   """Mean |x_j - x_{j-1}| over the background pixels visible in both, in 8-bit levels."""
-  x = np.round(np.clip(results, 0, 1) * 255.0)
+  x = _levels(results)
   both = ~covered[1:] & ~covered[:-1]
   return float(np.abs(x[1:] - x[:-1]).mean(axis=-1)[both].mean())
 
@@ -107,7 +112,7 @@ def still_warp_error(results: np.ndarray, covered: np.ndarray) -> float:
 def reappearance_error(results: np.ndarray, covered: np.ndarray, k: int) -> float:
   """Mean |x_j - x_{j-k}| over the background pixels visible in frames j and j-k but hidden in
   a frame between them, in 8-bit levels."""
-  x = np.round(np.clip(results, 0, 1) * 255.0)
+  x = _levels(results)
   errors = []
   for j in range(k, len(x)):
     hidden = covered[j - k + 1 : j].any(axis=0)
