@@ -74,8 +74,8 @@ def _halves(shape, split):
 
 @pytest.mark.parametrize('positions', [7, 20, 21])
 def test_region_outer_products_block_by_block_equal_one_sum(monkeypatch, positions):
-  """`masked_outers` sums blocks of 7 positions here (the last one moved back to end at P): its
-  value and gradient are those of the one-line sum, whatever P."""
+  """`masked_outers` sums blocks of 7 positions here (in a loop, a shorter last block apart):
+  its value and gradient are those of the one-line sum, whatever P."""
   monkeypatch.setattr(losses.sums, '_BLOCK_BYTES', 4 * 7 * 3)
   rng = np.random.default_rng(positions)
   f = jnp.asarray(rng.normal(size=(positions, 3)), jnp.float32)
@@ -86,6 +86,43 @@ def test_region_outer_products_block_by_block_equal_one_sum(monkeypatch, positio
   np.testing.assert_allclose(blocked(f), direct(f), rtol=1e-6, atol=1e-5)
   grad = lambda fn: jax.grad(lambda f: jnp.sum(fn(f) * probe))(f)  # noqa: E731
   np.testing.assert_allclose(grad(blocked), grad(direct), rtol=1e-6, atol=1e-5)
+
+
+def test_region_outer_products_keep_block_sized_temporaries():
+  """At a 512 px image's relu1_1 (P = 262144, C = 64: 67 MB), two regions' outer products, their
+  gradient and a style's guided Gram sums allocate a few blocks (4 MB each), not weighted copies
+  of the features."""
+  f = jax.ShapeDtypeStruct((512 * 512, 64), jnp.float32)
+  w = jax.ShapeDtypeStruct((512 * 512, 2), jnp.float32)
+  outers = losses.sums.masked_outers
+  grad = jax.grad(lambda f, w: jnp.sum(outers(f, w) ** 2))
+  style = lambda f, w: losses.gram.gram_region_sums(  # noqa: E731
+    f.reshape(512, 512, 64), jnp.ones((512, 512)), w.reshape(512, 512, 2)
+  )
+  for fn in (outers, grad, style):
+    temp = jax.jit(fn).lower(f, w).compile().memory_analysis().temp_size_in_bytes
+    assert temp < 4 * losses.sums._BLOCK_BYTES, temp
+
+
+@pytest.mark.parametrize('name', list(TERMS))
+@pytest.mark.parametrize('with_regions', [False, True])
+def test_styles_reduced_to_statistics_give_the_same_targets(random_network, name, with_regions):
+  """`reduce_style` (what a batch keeps of each style image): the same targets as the style's
+  features, with or without regions; the Gram and Gaussian terms keep statistics, no layers."""
+  features = _compiled(random_network, name)[0]
+  terms = {'style': TERMS[name]()}
+  guides, style_guides = (
+    (_halves((32, 32), 16), [_halves((28, 36), 10)] * 2) if with_regions else (None, [None] * 2)
+  )
+  content = features(_image(1), guides)
+  styles = [features(_image(s, (28, 36)), g) for s, g in zip((4, 5), style_guides, strict=True)]
+  reduced = [targets_lib.reduce_style(terms, s) for s in styles]
+  blend = [0.5, 0.5] if name == 'nearest_neighbor' else [0.3, 0.7]  # NN: equal only.
+  plain = targets_lib.compute_targets(terms, content, styles, blend)
+  from_reduced = targets_lib.compute_targets(terms, content, reduced, blend)
+  jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), from_reduced, plain)
+  if name in ('gram', 'gaussian'):
+    assert not set(LAYERS) & set(reduced[0]), sorted(reduced[0])
 
 
 def test_downsample_is_the_mean_of_each_cell_and_commutes_with_aligned_crops():

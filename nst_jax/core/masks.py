@@ -107,17 +107,20 @@ def masses(mask: jax.Array) -> jax.Array:
   return jnp.sum(mask, axis=(0, 1))
 
 
-def check_style_regions(style: Mapping[str, Any], count: int) -> None:
-  """Raises `ValueError` unless a style image's features hold a `REGIONS` guide of `count`
-  channels (with content regions, every style says which of its pixels feed each region)."""
-  mask = guide(style)
-  if mask is None:
+def check_style_regions(style_count: int | None, count: int | None) -> None:
+  """Raises `ValueError` unless a style image's `REGIONS` guide has `count` channels, the
+  content's region count (with content regions, every style says which of its pixels feed each
+  region; without, no style has regions). Counts are None without a guide."""
+  if style_count == count:
+    return
+  if style_count is None:
     raise ValueError(
       f"the content has {count} regions but a style image has no '{REGIONS}' guide: give each "
       'style one, (Hs, Ws, R), saying which of its pixels feed each region'
     )
-  if mask.shape[-1] != count:
-    raise ValueError(f'a style has {mask.shape[-1]} regions in its guide; the content has {count}')
+  if count is None:
+    raise ValueError(f"a style image has a '{REGIONS}' guide but the content has none")
+  raise ValueError(f'a style has {style_count} regions in its guide; the content has {count}')
 
 
 def region_blend(blend: Sequence[float], style_masses: jax.Array) -> jax.Array:

@@ -117,6 +117,22 @@ def check_terms(terms: Mapping[str, LossTerm]) -> None:
     raise ConfigError('all loss term weights are zero')
 
 
+@runtime_checkable
+class PerStyleTarget(Protocol):
+  """A target that reads each style image only through statistics of that image alone (Gram
+  matrices, moments): `nst_jax.run.targets` computes them once per style image, so that its
+  feature maps are freed at once and shared styles are reduced once per batch."""
+
+  def style_statistics(self, style: Features) -> Any:
+    """The statistics of one style image's features (and its guides)."""
+
+  def from_style_statistics(
+    self, content: Features, per_style: Sequence[Any], blend: Sequence[float]
+  ) -> Any:
+    """The target, from the content's features and each style's `style_statistics`;
+    `target(content, styles, blend)` is this of the styles' statistics."""
+
+
 # --- The tiling contract (`nst_jax.run.tiles`) ---------------------------------------------------
 # A term can run window by window when its loss is a function of sums over positions, and its
 # target is either built from sums over a style image's windows or from each window's content.

@@ -4,7 +4,8 @@ A term's target is computed once per pair and scale from the features of the pai
 style images (`LossTerm.target`), where each features mapping also holds the image's guides
 (`'guides'`, `{name: (h, w, C)}` in [0, 1]) when there are any: the content's guides are the
 pair's, each style image's its own. `batch_targets` does it for a batch (each distinct style image's
-features computed once, at the scale's style size), `TiledTarget` wraps a target for a tiled
+features computed once, at the scale's style size, and reduced at once to the statistics that
+`PerStyleTarget` terms read), `TiledTarget` wraps a target for a tiled
 objective (`nst_jax.run.tiles`), and `target_bytes` is what the memory plan counts.
 """
 
@@ -16,9 +17,16 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from nst_jax.core import resample
+from nst_jax.core import resample, vgg
 from nst_jax.core.objective import Objective
-from nst_jax.core.terms import STYLE_VIEWS, Features, Guides, LossTerm, WindowTarget
+from nst_jax.core.terms import (
+  STYLE_VIEWS,
+  Features,
+  Guides,
+  LossTerm,
+  PerStyleTarget,
+  WindowTarget,
+)
 from nst_jax.errors import ConfigError
 from nst_jax.run.inputs import PairStyles
 
@@ -33,6 +41,7 @@ def compute_targets(
   """Each term's target for one (content, styles) pair; blend weights are normalised here.
 
   `views[name]` holds the features of view `name` of each style, for terms with `style_views`.
+  A style's features may be `reduce_style`'s (a `PerStyleTarget` term's statistics computed).
   """
   total = sum(style_weights)
   blend = [w / total for w in style_weights]
@@ -47,8 +56,39 @@ def compute_targets(
       count = len(term.style_views)
       chosen = [look[v][i] for i in range(len(styles)) for v in term.style_views]
       weights = [w / count for w in blend for _ in term.style_views]
-    targets[name] = term.target(content, chosen, weights)
+    if isinstance(term.target, PerStyleTarget):
+      per_style = [_statistics(term.target, name, s) for s in chosen]
+      targets[name] = term.target.from_style_statistics(content, per_style, weights)
+    else:
+      targets[name] = term.target(content, chosen, weights)
   return targets
+
+
+# Where `reduce_style` puts each `PerStyleTarget` term's statistics: `{term name: statistics}`.
+STYLE_STATISTICS = 'style_statistics'
+
+
+def reduce_style(terms: Mapping[str, LossTerm], style: Features) -> Features:
+  """One style image's features as the targets read them: each `PerStyleTarget` term's
+  statistics (under `STYLE_STATISTICS`) in place of the layers that only such terms read, so
+  that a batch holds each style's statistics, not its feature maps (a 512 px image's relu1_1
+  alone is 67 MB)."""
+  reduced = {n: t.target for n, t in terms.items() if isinstance(t.target, PerStyleTarget)}
+  if not reduced:
+    return style
+  read = {
+    layer
+    for n, t in terms.items()
+    if t.target is not None and n not in reduced
+    for layer in t.layers
+  }
+  kept = {k: v for k, v in style.items() if k not in vgg.LAYER_NAMES or k in read}
+  return {**kept, STYLE_STATISTICS: {n: t.style_statistics(style) for n, t in reduced.items()}}
+
+
+def _statistics(target: PerStyleTarget, name: str, style: Features) -> Any:
+  reduced = style.get(STYLE_STATISTICS)
+  return target.style_statistics(style) if reduced is None else reduced[name]
 
 
 def batch_targets(
@@ -68,7 +108,7 @@ def batch_targets(
       their longest side is `style_side`, and each distinct style's features are computed once.
     guides: `{name: (B, h, w, C)}` the pairs' guides at this scale, or None.
   """
-  features, pair_targets = _target_fns(objective)
+  features, one_style, pair_targets = _target_fns(objective)
   views = objective.style_views
   content_features = features(params, contents, guides or None)
   cache: dict[Hashable, Any] = {}
@@ -84,7 +124,7 @@ def batch_targets(
 
         def one(view, image=image, style_guides=style_guides):
           g = {k: view(x)[None] for k, x in style_guides.items()} or None
-          return jax.tree.map(lambda y: y[0], features(params, view(image)[None], g))
+          return one_style(params, view(image)[None], g)
 
         cache[key] = one(STYLE_VIEWS['identity']), {v: one(STYLE_VIEWS[v]) for v in views}
       style_features.append(cache[key])
@@ -128,14 +168,21 @@ def memoized(builder: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @memoized
-def _target_fns(objective: Objective) -> tuple[Callable, Callable]:
+def _target_fns(objective: Objective) -> tuple[Callable, Callable, Callable]:
+  """Jitted: the features of (N, H, W, 3) images, one style image's (`reduce_style`: its
+  statistics come out, its feature maps are freed), and a pair's targets."""
   terms = dict(objective.terms)
+
+  @jax.jit
+  def one_style(params, image, guides):
+    one = jax.tree.map(lambda y: y[0], objective.features(params, image, guides))
+    return reduce_style(terms, one)
 
   @functools.partial(jax.jit, static_argnums=2)
   def pair_targets(content, styles, blend: Sequence[float], views):
     return compute_targets(terms, content, styles, blend, views)
 
-  return jax.jit(objective.features), pair_targets
+  return jax.jit(objective.features), one_style, pair_targets
 
 
 def target_bytes(

@@ -99,12 +99,15 @@ class StyleStatistics:
     tile_stats: features (h, w, C) and a mask (h, w) of weights in [0, 1] -> the window's sums.
     merge_tile_stats: two windows' sums -> the sums of both.
     from_tile_stats: the sums over the whole image -> the target (as `whole` gives it).
+    region_tile_stats: optional, features, a mask and regions (h, w, R) -> `RegionSums` of all
+      regions at once (in place of `tile_stats` region by region, which `region_sums` does).
   """
 
   whole: Callable[[jax.Array], Any]
   tile_stats: Callable[[jax.Array, jax.Array], Any]
   merge_tile_stats: Callable[[Any, Any], Any]
   from_tile_stats: Callable[[Any], Any]
+  region_tile_stats: Callable[[jax.Array, jax.Array, jax.Array], RegionSums] | None = None
 
 
 def blend_regions(targets: Sequence[Any], blend: Sequence[float], style_masses: jax.Array) -> Any:
@@ -129,27 +132,45 @@ class LayerStatistics:
   `statistics.whole(features (h, w, c))` is one style's target at one layer; the styles' targets are
   blended with `blend_style_targets`. Tileable (`TileableTarget`): the statistics of a style
   image add up window by window. With regions, each style's statistics are summed per region
-  (`sums.RegionSums`) and blended region by region.
+  (`sums.RegionSums`) and blended region by region. A `PerStyleTarget`: each style image's
+  statistics are computed from it alone.
   """
 
   statistics: StyleStatistics
   layers: tuple[str, ...]
 
   def __call__(self, content: Features, styles: Sequence[Features], blend: Sequence[float]) -> Any:
+    return self.from_style_statistics(content, [self.style_statistics(s) for s in styles], blend)
+
+  def style_statistics(self, style: Features) -> Any:
+    """`{layer: target}` of one style image alone, or with a regions guide `{layer: RegionSums}`
+    (its sums in each region)."""
+    if masks.region_count(style) is None:
+      return {n: self.statistics.whole(style[n]) for n in self.layers}
+    whole = {n: jnp.ones(style[n].shape[:2]) for n in self.layers}  # One window: all of it.
+    return self.tile_stats(style, whole)
+
+  def from_style_statistics(
+    self, content: Features, per_style: Sequence[Any], blend: Sequence[float]
+  ) -> Any:
     count = masks.region_count(content)
+    for s in per_style:
+      found = s[self.layers[0]]
+      masks.check_style_regions(
+        found.mass.shape[0] if isinstance(found, RegionSums) else None, count
+      )
     if count is None:
-      per_style = [{n: self.statistics.whole(s[n]) for n in self.layers} for s in styles]
       return blend_style_targets(per_style, blend)
-    per_style = []
-    for s in styles:
-      masks.check_style_regions(s, count)
-      whole = {n: jnp.ones(s[n].shape[:2]) for n in self.layers}  # One window: all of it.
-      per_style.append(self.tile_stats(s, whole))
     return self.from_tile_stats(per_style, blend)
 
   def tile_stats(self, features: Features, masks_: Mapping[str, jax.Array]) -> Any:
     if masks.region_count(features) is None:
       return {n: self.statistics.tile_stats(features[n], masks_[n]) for n in self.layers}
+    together = self.statistics.region_tile_stats
+    if together is not None:
+      return {
+        n: together(features[n], masks_[n], masks.layer_mask(features, n)) for n in self.layers
+      }
     return {
       n: region_sums(
         lambda m, n=n: self.statistics.tile_stats(features[n], m),

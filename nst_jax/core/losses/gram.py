@@ -140,6 +140,16 @@ def gram_sums(features: ArrayLike, mask: ArrayLike) -> GramSums:
   return GramSums(masked_outer(f, m), jnp.sum(m))
 
 
+def gram_region_sums(features: ArrayLike, mask: ArrayLike, regions: ArrayLike) -> RegionSums:
+  """`gram_sums` of each region (regions (h, w, R) of weights, times mask) at once: all regions'
+  outer products in one custom VJP (`masked_outers`), summed block by block, so that regions
+  add no weighted copy of the features, forwards or backwards."""
+  f, m = flat_positions(features, mask)
+  weights = m[:, None] * as_float(regions).reshape(m.shape[0], -1)
+  mass = jnp.sum(weights, axis=0)
+  return RegionSums(GramSums(masked_outers(f, weights), mass), mass, jnp.sum(m))
+
+
 def gram_target_from_sums(sums: GramSums) -> GramTarget:
   """The `GramTarget` of the positions summed (as `gram_style_target` of all of them; zeros for
   none)."""
@@ -165,13 +175,9 @@ class GramLayerLoss(WholeImageRegions):
   def tile_sums(
     self, features: jax.Array, mask: jax.Array, target: GramTarget, regions: Any = None
   ) -> GramSums | RegionSums:
-    if regions is None:
-      return gram_sums(features, mask)
-    # All regions' outer products in one custom VJP (`masked_outers`): one gradient buffer.
-    f, m = flat_positions(features, mask)
-    weights = m[:, None] * as_float(regions).reshape(m.shape[0], -1)
-    mass = jnp.sum(weights, axis=0)
-    return RegionSums(GramSums(masked_outers(f, weights), mass), mass, jnp.sum(m))
+    return (
+      gram_sums(features, mask) if regions is None else gram_region_sums(features, mask, regions)
+    )
 
   def from_tile_sums(self, totals: GramSums | RegionSums, target: GramTarget) -> jax.Array:
     if isinstance(totals, RegionSums):
@@ -184,6 +190,7 @@ GRAM_STATISTICS = StyleStatistics(
   tile_stats=gram_sums,
   merge_tile_stats=lambda a, b: jax.tree.map(jnp.add, a, b),
   from_tile_stats=gram_target_from_sums,
+  region_tile_stats=gram_region_sums,
 )
 
 

@@ -356,7 +356,7 @@ class NearestNeighborStyleTarget:
       parts.append(jnp.pad(h, ((0, size - h.shape[0]), (0, 0))))
       valid.append(jnp.arange(size) < h.shape[0])
       if count is not None:
-        masks.check_style_regions(s, count)
+        masks.check_style_regions(masks.region_count(s), count)
         regions = masks.grid_mask(s, self.stride, style_grid).reshape(-1, count)
         serves.append(jnp.pad(regions, ((0, size - h.shape[0]), (0, 0))))
     regions = {}

@@ -277,7 +277,7 @@ def _region_samples(styles, name: str, blend, count: int, pad: bool) -> SlicedTa
   in that region."""
   samples, weights, style_masses = [], [], []
   for s in styles:
-    masks.check_style_regions(s, count)
+    masks.check_style_regions(masks.region_count(s), count)
     target = sliced_style_target(s[name], pad_to=_square(s[name]) if pad else None)
     regions = masks.layer_mask(s, name).reshape(-1, count).T
     mass = jnp.sum(regions, axis=1, keepdims=True)
