@@ -3,12 +3,14 @@ r"""Measures video stylization: temporal consistency against `--independent`, an
   python scripts/benchmark_video.py --suite=consistency --output pan.json
   python scripts/benchmark_video.py --suite=real --clips=gif:waves --output real.json
   python scripts/benchmark_video.py --suite=cost --sizes=128,256 --output cost.json
+  python scripts/benchmark_video.py --suite=flow --sizes=64,128,256 --output flow.json
   (docs/video.md has the exact commands of its figures)
 
 consistency (synthetic pans with an exact flow), occlusion (a bar moving over a still
 photograph: the background it hides comes back, for long-term consistency), real
 (scikit-image's bundled GIF, warp error through DIS flow) and cost (a pass as one batch against
-its frames one by one): see `nst_jax.lab.video_bench` for every figure.
+its frames one by one) and flow (DIS's endpoint error on the pans, at each preset's own finest
+scale and at full resolution): see `nst_jax.lab.video_bench` for every figure.
 
 summary: merges runs (`--inputs`, e.g. one process per mode, which a shared machine schedules
 side by side) by clip, with each mode's ratios to 'independent'; with `--gallery` and
@@ -28,7 +30,7 @@ from nst_jax.io import weights
 from nst_jax.lab import samples, video_bench
 
 _SUITE = flags.DEFINE_enum(
-  'suite', 'consistency', ['consistency', 'occlusion', 'real', 'cost', 'summary'], 'What.'
+  'suite', 'consistency', ['consistency', 'occlusion', 'real', 'cost', 'flow', 'summary'], 'What.'
 )
 _INPUTS = flags.DEFINE_list('inputs', [], 'summary: JSON files of runs to merge.')
 _CONFIG = flags.DEFINE_string('config', 'configs/video.py', 'Config file (with @overrides).')
@@ -40,7 +42,7 @@ _CLIPS = flags.DEFINE_list(
 )
 _FRAMES = flags.DEFINE_integer('frames', 8, 'Frames per clip.')
 _SIZE = flags.DEFINE_integer('size', 128, 'Image size (consistency and real suites).')
-_SIZES = flags.DEFINE_list('sizes', ['128', '256'], 'Sizes of the cost suite.')
+_SIZES = flags.DEFINE_list('sizes', ['128', '256'], 'Sizes of the cost and flow suites.')
 _SHIFT = flags.DEFINE_list('shift', ['3', '2'], 'Pan per frame, (dx, dy) pixels.')
 _BAR = flags.DEFINE_list('bar', ['4', '10'], "Occlusion: the bar's speed and width, pixels.")
 _BACK = flags.DEFINE_integer('back', 4, 'Occlusion: frames back of the reappearance error.')
@@ -53,6 +55,18 @@ _GALLERY = flags.DEFINE_string(
 
 def main(argv):
   del argv
+  if _SUITE.value == 'flow':
+    shift = tuple(int(s) for s in _SHIFT.value)
+    result = {'suite': 'flow', 'frames': _FRAMES.value, 'shift': shift}
+    for size in _SIZES.value:
+      for clip in _CLIPS.value:
+        name = clip.split(':')[0]
+        errors = video_bench.flow_errors(name, int(size), _FRAMES.value, shift, flow_lib.PRESETS)
+        result[f'{name}@{size}'] = errors
+        print(name, size, errors, flush=True)
+    with open(_OUTPUT.value, 'w') as f:
+      json.dump(result, f, indent=1)
+    return
   if _SUITE.value == 'summary':
     with open(_OUTPUT.value, 'w') as f:
       json.dump(video_bench.merge_runs(_INPUTS.value), f, indent=1)

@@ -24,6 +24,7 @@ from nst_jax.core.losses import temporal
 from nst_jax.errors import ConfigError, ImageError, StylizeInterrupted
 from nst_jax.io import flow, images
 from nst_jax.io import video as video_io
+from nst_jax.lab import video_bench
 from nst_jax.run import engine
 from nst_jax.run import video as video_lib
 
@@ -179,6 +180,19 @@ def test_dis_flow_recovers_a_translation_within_half_a_pixel():
   assert error.mean() < 0.5 and np.median(error) < 0.5
   with pytest.raises(ConfigError, match='preset'):
     flow.FlowEstimator('slow')
+
+
+def test_dis_flow_is_refined_to_full_resolution_on_flat_regions():
+  """A 64 px pan over the rocket photograph, mostly clear sky: at full resolution the flow is
+  within 0.2 px of the true (-3, -2) on average (0.11 measured; the preset's own half
+  resolution gave 0.65)."""
+  frames = video_bench.pan('rocket', 64, 4, (3, 2))
+  estimate = flow.FlowEstimator('medium')
+  errors = [
+    np.linalg.norm(estimate(a, b) - np.float32([-3, -2]), axis=-1)
+    for a, b in zip(frames[:-1], frames[1:], strict=True)
+  ]
+  assert np.mean(errors) < 0.2, np.mean(errors)
 
 
 # --- run.video: a pass is one batch --------------------------------------------------------------

@@ -37,7 +37,7 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-from nst_jax.io import images
+from nst_jax.io import flow, images
 from nst_jax.io import video as video_io
 from nst_jax.lab import evaluation, samples
 from nst_jax.run import config as config_lib
@@ -70,6 +70,25 @@ def pan_warp_error(results: np.ndarray, shift: tuple[int, int]) -> float:
   now = x[1:, : x.shape[1] - dy, : x.shape[2] - dx]
   before = x[:-1, dy:, dx:]
   return float(np.mean(np.abs(now - before)))
+
+
+def flow_errors(
+  name: str, size: int, frames: int, shift: tuple[int, int], presets: Sequence[str]
+) -> dict[str, dict[str, float]]:
+  """`{preset: {'own': px, 'full': px}}`: DIS's mean endpoint error (pixels) against the exact
+  flow of a pan over `name`, between consecutive frames, at the preset's own finest scale and
+  refined to full resolution (`io.flow.FlowEstimator`'s `full_resolution`)."""
+  clip = pan(name, size, frames, shift)
+  true = -np.float32(shift)  # Frame i's pixel p shows what frame i+1 shows at p - shift.
+  out = {}
+  for preset in presets:
+    out[preset] = {}
+    for label, full in (('own', False), ('full', True)):
+      estimate = flow.FlowEstimator(preset, full_resolution=full)
+      pairs = zip(clip[:-1], clip[1:], strict=True)
+      errors = [np.linalg.norm(estimate(a, b) - true, axis=-1).mean() for a, b in pairs]
+      out[preset][label] = float(np.mean(errors))
+  return out
 
 
 def flow_warp_error(results: np.ndarray, frames: np.ndarray) -> float:
