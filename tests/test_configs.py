@@ -69,14 +69,15 @@ def test_fast_is_a_quick_adam_preview():
   assert config.losses.to_dict() == nst_jax.default_config().losses.to_dict()
 
 
-def test_hq_combines_nearest_neighbours_sliced_and_self_similarity():
+def test_hq_combines_nearest_neighbours_sliced_self_similarity_and_a_light_content_term():
   config = load('hq').get_config()
   assert config.image_size >= 512 and config.schedule.num_scales >= 2
   losses = config.losses
   assert losses.nearest_neighbor.weight > 0 and losses.sliced.weight > 0
   assert losses.self_similarity.weight > 0
+  assert 0 < losses.content.weight < losses.nearest_neighbor.weight
   built = nst_jax.terms_from_config(config)
-  assert set(built) == {'nearest_neighbor', 'sliced', 'self_similarity'}
+  assert set(built) == {'nearest_neighbor', 'sliced', 'self_similarity', 'content'}
   assert built['nearest_neighbor'].refresh is not None and built['nearest_neighbor'].style_views
 
 
