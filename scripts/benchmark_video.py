@@ -55,8 +55,8 @@ _GALLERY = flags.DEFINE_string(
 
 def main(argv):
   del argv
+  shift = tuple(int(s) for s in _SHIFT.value)
   if _SUITE.value == 'flow':
-    shift = tuple(int(s) for s in _SHIFT.value)
     result = {'suite': 'flow', 'frames': _FRAMES.value, 'shift': shift}
     for size in _SIZES.value:
       for clip in _CLIPS.value:
@@ -71,7 +71,6 @@ def main(argv):
     with open(_OUTPUT.value, 'w') as f:
       json.dump(video_bench.merge_runs(_INPUTS.value), f, indent=1)
     if _GALLERY.value:
-      shift = tuple(int(s) for s in _SHIFT.value)
       clip = (_CLIPS.value[0].split(':')[0], _SIZE.value, _FRAMES.value, shift)
       video_bench.saved_gallery(
         _GALLERY.value, video_bench.pan(*clip), _SAVE_FRAMES.value, _MODES.value
@@ -79,7 +78,6 @@ def main(argv):
     return
   config = video_bench.mode_config(_CONFIG.value, 'multipass')
   network = weights.load_vgg19(config.network.weights, pooling=config.network.pooling)
-  shift = tuple(int(s) for s in _SHIFT.value)
   size, count = _SIZE.value, _FRAMES.value
   result = {'suite': _SUITE.value, 'config': _CONFIG.value, 'modes': _MODES.value}
   result.update(frames=count, size=size)

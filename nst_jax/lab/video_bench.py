@@ -72,23 +72,30 @@ def pan_warp_error(results: np.ndarray, shift: tuple[int, int]) -> float:
   return float(np.mean(np.abs(now - before)))
 
 
+def pan_endpoint_error(
+  estimate: flow.FlowEstimator, clip: np.ndarray, shift: tuple[int, int]
+) -> float:
+  """The mean endpoint error (pixels) of `estimate` between consecutive frames of `clip`, a pan
+  by `shift` (see `pan`), against its exact flow."""
+  true = -np.float32(shift)  # Frame i's pixel p shows what frame i+1 shows at p - shift.
+  pairs = zip(clip[:-1], clip[1:], strict=True)
+  return float(np.mean([np.linalg.norm(estimate(a, b) - true, axis=-1).mean() for a, b in pairs]))
+
+
 def flow_errors(
   name: str, size: int, frames: int, shift: tuple[int, int], presets: Sequence[str]
 ) -> dict[str, dict[str, float]]:
   """`{preset: {'own': px, 'full': px}}`: DIS's mean endpoint error (pixels) against the exact
-  flow of a pan over `name`, between consecutive frames, at the preset's own finest scale and
-  refined to full resolution (`io.flow.FlowEstimator`'s `full_resolution`)."""
+  flow of a pan over `name`, at the preset's own finest scale and refined to full resolution
+  (`io.flow.FlowEstimator`'s `full_resolution`)."""
   clip = pan(name, size, frames, shift)
-  true = -np.float32(shift)  # Frame i's pixel p shows what frame i+1 shows at p - shift.
-  out = {}
-  for preset in presets:
-    out[preset] = {}
-    for label, full in (('own', False), ('full', True)):
-      estimate = flow.FlowEstimator(preset, full_resolution=full)
-      pairs = zip(clip[:-1], clip[1:], strict=True)
-      errors = [np.linalg.norm(estimate(a, b) - true, axis=-1).mean() for a, b in pairs]
-      out[preset][label] = float(np.mean(errors))
-  return out
+  return {
+    preset: {
+      label: pan_endpoint_error(flow.FlowEstimator(preset, full_resolution=full), clip, shift)
+      for label, full in (('own', False), ('full', True))
+    }
+    for preset in presets
+  }
 
 
 def flow_warp_error(results: np.ndarray, frames: np.ndarray) -> float:
