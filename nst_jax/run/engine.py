@@ -24,7 +24,7 @@ import optax
 from nst_jax.core import objective, resample, vgg
 from nst_jax.core.terms import LossTerm, check_terms, layers_of, terms_from_config
 from nst_jax.errors import ConfigError, NonFiniteLossError, StylizeInterrupted
-from nst_jax.io import weights
+from nst_jax.io import heap, weights
 from nst_jax.run import buckets, inputs, memory, regions, resume, schedule, tiles
 from nst_jax.run import config as config_lib
 from nst_jax.run import targets as targets_lib
@@ -317,6 +317,7 @@ def prepare(
   """
   config = config_lib.default_config() if config is None else config
   config_lib.validate(config)
+  heap.trim_after_compiles()  # Else, on a CPU, the compiler's freed heap adds to the steps' peak.
   contents, shapes = inputs.check_contents(contents)
   styles = [inputs.check_images(s, f'styles[{i}]', batched=False) for i, s in enumerate(styles)]
   num_pairs = len(shapes)
