@@ -47,5 +47,6 @@ def get_config():
   config.losses.self_similarity.weight = 1.75
   config.losses.self_similarity.layers = {'relu2_1': 1.0, 'relu3_1': 1.0, 'relu4_1': 1.0}
   config.losses.content.weight = 0.5
+  config.losses.gram.weight = 0.0  # The sliced term stands for it.
   config.color_control = 'none'
   return config

@@ -28,9 +28,9 @@ python scripts/style_grid.py --contents "$s/astronaut.png,$s/chelsea.png" \
 rm -rf "$out/grid_cells"
 fi
 # Regions (docs/masks.md): masks made by code (nst_jax.lab.samples.write_mask_samples), 256 px,
-# each with the Gram loss (100 L-BFGS steps) and the nearest-neighbour preset, shortened to fit a
-# shared CPU (2 scales of 50 Adam steps; NNST's colour post-process off: it recolours the whole
-# image, regions or not).
+# each with the Gram loss (100 L-BFGS steps) and the nearest-neighbour matching alone (the nnst
+# preset without its Gram and content terms), shortened to fit a shared CPU (2 scales of 50 Adam
+# steps).
 python -c "import sys; from nst_jax.lab import samples; samples.write_mask_samples(sys.argv[1])" "$s"
 mkdir -p "$out/masks"
 region() {  # region NAME CONFIG [flags...]
@@ -39,7 +39,7 @@ region() {  # region NAME CONFIG [flags...]
   local steps=(--config.schedule.num_steps=100)
   if [ "$config" = nnst ]; then
     steps=(--config.schedule.num_scales=2 --config.schedule.coarse_steps=50
-      --config.schedule.num_steps=50 --config.color_control=none)
+      --config.schedule.num_steps=50 --config.losses.gram.weight=0 --config.losses.content.weight=0)
   fi
   python scripts/stylize.py --output "$out/masks/${name}_$config.jpg" --config "configs/$config.py" \
     --config.image_size=256 "${steps[@]}" --workdir "/tmp/nst_gallery/${name}_$config" "$@"

@@ -81,13 +81,22 @@ def test_hq_combines_nearest_neighbours_sliced_self_similarity_and_a_light_conte
   assert built['nearest_neighbor'].refresh is not None and built['nearest_neighbor'].style_views
 
 
-def test_nnst_matches_coarse_to_fine_with_nnst_colours():
+def test_nnst_matches_coarse_to_fine_with_gram_and_content_terms():
   config = load('nnst').get_config()
   nn = config.losses.nearest_neighbor
-  assert nn.weight > 0 and config.schedule.num_scales >= 3
-  assert config.color_control == 'nnst' and nn.augment == 'rotations'
+  assert nn.weight > 0 and config.schedule.num_scales >= 3 and nn.augment == 'rotations'
   assert nn.rematch_every > 0 and 0 < nn.content_mix < 1
-  assert set(nst_jax.terms_from_config(config)) == {'nearest_neighbor'}  # Matching alone, as NNST.
+  # NNST's colour post-process keeps the content's colour layout: the Gram term replaces it.
+  assert config.color_control == 'none' and config.normalize_losses
+  assert set(nst_jax.terms_from_config(config)) == {'nearest_neighbor', 'gram', 'content'}
+
+
+def test_nnst_gives_back_nnst_own_recipe_with_its_docstring_overrides():
+  config = load('nnst').get_config()
+  for override in ('losses.gram.weight=0', 'losses.content.weight=0', 'color_control=nnst'):
+    config_lib.apply_override(config, override)
+  assert set(nst_jax.terms_from_config(config)) == {'nearest_neighbor'}
+  assert config.color_control == 'nnst'
 
 
 def test_sliced_redraws_its_directions():

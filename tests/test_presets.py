@@ -45,9 +45,9 @@ OLD_TERMS = {
   'seed': {'content': 'content', 'gram': 'style', 'tv': 'tv'},
   'sliced': {'content': 'content', 'sliced': 'style'},
 }
-# Issue 19 normalised the presets' losses (their weights are now relative importances) and gave
-# hq a content term: these overrides give back each preset's objective of nst_jax 0.1, the one
-# the fixture was made with.
+# Issue 19 normalised the presets' losses (their weights are now relative importances), gave hq
+# a content term and nnst Gram and content terms: these overrides give back each preset's
+# objective of nst_jax 0.1, the one the fixture was made with.
 OLD_WEIGHTS = {
   'default': ('normalize_losses=False', 'losses.gram.weight=5e-4'),
   'fast': ('normalize_losses=False', 'losses.gram.weight=5e-4'),
@@ -59,7 +59,12 @@ OLD_WEIGHTS = {
     'losses.self_similarity.weight=1',
     'losses.content.weight=0',
   ),
-  'nnst': ('normalize_losses=False',),
+  'nnst': (
+    'normalize_losses=False',
+    'losses.gram.weight=0',
+    'losses.content.weight=0',
+    'color_control=nnst',
+  ),
   'pastiche': (),
   'seed': (),
   'sliced': ('normalize_losses=False', 'losses.sliced.weight=3e7'),

@@ -37,12 +37,16 @@ from nst_jax.run import engine, schedule
 # Each method: a config file in configs/ and the overrides it applies (`config.apply_override`).
 # Gram, Gaussian and sliced share configs/sliced.py's schedule (one scale, Adam), so that only
 # the style loss differs between them and they run as one batch, each with the same relative
-# weight (the losses are normalised).
+# weight (the losses are normalised). Nearest neighbours is NNST's recipe: configs/nnst.py's
+# matching alone, with NNST's colours.
 METHODS: dict[str, tuple[str, tuple[str, ...]]] = {
   'gram': ('sliced.py', ('losses.sliced.weight=0', 'losses.gram.weight=1')),
   'gaussian': ('sliced.py', ('losses.sliced.weight=0', 'losses.gaussian.weight=1')),
   'sliced': ('sliced.py', ()),
-  'nearest_neighbor': ('nnst.py', ()),
+  'nearest_neighbor': (
+    'nnst.py',
+    ('losses.gram.weight=0', 'losses.content.weight=0', 'color_control=nnst'),
+  ),
   'hq': ('hq.py', ()),
 }
 # The fields that define an objective; configs equal in every other field share a schedule.
