@@ -2,9 +2,9 @@
 
 Compiling a step program allocates and frees a few hundred MB of host memory. glibc's allocator
 keeps most of what was freed in the process's heap, so on a CPU the steps' buffers come on top of
-it: the process's peak was 0.81 GB for a 256 px Adam run that needs 0.69 GB, and larger for the
-larger programs of regions (docs/masks.md, "Cost"). `trim_after_compiles()` asks glibc
-(`malloc_trim`) to return the heap's free pages after every compilation that took at least
+it: a 256 px Adam run peaked at 0.82 GB (0.69 GB with those pages returned), and at 1.01 GB with
+two regions' larger programs (0.75 GB; docs/masks.md, "Cost"). `trim_after_compiles()` asks
+glibc (`malloc_trim`) to return the heap's free pages after every compilation that took at least
 `MIN_COMPILE_SECONDS`, through JAX's monitoring hook, before the compiled program first runs.
 `engine.prepare` turns it on; it costs 5-35 ms per such compilation, and nothing where the C
 library has no `malloc_trim` (macOS, musl). Device memory on an accelerator is not affected.
@@ -28,7 +28,7 @@ def _malloc_trim() -> Any:
   """glibc's `int malloc_trim(size_t pad)`, or None where the C library lacks it."""
   try:
     libc = ctypes.CDLL(None)
-  except OSError:
+  except (OSError, TypeError):  # TypeError: Windows, which has no process-wide handle.
     return None
   trim = getattr(libc, 'malloc_trim', None)
   if trim is not None:
