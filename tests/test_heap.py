@@ -1,6 +1,7 @@
 """The compiler's freed heap goes back to the system: nst_jax.io.heap."""
 
 import ctypes
+import os
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.skipif(
 
 def _resident_bytes() -> int:
   with open('/proc/self/statm') as f:
-    return int(f.read().split()[1]) * 4096
+    return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
 
 
 def test_trim_returns_freed_heap_pages():
