@@ -1,22 +1,17 @@
 """The compiler's freed heap goes back to the system: nst_jax.io.heap."""
 
 import ctypes
-import os
 
 import jax
 import jax.numpy as jnp
 import pytest
 
 from nst_jax.io import heap
+from nst_jax.run import memory
 
 pytestmark = pytest.mark.skipif(
   heap._malloc_trim() is None, reason='the C library has no malloc_trim (not glibc)'
 )
-
-
-def _resident_bytes() -> int:
-  with open('/proc/self/statm') as f:
-    return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
 
 
 def test_trim_returns_freed_heap_pages():
@@ -29,9 +24,9 @@ def test_trim_returns_freed_heap_pages():
     ctypes.memset(b, 1, block)
   for b in blocks[:-1]:  # The last block stays, so that free() cannot shrink the heap's top.
     libc.free(b)
-  kept = _resident_bytes()
+  kept = memory.resident_bytes()
   assert heap.trim()
-  assert kept - _resident_bytes() > 0.5 * block * count
+  assert kept - memory.resident_bytes() > 0.5 * block * count
   libc.free(blocks[-1])
 
 

@@ -25,7 +25,6 @@ runs it `repeats` times:
   checkout does not know fail their own case only, with the error recorded.
 """
 
-import os
 import resource
 import time
 from typing import Any
@@ -38,7 +37,7 @@ import nst_jax
 from nst_jax.errors import ConfigError
 from nst_jax.io import caches, weights
 from nst_jax.lab import fresh_process, samples
-from nst_jax.run import engine
+from nst_jax.run import engine, memory
 
 
 def device_seconds(fn: Any, *args: Any) -> float:
@@ -59,13 +58,11 @@ def compiled_bytes(compiled: Any) -> int:
 
 def _memory_in_use(device: Any) -> tuple[int, int]:
   """(bytes in use, peak bytes) of the device where the backend reports them, else this
-  process's resident and peak resident memory."""
+  process's resident and peak resident memory (resident 0 where /proc is missing)."""
   stats = device.memory_stats() if device.platform != 'cpu' else None
   if stats and 'peak_bytes_in_use' in stats:
     return int(stats['bytes_in_use']), int(stats['peak_bytes_in_use'])
-  with open('/proc/self/statm') as f:
-    resident = int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-  return resident, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+  return memory.resident_bytes(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def stripe_regions(count: int, num_pairs: int, size: int, styles: list) -> dict[str, Any]:

@@ -218,7 +218,7 @@ def available_bytes(device: jax.Device | None = None) -> float:
   stats = device.memory_stats() if device.platform != 'cpu' else None
   if stats and 'bytes_limit' in stats:
     return float(stats['bytes_limit'] - stats.get('bytes_in_use', 0))
-  held = _resident_bytes()
+  held = resident_bytes()
   candidates = [_meminfo_available() + held]
   limit = _cgroup_free()
   if limit is not None:
@@ -249,12 +249,13 @@ def _cgroup_free() -> float | None:
     return None
 
 
-def _resident_bytes() -> float:
+def resident_bytes() -> int:
+  """This process's resident memory in bytes (Linux's /proc/self/statm; 0 where unreadable)."""
   try:
     with open('/proc/self/statm') as f:
-      return float(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+      return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
   except (OSError, ValueError, IndexError):
-    return 0.0
+    return 0
 
 
 @dataclasses.dataclass(frozen=True)
