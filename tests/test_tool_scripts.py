@@ -74,6 +74,32 @@ def test_benchmark_memory_suite_measures_each_case_in_its_own_process(tmp_path):
   assert 'GB/MP' in result.stdout and 'style_loss=no_such_loss' in result.stdout
 
 
+@pytest.mark.weights
+def test_balance_writes_the_table_the_sheet_and_logs_progress(tmp_path):
+  out = tmp_path / 'balance'
+  result = run(
+    'balance.py',
+    '--presets=fast',
+    '--sizes=32',
+    '--num_pairs=1',
+    '--overrides=schedule.num_steps=4,schedule.chunk_size=2',
+    '--output_dir',
+    out,
+    cwd=tmp_path,
+  )
+  assert result.returncode == 0, result.stderr
+  (record,) = json.loads((out / 'balance.json').read_text())
+  assert (record['preset'], record['size'], record['content']) == ('fast', 32, 'rocket')
+  assert record['style_ratio'] > 0 and record['content_ratio'] > 0 and record['seconds'] > 0
+  assert '| fast | 32 | rocket x hubble_deep_field |' in (out / 'balance.md').read_text()
+  assert size_of(out / 'fast.jpg')[0] > 32
+  # A line per chunk, so that an hour-long measurement shows how far it has got.
+  assert 'step 2/4 (fast at 32 px)' in result.stderr and 'step 4/4' in result.stderr
+  tiny = run('balance.py', '--sizes=16', cwd=tmp_path)
+  assert tiny.returncode == 2
+  assert error_line(tiny) == 'error: --sizes=[16]: give sizes of at least 32 pixels'
+
+
 def test_make_samples(tmp_path):
   out = tmp_path / 'samples'
   result = run('make_samples.py', '--out', out, '--size', 64, '--photos=rocket', cwd=tmp_path)

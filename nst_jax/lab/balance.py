@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from absl import logging
 
-from nst_jax.app import sheets
+from nst_jax.app import reporting, sheets
 from nst_jax.core import resample
 from nst_jax.errors import ConfigError
 from nst_jax.io import images, weights
@@ -98,8 +98,15 @@ def measure(
         config_lib.apply_override(config, override)
       config_lib.validate(config)
       start = time.perf_counter()
+      # A log line per chunk: a preset at 512 px runs for an hour or more on a CPU.
+      progress = reporting.ProgressReporter(config, bar=False, labels=[f'{name} at {size} px'])
       result = engine.stylize(
-        contents, styles, config, style_weights=blend, network=_network(config, network)
+        contents,
+        styles,
+        config,
+        style_weights=blend,
+        network=_network(config, network),
+        callback=progress,
       )
       seconds = (time.perf_counter() - start) / len(pairs)
       ratios = evaluator.balance(resample.resize(result.images, (size, size)))
