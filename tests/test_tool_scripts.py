@@ -1,4 +1,5 @@
-"""The tool scripts end to end: porting the weights, the benchmarks, the sample images."""
+"""The tool scripts end to end: porting the weights, the benchmarks, the balance table, the sample
+images."""
 
 import json
 import os
@@ -6,7 +7,9 @@ import os
 import pytest
 from script_runs import error_line, run, size_of
 
+from nst_jax.errors import ConfigError
 from nst_jax.io import weights
+from nst_jax.lab import balance
 
 
 @pytest.mark.weights
@@ -81,7 +84,7 @@ def test_balance_writes_the_table_the_sheet_and_logs_progress(tmp_path):
     'balance.py',
     '--presets=fast',
     '--sizes=32',
-    '--num_pairs=1',
+    '--contents=cat',  # One held-out pair, not the first.
     '--overrides=schedule.num_steps=4,schedule.chunk_size=2',
     '--output_dir',
     out,
@@ -89,15 +92,23 @@ def test_balance_writes_the_table_the_sheet_and_logs_progress(tmp_path):
   )
   assert result.returncode == 0, result.stderr
   (record,) = json.loads((out / 'balance.json').read_text())
-  assert (record['preset'], record['size'], record['content']) == ('fast', 32, 'rocket')
+  assert (record['preset'], record['size'], record['content']) == ('fast', 32, 'cat')
   assert record['style_ratio'] > 0 and record['content_ratio'] > 0 and record['seconds'] > 0
-  assert '| fast | 32 | rocket x hubble_deep_field |' in (out / 'balance.md').read_text()
-  assert size_of(out / 'fast.jpg')[0] > 32
+  assert '| fast | 32 | cat x retina |' in (out / 'balance.md').read_text()
+  assert size_of(out / 'fast.jpg')[0] > 32 and size_of(out / 'fast_32_cat.png') == (32, 32)
   # A line per chunk, so that an hour-long measurement shows how far it has got.
   assert 'step 2/4 (fast at 32 px)' in result.stderr and 'step 4/4' in result.stderr
   tiny = run('balance.py', '--sizes=16', cwd=tmp_path)
   assert tiny.returncode == 2
   assert error_line(tiny) == 'error: --sizes=[16]: give sizes of at least 32 pixels'
+
+
+def test_balance_pairs_with_contents_keeps_the_order_and_names_an_unknown_content():
+  assert balance.pairs_with_contents(balance.PAIRS, []) == balance.PAIRS
+  chosen = balance.pairs_with_contents(balance.PAIRS, ['chelsea', 'rocket'])
+  assert chosen == (balance.PAIRS[0], balance.PAIRS[3])
+  with pytest.raises(ConfigError, match=r"^--contents=astronaut: not a pair's content; choose"):
+    balance.pairs_with_contents(balance.PAIRS, ['rocket', 'astronaut'])
 
 
 def test_make_samples(tmp_path):

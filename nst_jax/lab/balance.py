@@ -50,6 +50,17 @@ def _square(image: np.ndarray, size: int) -> np.ndarray:
   return np.asarray(resample.resize(image[top : top + side, left : left + side], (size, size)))
 
 
+def pairs_with_contents(
+  pairs: Sequence[tuple[str, str]], contents: Sequence[str]
+) -> tuple[tuple[str, str], ...]:
+  """The pairs whose content is one of `contents`, in `pairs`' order; every pair where empty."""
+  known = [c for c, _ in pairs]
+  unknown = [c for c in contents if c not in known]
+  if unknown:
+    raise ConfigError(f"--contents={','.join(unknown)}: not a pair's content; choose from {known}")
+  return tuple(p for p in pairs if not contents or p[0] in contents)
+
+
 def pair_images(pairs: Sequence[tuple[str, str]], size: int) -> tuple[np.ndarray, list[np.ndarray]]:
   """`(contents (B, size, size, 3), styles [(size, size, 3)] * B)` for pairs of image names."""
   contents = np.stack([_square(samples.photo(c), size) for c, _ in pairs])
@@ -156,14 +167,17 @@ def markdown(records: Sequence[Record]) -> str:
 
 
 def write(records: Sequence[Record], folder: str | pathlib.Path) -> None:
-  """`balance.json` (every record), `balance.md` (the table) and, to look at, one sheet per
-  preset (`<preset>.jpg`: a row per size, a column per pair) in `folder`."""
+  """`balance.json` (every record), `balance.md` (the table) and, to look at, every result
+  (`<preset>_<size>_<content>.png`) and one sheet per preset (`<preset>.jpg`: a row per size, a
+  column per pair) in `folder`."""
   folder = pathlib.Path(folder)
   folder.mkdir(parents=True, exist_ok=True)
   fields = [f.name for f in dataclasses.fields(Record) if f.name != 'image']
   rows = [{f: getattr(r, f) for f in fields} for r in records]
   (folder / 'balance.json').write_text(json.dumps(rows, indent=1) + '\n')
   (folder / 'balance.md').write_text(markdown(records))
+  for r in records:
+    images.save_image(folder / f'{r.preset}_{r.size}_{r.content}.png', r.image, label='result')
   for preset in dict.fromkeys(r.preset for r in records):
     mine = [r for r in records if r.preset == preset]
     sizes = list(dict.fromkeys(r.size for r in mine))
