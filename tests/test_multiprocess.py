@@ -56,7 +56,8 @@ def test_two_processes_equal_one(vgg19_params, tmp_path):
   with socket.socket() as s:
     s.bind(('127.0.0.1', 0))
     address = f'127.0.0.1:{s.getsockname()[1]}'
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2')
+  xla_flags = os.environ['XLA_FLAGS'].replace('device_count=4', 'device_count=2')
+  env = dict(os.environ, XLA_FLAGS=xla_flags)
   here = os.path.dirname(__file__)
   logs = [open(tmp_path / f'{i}.log', 'w') for i in range(2)]  # noqa: SIM115
   workers = [

@@ -377,7 +377,8 @@ def test_two_processes_share_the_batch_and_process_0_writes(inputs, tmp_path):
   with socket.socket() as s:
     s.bind(('127.0.0.1', 0))
     address = f'127.0.0.1:{s.getsockname()[1]}'
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1')
+  xla_flags = os.environ['XLA_FLAGS'].replace('device_count=4', 'device_count=1')
+  env = dict(os.environ, XLA_FLAGS=xla_flags)
   contents = ','.join(inputs[n] for n in ('square', 'wide', 'square2'))
   workers = [
     subprocess.Popen(
@@ -412,6 +413,7 @@ def test_the_hires_preset_and_the_memory_error_from_the_script(inputs, tmp_path)
   common = ['--content', inputs['square'], '--style', inputs['dots']]
   small = [
     '--config.image_size=128',
+    '--config.schedule.num_scales=2',  # Of its 4: each scale compiles its own programs.
     '--config.schedule.coarse_steps=2',
     '--config.schedule.num_steps=2',
     '--config.schedule.chunk_size=2',
