@@ -3,6 +3,7 @@
 import io
 
 import numpy as np
+import pytest
 
 import nst_jax
 from nst_jax.app import reporting
@@ -58,3 +59,19 @@ def test_progress_counts_scales_and_batches(caplog):
     reporter(_progress(scale=1, step=10, num_scales=2, num_steps=30))
   assert reporter.done == 50 + 20 + 10
   assert 'step 80/100 (scale 2/2, batch 2/2): loss 5' in caplog.text
+
+
+def test_eta_counts_a_step_by_its_scales_pixels(caplog):
+  config = nst_jax.default_config()
+  config.image_size, config.schedule.num_scales, config.schedule.scale_ratio = 64, 2, 2.0
+  config.schedule.coarse_steps = config.schedule.num_steps = 20
+  config.schedule.chunk_size = 10
+  clock = _Clock()
+  reporter = reporting.ProgressReporter(config, stream=io.StringIO(), bar=False, clock=clock)
+  clock.now = 5.0  # Compiling.
+  reporter(_progress(scale=0, step=10, num_scales=2, num_steps=20))
+  clock.now = 6.0  # 10 steps at 32 px in 1 s: a 64 px step, four times the pixels, takes 0.4 s.
+  with caplog.at_level('INFO'):
+    reporter(_progress(scale=0, step=20, num_scales=2, num_steps=20))
+  assert reporter.eta() == pytest.approx(20 * 0.4)
+  assert 'step 20/40 (scale 1/2): loss 5' in caplog.text and 'ETA 0:08' in caplog.text

@@ -28,7 +28,9 @@ class ProgressReporter:
 
   Call `start_batch` before each `stylize` call and pass the reporter as its callback; the losses
   shown are means over the batch's pairs. `labels` names the batches ('pass 2/4'); default
-  'batch 2/5' where there are several.
+  'batch 2/5' where there are several. The ETA counts a step by its scale's pixels, relative to
+  the final scale's, so that a coarse-to-fine run does not promise the fine steps at the
+  coarse steps' pace.
   """
 
   def __init__(
@@ -46,13 +48,19 @@ class ProgressReporter:
     self._clock = clock
     self._scale_steps = schedule.steps_per_scale(config)
     self._batch_steps = sum(self._scale_steps)
+    square = (config.image_size, config.image_size)
+    pixels = [h * w for h, w in schedule.scale_sizes(square, config)]
+    self._scale_cost = [p / pixels[-1] for p in pixels]  # Of a step, in final-scale steps.
+    self._batch_work = float(np.dot(self._scale_steps, self._scale_cost))
     self._num_batches = num_batches
     self._labels = list(labels) if labels is not None else None
     self._total = self._batch_steps * num_batches
     self._start = clock()
     self._batch = -1
-    self._last: tuple[Any, float, int] | None = None
-    self._steady = [0.0, 0]  # Seconds and steps between reports of the same compiled program.
+    self._last: tuple[Any, float, float] | None = None
+    # Seconds and work (final-scale steps) between reports of the same compiled program.
+    self._steady = [0.0, 0.0]
+    self._work = 0.0
     self._open_line = False
     self.done = 0
 
@@ -63,18 +71,25 @@ class ProgressReporter:
     """Steps done in the current batch, over all scales."""
     return sum(self._scale_steps[: progress.scale]) + progress.step
 
+  def _work_in_batch(self, progress: Progress) -> float:
+    """Work done in the current batch, in final-scale steps."""
+    done = self._scale_steps[: progress.scale] + [progress.step]
+    return float(np.dot(done, self._scale_cost[: progress.scale + 1]))
+
   def eta(self) -> float | None:
-    seconds, steps = self._steady
-    return None if steps == 0 else seconds / steps * (self._total - self.done)
+    seconds, work = self._steady
+    left = self._batch_work * self._num_batches - self._work
+    return None if work == 0 else seconds / work * left
 
   def __call__(self, progress: Progress) -> None:
     now = self._clock()
     self.done = max(0, self._batch) * self._batch_steps + self.batch_step(progress)
+    self._work = max(0, self._batch) * self._batch_work + self._work_in_batch(progress)
     segment = (self._batch, progress.scale)
     if self._last is not None and self._last[0] == segment:
       self._steady[0] += now - self._last[1]
-      self._steady[1] += self.done - self._last[2]
-    self._last = (segment, now, self.done)
+      self._steady[1] += self._work - self._last[2]
+    self._last = (segment, now, self._work)
     losses = [('loss', float(np.mean(progress.total)))]
     losses += [(name, float(np.mean(v))) for name, v in progress.terms.items()]
     where = []
