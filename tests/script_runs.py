@@ -1,5 +1,6 @@
 """Running the scripts as a user does, for the tests: a subprocess each, and its one error line."""
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -14,6 +15,12 @@ TINY = [
   '--config.schedule.chunk_size=2',
   '--config.optim.name=adam',
 ]
+
+
+def env_with_devices(count: int) -> dict[str, str]:
+  """The environment for a subprocess that sees `count` CPU devices, with conftest's other flags."""
+  xla_flags = os.environ['XLA_FLAGS'].replace('device_count=4', f'device_count={count}')
+  return dict(os.environ, XLA_FLAGS=xla_flags)
 
 
 def run(script, *args, cwd, timeout=300, env=None):

@@ -8,6 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from script_runs import env_with_devices
 
 import nst_jax
 
@@ -56,8 +57,7 @@ def test_two_processes_equal_one(vgg19_params, tmp_path):
   with socket.socket() as s:
     s.bind(('127.0.0.1', 0))
     address = f'127.0.0.1:{s.getsockname()[1]}'
-  xla_flags = os.environ['XLA_FLAGS'].replace('device_count=4', 'device_count=2')
-  env = dict(os.environ, XLA_FLAGS=xla_flags)
+  env = env_with_devices(2)
   here = os.path.dirname(__file__)
   logs = [open(tmp_path / f'{i}.log', 'w') for i in range(2)]  # noqa: SIM115
   workers = [

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 import pytest
-from script_runs import CONFIGS, SCRIPTS, TINY, error_line, run, size_of
+from script_runs import CONFIGS, SCRIPTS, TINY, env_with_devices, error_line, run, size_of
 
 from nst_jax.app import sheets
 from nst_jax.core import resample
@@ -377,8 +377,7 @@ def test_two_processes_share_the_batch_and_process_0_writes(inputs, tmp_path):
   with socket.socket() as s:
     s.bind(('127.0.0.1', 0))
     address = f'127.0.0.1:{s.getsockname()[1]}'
-  xla_flags = os.environ['XLA_FLAGS'].replace('device_count=4', 'device_count=1')
-  env = dict(os.environ, XLA_FLAGS=xla_flags)
+  env = env_with_devices(1)
   contents = ','.join(inputs[n] for n in ('square', 'wide', 'square2'))
   workers = [
     subprocess.Popen(
