@@ -4,12 +4,15 @@ images."""
 import json
 import os
 
+import numpy as np
 import pytest
-from script_runs import error_line, run, size_of
+from script_runs import CONFIGS, error_line, run, size_of
 
 from nst_jax.errors import ConfigError
 from nst_jax.io import weights
 from nst_jax.lab import balance
+from nst_jax.run import config as config_lib
+from nst_jax.run import video
 
 
 @pytest.mark.weights
@@ -109,6 +112,20 @@ def test_balance_pairs_with_contents_keeps_the_order_and_names_an_unknown_conten
   assert chosen == (balance.PAIRS[0], balance.PAIRS[3])
   with pytest.raises(ConfigError, match=r"^--contents=astronaut: not a pair's content; choose"):
     balance.pairs_with_contents(balance.PAIRS, ['rocket', 'astronaut'])
+
+
+@pytest.mark.weights
+def test_balance_scores_a_video_preset_on_what_stylize_video_makes_of_a_still():
+  pair = balance.PAIRS[2:3]
+  steps = 'schedule.num_steps=2'
+  (record,) = balance.measure({'video': CONFIGS / 'video.py'}, [32], pair, overrides=[steps])
+  config = config_lib.from_file(CONFIGS / 'video.py')
+  config.image_size = 32
+  config_lib.apply_override(config, steps)
+  contents, styles = balance.pair_images(pair, 32)
+  (frame,) = video.stylize_video(contents, styles[0], config, network=weights.load_vgg19())
+  np.testing.assert_allclose(record.image, frame, atol=1e-5)
+  assert 0 < record.style_ratio < 1 and 0 < record.content_ratio < 1
 
 
 def test_make_samples(tmp_path):

@@ -1,10 +1,11 @@
 """The presets' balance at several sizes: how much style and how much content each result keeps.
 
 For each preset, size and pair, `measure` stylizes the pairs (one batch per preset and size,
-each preset's own step budget) and scores the saved images with the evaluation objective's two
-ratios (`nst_jax.lab.evaluation.Evaluator.balance`): the style ratio, the result's Gram style term
-over the content photograph's own (1: no style), and the content ratio, the result's content
-term over the style image's (1: no content left). A balanced stylization has a style ratio of at
+each preset's own step budget; a video preset as `stylize_video` stylizes a still) and scores
+the saved images with the evaluation objective's two ratios
+(`nst_jax.lab.evaluation.Evaluator.balance`): the style ratio, the result's Gram style term over
+the content photograph's own (1: no style), and the content ratio, the result's content term
+over the style image's (1: no content left). A balanced stylization has a style ratio of at
 most 0.35 and a content ratio of at most 0.5 (`BAR`).
 
 The pairs are scikit-image's bundled photographs and textures, centre-cropped to squares so
@@ -27,7 +28,7 @@ from nst_jax.errors import ConfigError
 from nst_jax.io import images, weights
 from nst_jax.lab import evaluation, samples
 from nst_jax.run import config as config_lib
-from nst_jax.run import engine
+from nst_jax.run import engine, video
 
 BAR = {'style': 0.35, 'content': 0.5}
 # Held-out pairs (content, style): not used to choose any preset's weights.
@@ -108,6 +109,12 @@ def measure(
       for override in overrides:
         config_lib.apply_override(config, override)
       config_lib.validate(config)
+      guides = None
+      if config.losses.temporal.weight > 0:
+        # A video preset: what `stylize_video` makes of each content as a one-frame clip (all
+        # its passes' steps; the temporal term idle without a neighbour), the pairs in a batch.
+        video.settle_config(config, num_frames=1)
+        guides = video.idle_guides(contents)
       start = time.perf_counter()
       # A log line per chunk: a preset at 512 px runs for an hour or more on a CPU.
       progress = reporting.ProgressReporter(config, bar=False, labels=[f'{name} at {size} px'])
@@ -116,6 +123,7 @@ def measure(
         styles,
         config,
         style_weights=blend,
+        guides=guides,
         network=_network(config, network),
         callback=progress,
       )

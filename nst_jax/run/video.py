@@ -309,8 +309,7 @@ def batch_inputs(
   """
   index = list(batch.frames)
   if batch.kind == 'first':
-    zeros = np.zeros((*frames[index].shape[:-1], 1), np.float32)
-    return BatchInputs(None, _guides(frames[index], zeros), config)
+    return BatchInputs(None, idle_guides(frames[index]), config)
   if batch.kind == 'sequential':
     (j,) = index
     if j == 0:
@@ -344,6 +343,12 @@ def batch_inputs(
   later = ml_collections.ConfigDict(config.to_dict())
   later.init.kind, later.init.noise = 'image', 0.0
   return BatchInputs(np.asarray(start), guides, later)
+
+
+def idle_guides(frames: np.ndarray) -> dict[str, np.ndarray]:
+  """The temporal guides of (F, H, W, 3) frames with no neighbour yet: certainty 0 everywhere,
+  so the temporal term is 0 (a first pass, or a still)."""
+  return _guides(frames, np.zeros((*frames.shape[:-1], 1), np.float32))
 
 
 def _guides(target: Any, certainty: Any, offset: int = 1) -> dict[str, np.ndarray]:
