@@ -15,7 +15,7 @@ frame held by the temporal loss to its neighbour's result of the same pass, warp
 on one clip. 'sequential' (one pass) streaks at the edges where new content enters, and
 'multipass' (every pass one batch; 6 passes, blend 4, weight 1) reached 0.20-0.24x with
 1.11-1.24x the style term on five pans. A still (a one-frame clip: 200 steps of the default
-objective) is balanced at 128 and 256 px on the four held-out pairs (docs/quality.md).
+objective) is balanced at 128, 256 and 512 px on the four held-out pairs (docs/quality.md).
 """
 
 from nst_jax.run import config as config_lib
