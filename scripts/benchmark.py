@@ -9,7 +9,7 @@
   python scripts/benchmark.py --suite=memory --sizes=256,512 --style_losses=gram,gaussian \
     --remats=none --tile_sizes=-1          # each style loss relative to Gram
   python scripts/benchmark.py --sizes=256,512 --batches=1 --regions=0,2   # masks against none
-  python scripts/benchmark.py --suite=startup --sizes=64,256,1024   # configs/pastiche.py
+  python scripts/benchmark.py --suite=startup --sizes=64,256,1024   # configs/compare/pastiche.py
   python scripts/benchmark.py --suite=pastiche --sizes=256 --content=samples/chelsea.png \
     --style=samples/style_swirls.png --pastiche_python=/tmp/torchenv/bin/python   # Adam
 
@@ -92,7 +92,7 @@ _REGIONS = flags.DEFINE_list(
 )
 _CONFIG_SPEC = flags.DEFINE_string(
   'config_spec',
-  'configs/pastiche.py',
+  'configs/compare/pastiche.py',
   'Start-up and pastiche suites: the config, FILE[@field=value...].',
 )
 _ROUNDS = flags.DEFINE_integer(

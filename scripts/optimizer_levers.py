@@ -1,7 +1,8 @@
 r"""Optimizer settings compared in objective evaluations, which a busy machine does not distort.
 
+  p=configs/compare/pastiche.py
   python scripts/optimizer_levers.py --contents c1.png,c2.png --styles s1.png,s2.png \
-    --configs 'configs/pastiche.py,configs/pastiche.py@optim.line_search=backtracking' \
+    --configs "$p,$p@optim.line_search=backtracking" \
     --budget 150 --targets 12057,87262 --output out/levers.json
 
 Each config (`FILE[@field=value...]`) runs on each pair (content i with style i, each file at the
@@ -21,7 +22,9 @@ from nst_jax.lab import levers
 
 _CONTENTS = flags.DEFINE_list('contents', None, 'Content image files.', required=True)
 _STYLES = flags.DEFINE_list('styles', None, 'Style image files, one per content.', required=True)
-_CONFIGS = flags.DEFINE_list('configs', ['configs/pastiche.py'], 'Configs: FILE[@field=value...].')
+_CONFIGS = flags.DEFINE_list(
+  'configs', ['configs/compare/pastiche.py'], 'Configs: FILE[@field=value...].'
+)
 _BUDGET = flags.DEFINE_float('budget', 100.0, 'Objective evaluations per run.')
 _TARGETS = flags.DEFINE_list('targets', [], 'One target objective per pair (default: see above).')
 _OUTPUT = flags.DEFINE_string('output', 'out/levers.json', 'The JSON report.')

@@ -3,8 +3,8 @@ r"""Quality against time: configs and pastiche on the same pairs, each run a who
   python scripts/make_samples.py --out samples
   python scripts/quality_curve.py --contents samples/astronaut.png,samples/coffee.png \
     --styles samples/style_swirls.png,samples/style_waves.png --size 256 \
-    --configs configs/pastiche.py,configs/pastiche.py@schedule.num_scales=3 \
-    --eval_config configs/pastiche.py --output_dir out/quality \
+    --configs configs/compare/pastiche.py,configs/compare/pastiche.py@schedule.num_scales=3 \
+    --eval_config configs/compare/pastiche.py --output_dir out/quality \
     [--pastiche_python /tmp/torchenv/bin/python]   # see scripts/pastiche_reference.py
 
 Each config (`FILE[@field=value...]`, its image_size set to --size) runs on each pair (content i

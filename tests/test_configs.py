@@ -13,11 +13,15 @@ from nst_jax.errors import ConfigError
 from nst_jax.run import config as config_lib
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
-NAMES = ('default', 'fast', 'hq', 'seed', 'grid', 'pastiche', 'hires', 'nnst', 'sliced', 'video')
+PRESETS = ('default', 'fast', 'hq', 'seed', 'grid', 'hires', 'nnst', 'sliced', 'video')
+# Not presets: other tools' objectives, to compare with them (configs/compare/).
+COMPARISONS = ('compare/pastiche',)
+NAMES = PRESETS + COMPARISONS
 
 
 def load(name: str):
-  spec = importlib.util.spec_from_file_location(f'configs_{name}', CONFIGS / f'{name}.py')
+  module_name = 'configs_' + name.replace('/', '_')
+  spec = importlib.util.spec_from_file_location(module_name, CONFIGS / f'{name}.py')
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
@@ -41,7 +45,8 @@ def changes(config: ml_collections.ConfigDict) -> dict:
 
 
 def test_every_config_file_is_tested():
-  assert sorted(p.stem for p in CONFIGS.glob('*.py')) == sorted(NAMES)
+  found = [str(p.relative_to(CONFIGS).with_suffix('')) for p in CONFIGS.rglob('*.py')]
+  assert sorted(found) == sorted(NAMES)
 
 
 @pytest.mark.parametrize('name', NAMES)
@@ -121,7 +126,7 @@ def test_grid_is_moderate():
 
 
 def test_pastiche_is_pastiches_objective():
-  config = load('pastiche').get_config()
+  config = load('compare/pastiche').get_config()
   content, gram = config.losses.content, config.losses.gram
   assert dict(content.layers) == {'relu4_2': 1.0} and content.weight == 0.01
   assert gram.layers.relu1_1 == 10 / 64**2 and gram.layers.relu5_1 == 10 / 512**2

@@ -85,7 +85,7 @@ def test_balance_writes_the_table_the_sheet_and_logs_progress(tmp_path):
   out = tmp_path / 'balance'
   result = run(
     'balance.py',
-    '--presets=fast',
+    '--presets=fast,compare/pastiche',  # Also the comparison objective, under its own name.
     '--sizes=32',
     '--contents=cat',  # One held-out pair, not the first.
     '--overrides=schedule.num_steps=4,schedule.chunk_size=2',
@@ -94,11 +94,13 @@ def test_balance_writes_the_table_the_sheet_and_logs_progress(tmp_path):
     cwd=tmp_path,
   )
   assert result.returncode == 0, result.stderr
-  (record,) = json.loads((out / 'balance.json').read_text())
+  record, pastiche = json.loads((out / 'balance.json').read_text())
   assert (record['preset'], record['size'], record['content']) == ('fast', 32, 'cat')
   assert record['style_ratio'] > 0 and record['content_ratio'] > 0 and record['seconds'] > 0
+  assert (pastiche['preset'], pastiche['size'], pastiche['content']) == ('pastiche', 32, 'cat')
   assert '| fast | 32 | cat x retina |' in (out / 'balance.md').read_text()
   assert size_of(out / 'fast.jpg')[0] > 32 and size_of(out / 'fast_32_cat.png') == (32, 32)
+  assert size_of(out / 'pastiche_32_cat.png') == (32, 32)
   # A line per chunk, so that an hour-long measurement shows how far it has got.
   assert 'step 2/4 (fast at 32 px)' in result.stderr and 'step 4/4' in result.stderr
   tiny = run('balance.py', '--sizes=16', cwd=tmp_path)

@@ -9,7 +9,8 @@ against whole process). Evaluations at a coarser scale count in proportion to it
 half-size evaluation as a quarter), which is what they cost, to within the network's fixed
 overheads.
 
-    report = levers.study(['configs/pastiche.py', 'configs/pastiche.py@optim.lbfgs_memory=50'],
+    pastiche = 'configs/compare/pastiche.py'
+    report = levers.study([pastiche, f'{pastiche}@optim.lbfgs_memory=50'],
                           [('content.png', 'style.png')], budget=100)
 """
 

@@ -57,7 +57,7 @@ def default_config() -> ml_collections.ConfigDict:
   # at all". The weights are then relative importances that mean the same at any image size, for
   # any pair and whatever a loss's units: content 1 : gram 1 ends near a style ratio of 0.1 and a
   # content ratio of 0.15-0.35 (docs/quality.md, "Balance at any size"). False: raw weights in
-  # each loss's own units, which change with the size (configs/pastiche.py, to match a tool).
+  # each loss's own units, which change with the size (configs/compare/, to match other tools).
   c.normalize_losses = True
 
   c.schedule = ml_collections.ConfigDict()
