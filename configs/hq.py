@@ -20,8 +20,9 @@ the swirls and ihc styles, against configs/nnst.py, configs/sliced.py and other 
 * A light feature-MSE content term (relu4_2, weight 0.5; the matching has 1, sliced 1.8,
   self-similarity 1.75) holds the shapes where the style's patches cannot draw them (a cat in
   gravel, towers in a star field): without it, 2 of the 4 held-out pairs of docs/quality.md lost
-  their content at 128 px (content ratio 0.65 and 0.68); with it, 4 of 4 are balanced (content
-  0.20-0.49, style 0.11-0.28). Chosen on the tuning pairs at 128 px (3 of 3 balanced).
+  their content at 128 px (content ratio 0.65 and 0.68); with it, 4 of 4 are balanced at 128,
+  256 and 512 px (content 0.20-0.49, style 0.09-0.29). Chosen on the tuning pairs at 128 px (3
+  of 3 balanced).
 
 Coarse to fine over 3 scales (192, 384, 768 px), 200 Adam steps each. Meant for an
 accelerator: the nearest-neighbour search at 768 px compares 36864 output positions with
