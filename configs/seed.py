@@ -15,7 +15,9 @@ Measured with the classic Gatys objective (configs/default.py) on the saved imag
 not used for tuning, with these 1000 steps: the style term ends at 13-26% of the content
 photograph's own at 128 px and 10-22% at 256 px; the content term at 9-24% of the style image's (128
 px) and 10-22% (256 px): stylized, content kept. About 8 s per 100 steps at 128 px and 20-28 s at
-256 px on 2 CPU cores. See docs/quality.md, "The seed's recipe".
+256 px on 2 CPU cores. On the balance table's four held-out pairs it is balanced at 128, 256 and
+512 px too (512 px: style 10-17%, content 10-24%; 106 s per 100 steps). See docs/quality.md,
+"The seed's recipe" and "Balance at any size".
 """
 
 from nst_jax.run import config as config_lib
