@@ -93,7 +93,10 @@ class TensorBoardWriter:
     from tensorboardX.summary import hparams, image
 
     self._events, self._make_image, self._make_hparams = event_pb2, image, hparams
-    self._writer = EventWriter(str(directory), flush_secs=30)
+    # The file is named by the second it opens in; a resumed run that opens within the same
+    # second would truncate the first run's file, so the suffix (nanoseconds) keeps both, in order.
+    suffix = f'.{time.time_ns()}'
+    self._writer = EventWriter(str(directory), flush_secs=30, filename_suffix=suffix)
 
   def scalars(self, step, values):
     for tag, value in values.items():
